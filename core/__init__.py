@@ -1,0 +1,1 @@
+"""edge detector studio core: models, detectors, streams, data and optimization jobs, usable without the UI."""

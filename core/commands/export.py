@@ -1,0 +1,33 @@
+"""`python -m core export-onnx`: the detectNet-compatible ONNX graph from a pytorch-ssd checkpoint."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from core.optimize.export_onnx import describe_onnx, export_onnx
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export-onnx",
+        help="export a .pth to ONNX for jetson-inference's detectNet",
+        description="Writes input_0 [N,3,300,300] -> scores [N,3000,C], boxes [N,3000,4]. On a Jetson: "
+        "detectnet --model=ssd-mobilenet.onnx --labels=labels.txt --input-blob=input_0 "
+        "--output-cvg=scores --output-bbox=boxes",
+    )
+    parser.add_argument("--weights", required=True, type=Path, help="pytorch-ssd .pth checkpoint")
+    parser.add_argument("--labels", required=True, type=Path, help="labels.txt (first line BACKGROUND)")
+    parser.add_argument("--output", type=Path, help="output .onnx (default: ssd-mobilenet.onnx beside the weights)")
+    parser.add_argument("--batch-size", type=int, default=1, help="fixed batch size (default 1)")
+    parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
+    parser.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    output = args.output or args.weights.with_name("ssd-mobilenet.onnx")
+    path = export_onnx(args.weights, args.labels, output, batch_size=args.batch_size,
+                       dynamic_batch=args.dynamic_batch, opset=args.opset)
+    print(json.dumps({"onnx": str(path), **describe_onnx(path)}, indent=2))
+    return 0

@@ -1,0 +1,83 @@
+"""The neutral detection types every consumer sees: `Detections`, the `Detector` protocol and `DetectorSpec`."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+DEFAULT_SCORE_THRESHOLD = 0.4
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections in one frame: boxes (N,4) float32 pixel x1,y1,x2,y2 of the input frame, scores (N,), labels (N,).
+
+    Labels index `class_names` of the detector (0 is BACKGROUND and never appears). Order is pytorch-ssd's
+    predictor order: by ascending class, then descending score.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int64))
+
+    def filtered(self, *, min_score: float = 0.0, classes: set[int] | None = None) -> Detections:
+        keep = self.scores >= min_score
+        if classes is not None:
+            keep &= np.isin(self.labels, list(classes))
+        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep])
+
+    def by_score(self) -> Detections:
+        order = np.argsort(-self.scores, kind="stable")
+        return Detections(self.boxes[order], self.scores[order], self.labels[order])
+
+    def to_records(self, class_names: Sequence[str]) -> list[dict]:
+        """JSON-ready records sorted by descending score (the CLI's `detections` contract)."""
+        ordered = self.by_score()
+        return [
+            {
+                "class_id": int(label),
+                "label": class_names[int(label)],
+                "score": round(float(score), 6),
+                "box": [round(float(v), 2) for v in box],
+            }
+            for box, score, label in zip(ordered.boxes, ordered.scores, ordered.labels)
+        ]
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """What to load: a model file (.pth, .onnx or .engine) with its labels.txt, a backend and its options."""
+
+    weights: Path
+    labels: Path
+    backend: str = "torch"
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    precision: str = "fp32"  # "fp32", "fp16" or "int8" (what the backend/model supports)
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    threads: int | None = None  # CPU threads for the runtime (None: the runtime's default)
+    options: dict = field(default_factory=dict)
+
+
+class Detector(Protocol):
+    name: str
+    backend: str
+    precision: str
+    device: str
+    class_names: list[str]
+    score_threshold: float
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects in BGR uint8 frames of any size; one `Detections` per frame, boxes in frame pixels."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Optimization jobs: ONNX export (and later training, quantization, engine builds, evaluation, benchmarks)."""
