@@ -31,7 +31,9 @@ def postprocess(
     boxes = boxes.float()
     batch, priors, classes = scores.shape
     class_scores = scores[..., 1:].transpose(1, 2)  # (B, C-1, P)
-    top_scores, top_index = class_scores.topk(min(candidate_size, priors), dim=-1, sorted=True)
+    # A stable sort makes ties (equal probabilities) keep prior order, so results are deterministic.
+    top_scores, top_index = class_scores.sort(dim=-1, descending=True, stable=True)
+    top_scores, top_index = top_scores[..., :candidate_size], top_index[..., :candidate_size]
     valid = top_scores > threshold
     width = int(valid.sum(dim=-1).max()) if valid.numel() else 0
     if width == 0:
