@@ -1,0 +1,61 @@
+"""Shared benchmark plumbing: machine description, warm repeated timing with robust statistics, JSON output."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from core.jsonio import write_json
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    import torch
+
+    return {
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def time_call(function: Callable[[], object], *, warmup: int = 3, min_seconds: float = 2.0,
+              min_repeats: int = 10) -> dict:
+    """Run `function` after `warmup` calls until both minimums are met; median, p95, mean in milliseconds."""
+    for _ in range(warmup):
+        function()
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < min_repeats or time.perf_counter() - started < min_seconds:
+        begin = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - begin) * 1000)
+    samples.sort()
+    return {
+        "median_ms": statistics.median(samples),
+        "p95_ms": samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))],
+        "mean_ms": statistics.fmean(samples),
+        "repeats": len(samples),
+    }
+
+
+def save_results(name: str, payload: dict) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return write_json({"benchmark": name, "machine": machine(), **payload}, RESULTS_DIR / f"{name}-{stamp}.json")

@@ -1,0 +1,51 @@
+"""Detect page: pick a model and backend, upload an image or pick a sample, see boxes and a table."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.catalog import find_models, sample_images
+from core.detect import DetectorSpec, available_backends
+from core.detect.service import detect_image_bytes
+from core.errors import UserError
+from dashboard import resources
+
+st.title("Detect")
+settings = resources.settings()
+models = find_models(settings)
+names = [m.name for m in models]
+
+left, right = st.columns([1, 2])
+with left:
+    model = models[names.index(st.selectbox("Model", names, key="detect_model"))]
+    if not model.trained:
+        st.warning("No trained model found: this is an untrained, randomly initialised network, so its boxes are "
+                   "meaningless. Train one (`python -m core train ...`) or put demo weights in assets/demo.")
+    backend = st.selectbox("Backend", available_backends(), key="detect_backend")
+    threshold = st.slider("Score threshold", 0.05, 0.95, 0.4, 0.05, key="detect_threshold")
+    samples = sample_images()
+    source = st.radio("Image", ["Sample", "Upload"] if samples else ["Upload"], horizontal=True, key="detect_source")
+    if source == "Sample":
+        sample = samples[[p.name for p in samples].index(st.selectbox("Sample image", [p.name for p in samples]))]
+        image_name, image_bytes = sample.name, sample.read_bytes()
+    else:
+        upload = st.file_uploader("Image", type=["jpg", "jpeg", "png", "bmp", "webp"], key="detect_upload")
+        image_name, image_bytes = (upload.name, upload.getvalue()) if upload else ("", b"")
+
+with right:
+    if not image_bytes:
+        st.info("Upload an image to run the detector.")
+    else:
+        spec = DetectorSpec(model.weights, model.labels, backend=backend, device="auto", score_threshold=threshold)
+        try:
+            with st.spinner("Detecting..."):
+                result = detect_image_bytes(resources.detector(spec), image_bytes, image_name)
+        except UserError as error:
+            st.error(str(error))
+        else:
+            st.image(result.annotated_png, caption=f"{image_name}: {len(result.records)} detections, "
+                     f"{result.width}x{result.height}, {result.milliseconds:.0f} ms ({backend})")
+            st.dataframe(
+                [{"label": r["label"], "score": round(r["score"], 3), "x1": r["box"][0], "y1": r["box"][1],
+                  "x2": r["box"][2], "y2": r["box"][3]} for r in result.records],
+                width="stretch", hide_index=True, key="detections_table",
+            )

@@ -1,0 +1,18 @@
+"""The one place that creates cached heavy objects (settings, detectors) for all pages."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import Settings, load_settings
+from core.detect import Detector, DetectorSpec, load_detector
+
+
+@st.cache_resource
+def settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(max_entries=4)
+def detector(spec: DetectorSpec) -> Detector:
+    """One detector per (model, backend, device, precision, threshold): shared by every session."""
+    return load_detector(spec)
