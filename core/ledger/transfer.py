@@ -1,0 +1,113 @@
+"""Move a run history between databases and out to spreadsheets.
+
+JSONL (one run per line, with its metrics and artifacts) is the lossless format that `import_jsonl` merges: runs
+are identified by uuid, so importing the same file twice, or a history that came back from another device, never
+duplicates a run. CSV is one row per run with its key metrics as columns, for spreadsheets; it is not imported.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from core.errors import UserError
+from core.ledger.recorder import ensure_ledger
+from db import queries
+from db.engine import make_engine, session_scope
+from db.queries import ImportResult
+
+CSV_COLUMNS = ("uuid", "kind", "status", "started_at", "finished_at", "duration_s", "host", "device", "parent_uuid",
+               "error", "params")
+METRIC_PREFIX = "metric."
+
+
+@contextmanager
+def _atomic_text(path: Path) -> Iterator[IO[str]]:
+    """A text file that appears at `path` only when the block ends without an exception."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _records(url: str, kind: str | None) -> list[dict[str, Any]]:
+    ensure_ledger(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            return list(queries.export_records(session, kind=kind))
+    finally:
+        engine.dispose()
+
+
+def export_jsonl(url: str, output: str | Path, *, kind: str | None = None) -> int:
+    """Write every run (optionally of one kind) as JSON lines; returns the number of runs."""
+    records = _records(url, kind)
+    with _atomic_text(Path(output)) as handle:
+        for record in records:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+    return len(records)
+
+
+def _key_metrics(record: dict[str, Any]) -> dict[str, float]:
+    return {METRIC_PREFIX + metric["name"]: metric["value"] for metric in record["metrics"]
+            if metric["epoch"] is None and metric["class_name"] is None}
+
+
+def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    row = {column: record.get(column) for column in CSV_COLUMNS}
+    row["params"] = json.dumps(record["params"], sort_keys=True)
+    if record["finished_at"]:
+        row["duration_s"] = round((datetime.fromisoformat(record["finished_at"])
+                                   - datetime.fromisoformat(record["started_at"])).total_seconds(), 3)
+    return {**row, **_key_metrics(record)}
+
+
+def export_csv(url: str, output: str | Path, *, kind: str | None = None) -> int:
+    """Write one CSV row per run with its key metrics as `metric.NAME` columns; returns the number of runs."""
+    rows = [_csv_row(record) for record in _records(url, kind)]
+    metric_columns = sorted({column for row in rows for column in row if column.startswith(METRIC_PREFIX)})
+    with _atomic_text(Path(output)) as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*CSV_COLUMNS, *metric_columns])
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+def read_jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
+    """The records of a JSONL export; a line that is not JSON is a UserError naming the line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}") from error
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path}:{number}: not a JSON run record ({error.msg})") from error
+    return records
+
+
+def import_jsonl(url: str, path: str | Path) -> ImportResult:
+    """Merge a JSONL export into the database at `url` in one transaction (all runs or none)."""
+    records = read_jsonl(path)
+    ensure_ledger(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            return queries.import_records(session, records=records)
+    finally:
+        engine.dispose()

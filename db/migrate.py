@@ -1,0 +1,70 @@
+"""Schema upgrades through Alembic's Python API: no alembic.ini to find, the migrations ship inside this package.
+
+`upgrade_to_head(url)` is what the CLI and the dashboard call on start. Concurrent starts are serialized with a
+database-level lock (SQLite: an immediate write transaction; PostgreSQL: an advisory lock), so two processes
+opening a fresh database never both try to create the tables.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+from db.engine import make_engine
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_PG_LOCK_KEY = 0x6564735F  # any constant shared by every process that migrates this schema
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations; `connection` is handed to env.py if given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _lock(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+def upgrade_engine(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema behind `engine` to `revision` (default: the newest) in one locked transaction."""
+    with engine.connect() as connection:
+        _lock(connection)
+        before = current_revision(connection)
+        command.upgrade(alembic_config(connection), revision)
+        connection.commit()
+        after = current_revision(connection)
+    if before != after:
+        log.info("database schema upgraded from %s to %s", before, after)
+
+
+def upgrade_to_head(url: str) -> None:
+    """Create or upgrade the ledger schema at `url` to the newest migration."""
+    engine = make_engine(url)
+    try:
+        upgrade_engine(engine)
+    finally:
+        engine.dispose()
