@@ -1,0 +1,87 @@
+"""`python -m core dataset`: statistics (downloader text or JSON), Open Images download, synthetic demo dataset."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("dataset", help="dataset statistics, Open Images download, demo dataset")
+    commands = parser.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+
+    stats = commands.add_parser("stats", help="print the statistics block of pytorch-ssd's downloader")
+    stats.add_argument("root", type=Path, metavar="DIR", help="Open Images downloader folder or VOC folder")
+    stats.add_argument("--json", action="store_true", help="print the same numbers as JSON")
+    stats.set_defaults(func=run_stats)
+
+    download = commands.add_parser("download", help="download Open Images boxes and images for some classes")
+    download.add_argument("--classes", "--class-names", dest="classes", required=True,
+                          help='comma-separated class names, e.g. "Rhinoceros,Sea turtle" (case-insensitive)')
+    download.add_argument("--data", "--root", dest="data", type=Path, default=Path("data"), help="dataset folder")
+    download.add_argument("--max-images", type=_positive, help="at most this many images over all splits")
+    download.add_argument("--max-annotations-per-class", type=_positive, help="at most this many boxes per class")
+    download.add_argument("--workers", type=_positive, default=8, help="concurrent image downloads")
+    download.add_argument("--include-depiction", action="store_true", help="keep boxes marked IsDepiction")
+    download.add_argument("--stats-only", action="store_true", help="print the statistics, download no images")
+    download.add_argument("--no-progress", action="store_true", help="no progress bars")
+    download.set_defaults(func=run_download)
+
+    synth = commands.add_parser("synth", help="write the synthetic demo dataset (Open Images layout)")
+    synth.add_argument("out", type=Path, metavar="OUT")
+    synth.add_argument("--images", type=_positive, default=300, help="images over all splits (80/10/10)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    synth.set_defaults(func=run_synth)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from core.data.readers import read_dataset
+    from core.data.stats import compute_statistics, format_downloader_text
+    statistics = compute_statistics(read_dataset(args.root))
+    if args.json:
+        print(json.dumps(statistics.to_dict(), indent=2))
+    else:
+        sys.stdout.write(format_downloader_text(statistics))
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from core.data.download import DownloadRequest, DownloadSettings, download_dataset, prepare_annotations
+    from core.data.stats import format_downloader_text, statistics_from_tables
+    from core.data.table import to_table
+    request = DownloadRequest(root=args.data, class_names=args.classes.split(","), max_images=args.max_images,
+                              max_annotations_per_class=args.max_annotations_per_class,
+                              include_depiction=args.include_depiction, workers=args.workers)
+    settings = DownloadSettings.from_env()
+    progress = not args.no_progress
+    if args.stats_only:
+        frames = prepare_annotations(request, settings, progress=progress)
+    else:
+        frames, report = download_dataset(request, settings, progress=progress)
+    tables = {split: to_table(frame) for split, frame in frames.items()}
+    sys.stdout.write(format_downloader_text(statistics_from_tables(tables, root=args.data)))
+    if args.stats_only:
+        return 0
+    for split, split_report in report.splits.items():
+        print(f"{split}: {split_report.images} images, {split_report.downloaded} downloaded, "
+              f"{split_report.already_present} already present, {len(split_report.failed)} failed")
+    for split, image_id, reason in report.failures:
+        print(f"failed: {split}/{image_id}.jpg: {reason}", file=sys.stderr)
+    return 1 if report.failures else 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from core.data.synthetic import make_synthetic_dataset
+    out = make_synthetic_dataset(args.out, images=args.images, seed=args.seed, overwrite=args.overwrite)
+    print(f"synthetic dataset: {out} ({args.images} images)")
+    return 0

@@ -1,0 +1,1 @@
+"""Datasets: Open Images downloader layout and VOC readers, statistics, gallery samples, downloader, demo data."""

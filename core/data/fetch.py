@@ -1,0 +1,113 @@
+"""HTTP GET with retries and exponential backoff, atomic file downloads and a completeness check for images."""
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.errors import UserError
+from core.imageio import decode_image
+
+logger = logging.getLogger(__name__)
+
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 410})
+_CHUNK = 1 << 20
+
+
+class FetchError(Exception):
+    """A URL that could not be fetched; `permanent` ones (404, ...) are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    timeout_s: float = 30.0
+    retries: int = 3  # attempts after the first
+    backoff_s: float = 1.0  # wait before retry k is backoff_s * 2**k
+
+    def delay(self, attempt: int) -> float:
+        return self.backoff_s * (2 ** attempt)
+
+
+def image_problem(data: bytes) -> str | None:
+    """Why `data` is not a complete image (None if it is): JPEGs must end with their end-of-image marker."""
+    if not data:
+        return "empty response"
+    if data.startswith(b"\xff\xd8"):
+        return None if data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9") else f"truncated image ({len(data)} bytes)"
+    try:
+        decode_image(data)
+    except UserError:
+        return f"not a readable image ({len(data)} bytes)"
+    return None
+
+
+def _read_once(url: str, timeout_s: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.read()
+    except urllib.error.HTTPError as error:
+        raise FetchError(f"HTTP {error.code} {error.reason}", permanent=error.code in PERMANENT_STATUSES) from None
+    except http.client.IncompleteRead as error:
+        raise FetchError(f"connection closed after {len(error.partial)} bytes") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", None) or error
+        raise FetchError(f"{type(error).__name__}: {reason}") from None
+
+
+def fetch_bytes(url: str, policy: RetryPolicy, *, check_image: bool = False) -> bytes:
+    """The body of `url`, retried with exponential backoff on transient errors (and incomplete images)."""
+    attempt = 0
+    while True:
+        try:
+            data = _read_once(url, policy.timeout_s)
+            problem = image_problem(data) if check_image else None
+            if problem is None:
+                return data
+            raise FetchError(problem)
+        except FetchError as error:
+            if error.permanent or attempt >= policy.retries:
+                raise
+            logger.info("retrying %s after %s", url, error)
+            time.sleep(policy.delay(attempt))
+            attempt += 1
+
+
+def download_file(url: str, destination: Path, policy: RetryPolicy, *, progress: bool = False) -> Path:
+    """Stream `url` into `destination` through a temporary file renamed at the end; retried like fetch_bytes."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.part")
+    attempt = 0
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=policy.timeout_s) as response, temporary.open("wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress,
+                          leave=False) as bar:
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+                if total is not None and out.tell() != total:
+                    raise FetchError(f"connection closed after {out.tell()} of {total} bytes")
+            os.replace(temporary, destination)
+            return destination
+        except urllib.error.HTTPError as error:
+            temporary.unlink(missing_ok=True)
+            failure = FetchError(f"HTTP {error.code} {error.reason}", permanent=error.code in PERMANENT_STATUSES)
+        except (FetchError, urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            temporary.unlink(missing_ok=True)
+            failure = error if isinstance(error, FetchError) else FetchError(f"{type(error).__name__}: {error}")
+        if failure.permanent or attempt >= policy.retries:
+            raise UserError(f"cannot download {url}: {failure}")
+        time.sleep(policy.delay(attempt))
+        attempt += 1
