@@ -1,0 +1,179 @@
+"""`python -m core send` (demo/file/webcam -> RTP H.265/H.264) and `python -m core receive URI` (health + timings)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.detect.base import DEFAULT_SCORE_THRESHOLD
+from core.detect.registry import BACKENDS
+from core.errors import UserError
+from core.stream.nal import FORMATS
+from core.stream.pipelines import jetson_send_pipeline, sdp_text
+
+if TYPE_CHECKING:
+    from core.live.pipeline import LivePipeline, LiveResult
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_send(subparsers)
+    _register_receive(subparsers)
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        return value
+    return parse
+
+
+def _register_send(subparsers: argparse._SubParsersAction) -> None:
+    jetson = jetson_send_pipeline(host="HOST", port=5000)
+    parser = subparsers.add_parser(
+        "send", help="send the demo scene, a video file or a webcam as RTP H.265/H.264 (a stand-in for a Jetson)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"The equivalent sender on a Jetson (hardware encoder):\n  {jetson}\n"
+               "Open the stream in ffplay with the SDP that --sdp writes.")
+    parser.add_argument("--source", default="demo:", help="demo:, a video file or /dev/videoN (default demo:)")
+    parser.add_argument("--codec", default="h265", choices=sorted(FORMATS))
+    parser.add_argument("--host", default="127.0.0.1", help="receiver address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--width", type=_positive(int), help="frame width (demo/webcam default 640; files: resize)")
+    parser.add_argument("--height", type=_positive(int), help="frame height (demo/webcam default 480; files: resize)")
+    parser.add_argument("--fps", type=_positive(float), default=30.0, help="frame rate of the demo/webcam (default 30)")
+    parser.add_argument("--duration", type=_positive(float),
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--sdp", type=Path, help="also write an SDP description of the stream here (for ffplay/VLC)")
+    parser.set_defaults(func=run_send)
+
+
+def _register_receive(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("receive", help="receive a stream (rtp://, gst:, file, /dev/videoN, demo:), "
+                                                   "optionally detect, and report health and timings")
+    parser.add_argument("uri", help="e.g. rtp://0.0.0.0:5000?codec=h265")
+    parser.add_argument("--detect", action="store_true", help="run the detector on the frames")
+    parser.add_argument("--weights", type=Path, help="model for --detect (.pth or .onnx)")
+    parser.add_argument("--labels", type=Path, help="labels.txt for --detect")
+    parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS))
+    parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
+    stop = parser.add_mutually_exclusive_group()
+    stop.add_argument("--frames", type=_positive(int), help="stop after this many processed frames")
+    stop.add_argument("--duration", type=_positive(float), help="stop after this many seconds (default 10)")
+    parser.add_argument("--timeout", type=_positive(float), default=30.0,
+                        help="with --frames: give up after this many seconds (default 30)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+    parser.set_defaults(func=run_receive)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    from core.stream.sender import run_sender
+    if args.sdp:
+        _write_text(sdp_text(port=args.port, codec=args.codec, address=args.host), args.sdp)
+    print(f"sending {args.source} as RTP {args.codec.upper()} to {args.host}:{args.port}"
+          + (f" for {args.duration:g} s" if args.duration else " (Ctrl-C stops)"), file=sys.stderr)
+    try:
+        stats = run_sender(args.source, args.host, args.port, args.codec, width=args.width, height=args.height,
+                           fps=args.fps, duration=args.duration)
+    except KeyboardInterrupt:
+        return 130
+    print(json.dumps(stats.as_dict()))
+    return 0
+
+
+def _write_text(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+def _load_detector(args: argparse.Namespace):
+    from core.detect import DetectorSpec, load_detector
+    if not args.detect:
+        return None
+    if not args.weights or not args.labels:
+        raise UserError("--detect needs --weights and --labels")
+    return load_detector(DetectorSpec(args.weights, args.labels, backend=args.backend,
+                                      score_threshold=args.threshold))
+
+
+def _decoded_fps(first: LiveResult | None, last: LiveResult | None) -> float:
+    """Decoded frames per second between the first and the last frame seen (frame indices count every decoded
+    frame, also those the pipeline skipped)."""
+    if first is None or last is None or last.frame.received_monotonic <= first.frame.received_monotonic:
+        return 0.0
+    return (last.frame.index - first.frame.index) / (last.frame.received_monotonic - first.frame.received_monotonic)
+
+
+def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: float) -> dict:
+    """The `receive` JSON contract: health counters, timings and end-to-end latency over the whole run."""
+    stats = pipeline.stats()
+    latencies = [result.latency_ms for result in results]
+    health = stats["source"]
+    ordered = sorted(latencies)
+
+    def percentile(fraction: float) -> float | None:
+        return round(ordered[min(int(fraction * len(ordered)), len(ordered) - 1)], 3) if ordered else None
+
+    return {
+        "uri": stats["uri"],
+        "seconds": round(elapsed, 3),
+        "frames_decoded": health["frames_decoded"],
+        "frames_processed": stats["frames_processed"],
+        "fps": round(_decoded_fps(results[0] if results else None, results[-1] if results else None), 2),
+        "fps_processed": round(stats["frames_processed"] / elapsed, 2) if elapsed > 0 else 0.0,
+        "packets": health["packets"],
+        "packets_lost": health["packets_lost"],
+        "decode_errors": health["decode_errors"],
+        "width": health["width"],
+        "height": health["height"],
+        "latency_ms_p50": percentile(0.5),
+        "latency_ms_p95": percentile(0.95),
+        "stages_ms": stats["stages_ms"],
+        "detector": stats["detector"],
+        "health": health,
+    }
+
+
+def run_receive(args: argparse.Namespace) -> int:
+    from core.live.pipeline import LivePipeline
+    from core.stream.sources import open_source
+    detector = _load_detector(args)
+    limit = args.timeout if args.frames else (args.duration or 10.0)
+    results: list[LiveResult] = []
+    pipeline = LivePipeline(open_source(args.uri), detector).start()
+    started = time.monotonic()
+    last = 0
+    try:
+        while time.monotonic() - started < limit and not (args.frames and len(results) >= args.frames):
+            result = pipeline.wait_result(last, timeout=min(0.5, max(limit - (time.monotonic() - started), 0.01)))
+            if result is not None:
+                results.append(result)
+                last = result.sequence
+            elif pipeline.source.ended:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        elapsed = time.monotonic() - started
+        pipeline.stop()
+    report = receive_report(pipeline, results, elapsed)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['uri']}: {report['frames_decoded']} frames decoded in {report['seconds']:.1f} s "
+              f"({report['fps']} fps), {report['width']}x{report['height']}, {report['packets_lost']} packets lost, "
+              f"{report['decode_errors']} decode errors, latency p50 {report['latency_ms_p50']} ms "
+              f"p95 {report['latency_ms_p95']} ms")
+    if not report["frames_decoded"]:
+        print("no frames received (no signal)", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,240 @@
+"""Frames, health counters and the FrameSource contract every source (RTP, GStreamer, file, webcam, demo) follows.
+
+A source produces frames on its own thread into a one-frame slot: a slow consumer makes the source drop frames
+(counted), never queue them, so what `read()` returns is always the newest picture. Finite sources that must not
+skip frames (a file read as fast as possible) wait for the consumer instead.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+FPS_WINDOW_S = 2.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded BGR uint8 picture.
+
+    `pts` is the stream's presentation time in seconds (RTP timestamp / 90 kHz for RTP), `received_monotonic` the
+    `time.monotonic()` at which its first packet (or the capture) arrived, `index` counts the source's decoded
+    frames from 0, and `timings` holds per-stage milliseconds measured by the source ("receive", "decode").
+    """
+
+    image: np.ndarray
+    pts: float | None
+    received_monotonic: float
+    index: int
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class SourceHealth:
+    """Counters a source keeps while it runs; `snapshot()` is what the CLI prints and the dashboard shows.
+
+    state: "waiting" (nothing received yet), "live", "no_signal" (the sender went quiet), "ended" (a finite source
+    finished) or "stopped" (closed).
+    """
+
+    state: str = "waiting"
+    packets: int = 0  # datagrams / demuxed packets received
+    bytes: int = 0
+    invalid_packets: int = 0  # not RTP, wrong payload type, or an unparseable payload
+    foreign_packets: int = 0  # RTP from a sender (SSRC) the source does not follow
+    packets_lost: int = 0
+    packets_reordered: int = 0
+    packets_duplicate: int = 0
+    packets_late: int = 0  # arrived after their frame had gone to the decoder
+    sender_switches: int = 0  # a new sender (restart) was followed
+    decode_errors: int = 0
+    keyframes: int = 0
+    incomplete_frames: int = 0  # decoded despite a missing packet
+    frames_skipped: int = 0  # not decoded while waiting for a keyframe
+    frames_decoded: int = 0
+    frames_dropped: int = 0  # decoded but replaced by a newer one before the consumer read it
+    resolution_changes: int = 0
+    no_signal_events: int = 0
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    seconds_since_data: float | None = None
+
+    def snapshot(self) -> dict:
+        return asdict(self)
+
+
+class FpsMeter:
+    """Frames per second over the last `window` seconds."""
+
+    def __init__(self, window: float = FPS_WINDOW_S) -> None:
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        self._trim(now)
+
+    def rate(self, now: float) -> float:
+        self._trim(now)
+        if len(self._times) < 2:
+            return 0.0
+        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
+
+    def _trim(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
+
+
+class FrameSource(ABC):
+    """Context manager and iterator of `Frame`s; `read(timeout)` returns the newest unread frame or None."""
+
+    uri: str
+    health: SourceHealth
+
+    @abstractmethod
+    def read(self, timeout: float | None = None) -> Frame | None: ...
+
+    @property
+    @abstractmethod
+    def ended(self) -> bool:
+        """True once a finite source has delivered its last frame, or the source was closed."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def health_snapshot(self) -> dict:
+        return self.health.snapshot()
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            frame = self.read(timeout=0.25)
+            if frame is not None:
+                yield frame
+            elif self.ended:
+                return
+
+
+class ThreadedSource(FrameSource):
+    """A FrameSource whose subclass produces frames in `_produce()` on a background thread.
+
+    `_produce` calls `_publish(image, ...)` for each picture and returns when the source ends or `_stopping` is
+    set; it should wake up at least every few hundred ms (socket timeouts) so `close()` is prompt.
+    """
+
+    def __init__(self, uri: str, *, drop_when_busy: bool = True, no_signal_after: float = 1.0,
+                 clock: Clock = time.monotonic) -> None:
+        self.uri = uri
+        self.health = SourceHealth()
+        self.clock = clock
+        self.no_signal_after = no_signal_after
+        self._drop_when_busy = drop_when_busy
+        self._fps = FpsMeter()
+        self._condition = threading.Condition()
+        self._latest: Frame | None = None
+        self._finished = False
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_data: float | None = None
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name=f"source {self.uri[:40]}", daemon=True)
+        self._thread.start()
+
+    @abstractmethod
+    def _produce(self) -> None: ...
+
+    def _release(self) -> None:
+        """Free sockets, devices and decoders; called on the source thread after `_produce` returns."""
+
+    def _main(self) -> None:
+        try:
+            self._produce()
+        except Exception:  # a source must never take the process down; it reports itself ended
+            logger.exception("source %s failed", self.uri)
+        finally:
+            self._release()
+            with self._condition:
+                self._finished = True
+                if self.health.state != "stopped":
+                    self.health.state = "ended"
+                self._condition.notify_all()
+
+    def _note_data(self, now: float) -> None:
+        """Record that bytes arrived (a packet, a capture) at `now`."""
+        self._last_data = now
+        self.health.seconds_since_data = 0.0
+
+    def _check_signal(self, now: float) -> None:
+        """Called when nothing arrived for a while: switch to "no_signal" once the silence is long enough."""
+        if self._last_data is None:
+            return
+        silence = now - self._last_data
+        self.health.seconds_since_data = round(silence, 3)
+        if silence >= self.no_signal_after and self.health.state == "live":
+            self.health.state = "no_signal"
+            self.health.no_signal_events += 1
+            self.health.fps = 0.0
+            logger.info("source %s: no signal for %.1f s", self.uri, silence)
+
+    def _publish(self, image: np.ndarray, *, pts: float | None, received: float,
+                 timings: Mapping[str, float] | None = None) -> None:
+        health = self.health
+        now = self.clock()
+        height, width = image.shape[:2]
+        if (width, height) != (health.width, health.height):
+            if health.width:
+                health.resolution_changes += 1
+                logger.info("source %s: resolution %dx%d -> %dx%d", self.uri, health.width, health.height,
+                            width, height)
+            health.width, health.height = width, height
+        self._fps.tick(now)
+        health.fps = round(self._fps.rate(now), 2)
+        frame = Frame(image, pts, received, health.frames_decoded, dict(timings or {}))
+        health.frames_decoded += 1
+        if health.state != "stopped":
+            health.state = "live"
+        with self._condition:
+            if not self._drop_when_busy:
+                self._condition.wait_for(lambda: self._latest is None or self._stopping.is_set())
+            if self._latest is not None:
+                health.frames_dropped += 1
+            self._latest = frame
+            self._condition.notify_all()
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        with self._condition:
+            self._condition.wait_for(lambda: self._latest is not None or self._finished, timeout)
+            frame, self._latest = self._latest, None
+            self._condition.notify_all()
+        return frame
+
+    @property
+    def ended(self) -> bool:
+        with self._condition:
+            return self._finished and self._latest is None
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.health.state = "stopped"
+        with self._condition:
+            self._condition.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                logger.warning("source %s did not stop within 5 s", self.uri)

@@ -1,0 +1,93 @@
+"""Video files and V4L2 webcams, demuxed and decoded by FFmpeg through PyAV.
+
+A file plays at its own frame rate by default, like a camera (`realtime=0` reads it as fast as the consumer takes
+frames, none dropped; `loop=1` starts over at the end). A webcam (`/dev/videoN`) is opened with FFmpeg's v4l2 input
+at the requested size and rate.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import av
+
+from core.errors import UserError
+from core.stream.base import Clock, ThreadedSource
+
+logger = logging.getLogger(__name__)
+
+
+def _open_container(target: str, *, device: bool, options: dict[str, str]) -> av.container.InputContainer:
+    try:
+        if device:
+            return av.open(target, format="v4l2", options=options, timeout=5.0)
+        return av.open(target, options=options)
+    except (av.error.FFmpegError, OSError) as error:
+        raise UserError(f"cannot open {'camera' if device else 'video'} {target}: {error}") from None
+
+
+class ContainerSource(ThreadedSource):
+    """Frames of the first video stream of a file or capture device."""
+
+    def __init__(self, uri: str, target: str, *, device: bool = False, realtime: bool = True, loop: bool = False,
+                 width: int | None = None, height: int | None = None, fps: float | None = None,
+                 clock: Clock = time.monotonic) -> None:
+        super().__init__(uri, drop_when_busy=device or realtime, clock=clock)
+        if not device and not Path(target).is_file():
+            raise UserError(f"video file not found: {target}")
+        options: dict[str, str] = {}
+        if device and width and height:
+            options["video_size"] = f"{width}x{height}"
+        if device and fps:
+            options["framerate"] = f"{fps:g}"
+        self.target, self.device, self.realtime, self.loop, self._options = target, device, realtime, loop, options
+        self._container = _open_container(target, device=device, options=options)
+        if not self._container.streams.video:
+            self._container.close()
+            raise UserError(f"{target} has no video stream")
+        self._start()
+
+    def _produce(self) -> None:
+        while not self._stopping.is_set():
+            self._play_once()
+            if not self.loop or self.device or self._stopping.is_set():
+                return
+            self._container.close()
+            self._container = _open_container(self.target, device=False, options=self._options)
+
+    def _play_once(self) -> None:
+        stream = self._container.streams.video[0]
+        stream.thread_type = "SLICE" if self.device else "AUTO"
+        time_base = float(stream.time_base) if stream.time_base else 1.0
+        started = self.clock()
+        first_pts: float | None = None
+        health = self.health
+        for packet in self._container.demux(stream):
+            if self._stopping.is_set():
+                return
+            now = self.clock()
+            if packet.size:  # the last, empty packet only flushes the decoder
+                self._note_data(now)
+                health.packets += 1
+                health.bytes += packet.size
+                health.keyframes += int(packet.is_keyframe)
+            try:
+                frames = packet.decode()
+                images = [(frame.pts, frame.to_ndarray(format="bgr24")) for frame in frames]
+            except (av.error.FFmpegError, ValueError) as error:
+                health.decode_errors += 1
+                logger.debug("source %s: decode error: %s", self.uri, error)
+                continue
+            decode_ms = (self.clock() - now) * 1000.0
+            for pts, image in images:
+                seconds = None if pts is None else pts * time_base
+                if self.realtime and not self.device and seconds is not None:
+                    first_pts = seconds if first_pts is None else first_pts
+                    if self._stopping.wait(max(started + seconds - first_pts - self.clock(), 0.0)):
+                        return
+                received = self.clock() if self.realtime and not self.device else now
+                self._publish(image, pts=seconds, received=received, timings={"receive": 0.0, "decode": decode_ms})
+
+    def _release(self) -> None:
+        self._container.close()

@@ -1,0 +1,195 @@
+"""RTP payload formats for H.264 (RFC 6184) and H.265 (RFC 7798): NAL units to packets and back.
+
+Packetizing sends one NAL per packet, or fragments (FU-A / FU) when it exceeds the MTU, and repeats the parameter
+sets before every keyframe (GStreamer's `config-interval=1`). Depacketizing gathers the packets of one access unit
+(same RTP timestamp; the marker bit ends it), orders them by sequence number, so reordering inside a frame costs no
+extra latency, and keeps a fragmented NAL with a hole (the decoder conceals the damage; dropping it blanks frames
+until the next keyframe).
+"""
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass, field
+
+from core.stream.nal import NalFormat
+from core.stream.rtp import SEQUENCE_MODULO, RtpPacket
+
+DEFAULT_MTU_PAYLOAD = 1400
+CLOCK_RATE = 90_000
+
+
+def _signed_distance(sequence: int, reference: int) -> int:
+    return (sequence - reference + SEQUENCE_MODULO // 2) % SEQUENCE_MODULO - SEQUENCE_MODULO // 2
+
+
+class RtpPacketizer:
+    """Turns access units (lists of NAL units) into RTP packets of one stream (one SSRC, running sequence)."""
+
+    def __init__(self, nal_format: NalFormat, payload_type: int = 96, *, mtu_payload: int = DEFAULT_MTU_PAYLOAD,
+                 ssrc: int | None = None, first_sequence: int | None = None) -> None:
+        self.format = nal_format
+        self.payload_type = payload_type
+        self.mtu_payload = mtu_payload
+        self.ssrc = random.getrandbits(32) if ssrc is None else ssrc
+        self.sequence = random.getrandbits(16) if first_sequence is None else first_sequence
+        self._parameter_sets: dict[int, bytes] = {}
+
+    def packetize(self, nals: list[bytes], timestamp: int) -> list[RtpPacket]:
+        nals = self._with_parameter_sets([nal for nal in nals if nal])
+        payloads = [payload for nal in nals for payload in self._payloads(nal)]
+        packets = []
+        for position, payload in enumerate(payloads):
+            packets.append(RtpPacket(self.payload_type, position == len(payloads) - 1, self.sequence,
+                                     timestamp % (1 << 32), self.ssrc, payload))
+            self.sequence = (self.sequence + 1) % SEQUENCE_MODULO
+        return packets
+
+    def _with_parameter_sets(self, nals: list[bytes]) -> list[bytes]:
+        types = [self.format.nal_type(nal) for nal in nals]
+        for nal, nal_type in zip(nals, types):
+            if nal_type in self.format.parameter_set_types:
+                self._parameter_sets[nal_type] = nal
+        if not any(t in self.format.keyframe_types for t in types):
+            return nals
+        missing = [self._parameter_sets[t] for t in self.format.parameter_set_types
+                   if t not in types and t in self._parameter_sets]
+        return missing + nals
+
+    def _payloads(self, nal: bytes) -> list[bytes]:
+        if len(nal) <= self.mtu_payload:
+            return [nal]
+        header_size = self.format.header_size
+        prefix = self.format.fragment_header(nal)
+        nal_type = self.format.nal_type(nal)
+        body = nal[header_size:]
+        chunk = self.mtu_payload - len(prefix) - 1
+        pieces = [body[start:start + chunk] for start in range(0, len(body), chunk)]
+        payloads = []
+        for index, piece in enumerate(pieces):
+            fu_header = nal_type | (0x80 if index == 0 else 0) | (0x40 if index == len(pieces) - 1 else 0)
+            payloads.append(prefix + bytes([fu_header]) + piece)
+        return payloads
+
+
+@dataclass
+class AccessUnit:
+    """The NAL units of one picture, when its first packet arrived, and what went wrong while gathering it."""
+
+    timestamp: int
+    nals: list[bytes]
+    first_arrival: float
+    last_arrival: float
+    complete: bool  # no sequence gap inside and the marker packet seen
+    keyframe: bool
+    bytes: int
+
+
+@dataclass
+class _Pending:
+    timestamp: int
+    first_arrival: float
+    last_arrival: float = 0.0
+    packets: dict[int, RtpPacket] = field(default_factory=dict)
+    marker: bool = False
+
+
+class AccessUnitAssembler:
+    """Collects depacketized RTP payloads into access units; `push` returns the units it completed (0, 1 or 2)."""
+
+    def __init__(self, nal_format: NalFormat) -> None:
+        self.format = nal_format
+        self.malformed = 0  # payloads that could not be parsed (unsupported type, truncated aggregation)
+        self.late = 0  # packets of a unit that was already handed to the decoder
+        self._pending: _Pending | None = None
+        self._last_flushed: int | None = None
+        self._last_sequence: int | None = None  # of the previous unit: a unit whose first packet is lost is incomplete
+        self._fu_type_mask = 0x1F if nal_format.header_size == 1 else 0x3F
+
+    def reset(self) -> None:
+        self._pending = None
+        self._last_flushed = None
+        self._last_sequence = None
+
+    def push(self, packet: RtpPacket, arrival: float) -> list[AccessUnit]:
+        done: list[AccessUnit] = []
+        if packet.timestamp == self._last_flushed:
+            self.late += 1
+            return done
+        if self._pending is not None and self._pending.timestamp != packet.timestamp:
+            done.append(self._flush())  # the marker packet of the previous unit was lost
+        if self._pending is None:
+            self._pending = _Pending(packet.timestamp, arrival)
+        self._pending.packets[packet.sequence] = packet
+        self._pending.last_arrival = arrival
+        if packet.marker:
+            self._pending.marker = True
+            done.append(self._flush())
+        return done
+
+    def _flush(self) -> AccessUnit:
+        pending, self._pending = self._pending, None
+        assert pending is not None
+        self._last_flushed = pending.timestamp
+        reference = next(iter(pending.packets))  # the first to arrive; others sort by signed distance from it
+        ordered = sorted(pending.packets, key=lambda sequence: _signed_distance(sequence, reference))
+        span = (ordered[-1] - ordered[0]) % SEQUENCE_MODULO + 1
+        follows = self._last_sequence is None or _signed_distance(ordered[0], self._last_sequence) == 1
+        self._last_sequence = ordered[-1]
+        nals = self._depacketize([pending.packets[s].payload for s in ordered])
+        keyframe = any(self.format.nal_type(nal) in self.format.keyframe_types for nal in nals)
+        size = sum(len(p.payload) for p in pending.packets.values())
+        return AccessUnit(pending.timestamp, nals, pending.first_arrival, pending.last_arrival,
+                          pending.marker and follows and span == len(ordered), keyframe, size)
+
+    def _depacketize(self, payloads: list[bytes]) -> list[bytes]:
+        nals: list[bytes] = []
+        fragment: bytearray | None = None
+        header_size = self.format.header_size
+        for payload in payloads:
+            if len(payload) <= header_size:
+                self.malformed += 1
+                continue
+            nal_type = self.format.nal_type(payload)
+            if nal_type == self.format.fragment_type:
+                if len(payload) <= header_size + 1:
+                    self.malformed += 1
+                    continue
+                fu_header = payload[header_size]
+                data = payload[header_size + 1:]
+                if fu_header & 0x80:  # a start; an unfinished earlier fragment is kept as it is
+                    if fragment is not None:
+                        nals.append(bytes(fragment))
+                    fragment = bytearray(self.format.rebuild_header(payload, fu_header & self._fu_type_mask))
+                elif fragment is None:
+                    continue  # its start was lost: without the NAL header this piece is useless
+                fragment += data
+                if fu_header & 0x40:
+                    nals.append(bytes(fragment))
+                    fragment = None
+                continue
+            if fragment is not None:
+                nals.append(bytes(fragment))
+                fragment = None
+            if nal_type == self.format.aggregation_type:
+                nals.extend(self._unaggregate(payload[header_size:]))
+            elif nal_type < self.format.aggregation_type:
+                nals.append(payload)
+            else:
+                self.malformed += 1
+        if fragment is not None:
+            nals.append(bytes(fragment))
+        return nals
+
+    def _unaggregate(self, body: bytes) -> list[bytes]:
+        nals = []
+        offset = 0
+        while offset + 2 <= len(body):
+            (size,) = struct.unpack_from("!H", body, offset)
+            offset += 2
+            if size == 0 or offset + size > len(body):
+                self.malformed += 1
+                break
+            nals.append(body[offset:offset + size])
+            offset += size
+        return nals
