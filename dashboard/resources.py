@@ -1,4 +1,4 @@
-"""The one place that creates cached heavy objects (settings, detectors) for all pages."""
+"""The one place that creates cached heavy objects (settings, detectors, the ledger) for all pages."""
 from __future__ import annotations
 
 import streamlit as st
@@ -10,6 +10,14 @@ from core.detect import Detector, DetectorSpec, load_detector
 @st.cache_resource
 def settings() -> Settings:
     return load_settings()
+
+
+@st.cache_resource
+def ledger_url() -> str:
+    """The run history's URL, its schema upgraded and dead runs marked interrupted (once per server process)."""
+    from core.ledger import prepare_ledger
+
+    return prepare_ledger(settings().database_url)
 
 
 @st.cache_resource(max_entries=4)

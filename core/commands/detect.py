@@ -5,11 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from core.detect import DetectorSpec, load_detector
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
-from core.detect.overlay import draw_detections
 from core.detect.registry import BACKENDS
-from core.imageio import read_image, write_image
 from core.jsonio import write_json
 
 
@@ -28,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.detect import DetectorSpec, load_detector
+    from core.detect.overlay import draw_detections
+    from core.imageio import read_image, write_image
     image = read_image(args.image)
     spec = DetectorSpec(args.weights, args.labels, backend=args.backend, device=args.device,
                         precision=args.precision, score_threshold=args.threshold)
