@@ -11,7 +11,7 @@ import torch
 
 from core.detect.base import Detections, DetectorSpec
 from core.detect.postprocess import postprocess
-from core.detect.preprocess import preprocess_batch
+from core.detect.preprocess import normalize_numpy, preprocess_batch
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
 
@@ -86,8 +86,9 @@ class OnnxRuntimeDetector:
         if isinstance(classes, int) and classes != len(self.class_names):
             raise UserError(f"{spec.weights.name} outputs {classes} classes but labels.txt lists {len(self.class_names)}")
 
-    def infer(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw (scores, boxes) for a preprocessed (N,3,300,300) batch; a fixed-batch graph runs frame by frame."""
+    def infer(self, resized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw (scores, boxes) for a resized (N,300,300,3) uint8 BGR batch; a fixed-batch graph runs frame by frame."""
+        batch = normalize_numpy(resized)
         step = self.fixed_batch or len(batch)
         results = [
             self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch[start : start + step]})

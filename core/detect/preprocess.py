@@ -1,4 +1,8 @@
-"""Frames -> network input exactly as pytorch-ssd's predictor: resize to 300x300 (bilinear), RGB, (x-127)/128, NCHW."""
+"""Frames -> network input exactly as pytorch-ssd's predictor: resize to 300x300 (bilinear), RGB, (x-127)/128, NCHW.
+
+Split in two so GPU backends upload 4x fewer bytes: `preprocess_batch` resizes on the CPU and keeps uint8 BGR;
+the colour swap and normalization then run where the network runs (`normalize_numpy` here, torch ops on CUDA).
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,14 +24,19 @@ def check_frame(frame: np.ndarray) -> None:
 
 
 def preprocess_batch(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """BGR uint8 frames -> (N,3,300,300) float32 input and (N,2) float32 (width, height) of each frame."""
+    """BGR uint8 frames -> (N,300,300,3) uint8 BGR resized batch and (N,2) float32 (width, height) of each frame."""
     resized = np.empty((len(frames), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     sizes = np.empty((len(frames), 2), np.float32)
     for index, frame in enumerate(frames):
         check_frame(frame)
         cv2.resize(frame, (IMAGE_SIZE, IMAGE_SIZE), dst=resized[index], interpolation=cv2.INTER_LINEAR)
         sizes[index] = (frame.shape[1], frame.shape[0])
+    return resized, sizes
+
+
+def normalize_numpy(resized: np.ndarray) -> np.ndarray:
+    """(N,300,300,3) uint8 BGR -> (N,3,300,300) float32 RGB, (x-127)/128: the network's input."""
     rgb_nchw = resized[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)
     rgb_nchw -= IMAGE_MEAN
     rgb_nchw /= IMAGE_STD
-    return np.ascontiguousarray(rgb_nchw), sizes
+    return np.ascontiguousarray(rgb_nchw)

@@ -11,6 +11,7 @@ from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
 from core.errors import BackendUnavailable, UserError
 from core.model import SSDInference, load_model
+from core.model.config import IMAGE_MEAN, IMAGE_STD
 
 
 def resolve_torch_device(requested: str) -> str:
@@ -47,10 +48,13 @@ class TorchDetector:
             self._model = self._model.to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def infer(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw (scores, boxes) for a preprocessed (N,3,300,300) batch."""
-        images = torch.from_numpy(batch).to(self.device, self._dtype, non_blocking=True)
-        return self._model(images)
+    def infer(self, resized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw (scores, boxes) for a resized (N,300,300,3) uint8 BGR batch; normalization runs on the device."""
+        pixels = torch.from_numpy(resized).to(self.device, non_blocking=True)
+        images = pixels.flip(-1).permute(0, 3, 1, 2).to(self._dtype)
+        images = (images - IMAGE_MEAN) / IMAGE_STD
+        memory_format = torch.channels_last if self.device == "cuda" else torch.contiguous_format
+        return self._model(images.contiguous(memory_format=memory_format))
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         if not frames:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.detect import DetectorSpec, available_backends, load_detector
-from core.detect.preprocess import preprocess_batch
+from core.detect.preprocess import normalize_numpy, preprocess_batch
 from core.errors import UserError
 from core.optimize.export_onnx import export_onnx
 
@@ -28,11 +28,27 @@ def _detector(weights, labels, backend, threshold=0.05):
 
 
 def test_preprocessing_equals_predictor_pipeline(frames):
-    batch, sizes = preprocess_batch(frames[:2])
+    resized, sizes = preprocess_batch(frames[:2])
+    assert resized.dtype == np.uint8 and resized.shape == (2, 300, 300, 3)
     rgb = cv2.cvtColor(frames[0], cv2.COLOR_BGR2RGB)
     expected = ((cv2.resize(rgb, (300, 300)).astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)
-    np.testing.assert_allclose(batch[0], expected, atol=1e-6)
+    np.testing.assert_allclose(normalize_numpy(resized)[0], expected, atol=1e-6)
     assert sizes.tolist() == [[640, 480], [640, 480]]
+
+
+def test_torch_normalizes_on_its_device_like_the_predictor(random_model, frames):
+    weights, labels = random_model
+    resized, _ = preprocess_batch(frames[:2])
+    detector = _detector(weights, labels, "torch")
+    scores, boxes = detector.infer(resized)
+    import torch
+
+    from core.model import SSDInference, load_model
+
+    reference = SSDInference(load_model(weights, labels).network).eval()
+    with torch.no_grad():
+        expected_scores, expected_boxes = reference(torch.from_numpy(normalize_numpy(resized)))
+    assert torch.allclose(scores, expected_scores, atol=1e-6) and torch.allclose(boxes, expected_boxes, atol=1e-6)
 
 
 def test_bad_frames_are_rejected_with_one_line():
