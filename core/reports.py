@@ -20,13 +20,17 @@ class TrainingRow:
     status: str
 
 
-def _median_per_epoch(metrics, name: str) -> float | None:
+def _speed_metric(metrics, name: str) -> float | None:
+    """The run's own summary value of `name` if it recorded one, else the median over its finished epochs."""
+    summary = [m.value for m in metrics if m.name == name and m.epoch is None and m.class_name is None]
+    if summary:
+        return summary[-1]
     values = [m.value for m in metrics if m.name == name and m.epoch is not None and m.class_name is None]
     return statistics.median(values) if values else None
 
 
 def training_rows(db_url: str | None = None, *, limit: int = 100) -> list[TrainingRow]:
-    """One row per recorded training run (newest first): median images/sec and time per epoch over its epochs."""
+    """One row per recorded training run (newest first) with its images/sec and time per epoch."""
     from core.ledger import prepare_ledger
     from db import queries
     from db.engine import make_engine, session_scope
@@ -39,8 +43,8 @@ def training_rows(db_url: str | None = None, *, limit: int = 100) -> list[Traini
                 if summary.status not in REPORTED_STATUSES:
                     continue
                 run = queries.get_run(session, run_id=summary.id)
-                speed = _median_per_epoch(run.metrics, "images_per_sec")
-                seconds = _median_per_epoch(run.metrics, "epoch_seconds")
+                speed = _speed_metric(run.metrics, "images_per_sec")
+                seconds = _speed_metric(run.metrics, "epoch_seconds")
                 if speed is None or seconds is None:
                     continue
                 epochs = len({m.epoch for m in run.metrics if m.name == "epoch_seconds" and m.epoch is not None})
