@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.config import Settings, load_settings
 from core.detect import Detector, DetectorSpec, load_detector
+from core.detect.service import warmed_up
 
 
 @st.cache_resource
@@ -22,5 +23,6 @@ def ledger_url() -> str:
 
 @st.cache_resource(max_entries=4)
 def detector(spec: DetectorSpec) -> Detector:
-    """One detector per (model, backend, device, precision, threshold): shared by every session."""
-    return load_detector(spec)
+    """One detector per (model, backend, device, precision, threshold): shared by every session, warmed up once so
+    the timings pages show are steady-state ones."""
+    return warmed_up(load_detector(spec))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -62,6 +63,23 @@ def app_url(tmp_path_factory) -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def demo_url(tmp_path_factory) -> Iterator[str]:
+    """README command 1 (`bash scripts/demo.sh`) as a user runs it, bound to 127.0.0.1 on free ports."""
+    port = free_port()
+    env = {**os.environ, "EDS_DATA_ROOT": str(tmp_path_factory.mktemp("demo-data")), "EDS_PORT": str(port),
+           "EDS_ADDRESS": "127.0.0.1", "EDS_DEMO_PORT": str(free_port())}
+    process = subprocess.Popen(["bash", str(REPO_ROOT / "scripts" / "demo.sh")], cwd=REPO_ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/_stcore/health", 240)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The Detect page in headless chromium: a bundled sample is detected and the annotated image appears."""
+"""README command 1 in headless chromium: the Detect page detects a bundled sample and shows it annotated."""
 from __future__ import annotations
 
 import re
@@ -10,8 +10,8 @@ from tests.browser.conftest import screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
-def test_detect_page_renders_annotated_sample(app_url, page):
-    page.goto(app_url, wait_until="domcontentloaded")
+def test_readme_demo_command_serves_detect_page_with_annotated_sample(demo_url, page):
+    page.goto(demo_url, wait_until="domcontentloaded")
     page.get_by_role("heading", name="Detect").wait_for(timeout=60_000)
     image = page.locator('[data-testid="stImage"] img').first
     image.wait_for(state="visible", timeout=120_000)
@@ -23,5 +23,7 @@ def test_detect_page_renders_annotated_sample(app_url, page):
     width = page.evaluate("img => img.naturalWidth", image.element_handle())
     assert width == int(match.group(2))
     assert page.get_by_text("No trained model found").count() == 0
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1000)  # the grid paints its canvas after it becomes visible
     path = screenshot(page, "detect_page")
     assert path.stat().st_size > 10_000
