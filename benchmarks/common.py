@@ -1,39 +1,15 @@
 """Shared benchmark plumbing: machine description, warm repeated timing with robust statistics, JSON output."""
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from core.jsonio import write_json
+from core.ledger.environment import capture_environment
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict:
-    import torch
-
-    return {
-        "host": platform.node(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def time_call(function: Callable[[], object], *, warmup: int = 3, min_seconds: float = 2.0,
@@ -58,4 +34,4 @@ def time_call(function: Callable[[], object], *, warmup: int = 3, min_seconds: f
 
 def save_results(name: str, payload: dict) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return write_json({"benchmark": name, "machine": machine(), **payload}, RESULTS_DIR / f"{name}-{stamp}.json")
+    return write_json({"benchmark": name, "machine": capture_environment(), **payload}, RESULTS_DIR / f"{name}-{stamp}.json")

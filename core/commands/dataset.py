@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_stats(args: argparse.Namespace) -> int:
     from core.data.readers import read_dataset
     from core.data.stats import compute_statistics, format_downloader_text
+
     statistics = compute_statistics(read_dataset(args.root))
     if args.json:
         print(json.dumps(statistics.to_dict(), indent=2))
@@ -59,6 +60,7 @@ def run_download(args: argparse.Namespace) -> int:
     from core.data.download import DownloadRequest, DownloadSettings, download_dataset, prepare_annotations
     from core.data.stats import format_downloader_text, statistics_from_tables
     from core.data.table import to_table
+
     request = DownloadRequest(root=args.data, class_names=args.classes.split(","), max_images=args.max_images,
                               max_annotations_per_class=args.max_annotations_per_class,
                               include_depiction=args.include_depiction, workers=args.workers)
@@ -82,6 +84,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     from core.data.synthetic import make_synthetic_dataset
+
     out = make_synthetic_dataset(args.out, images=args.images, seed=args.seed, overwrite=args.overwrite)
     print(f"synthetic dataset: {out} ({args.images} images)")
     return 0

@@ -6,18 +6,14 @@ import json
 from pathlib import Path
 
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
-from core.detect.registry import BACKENDS
+from core.commands.options import add_model_options
 from core.jsonio import write_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("detect", help="detect objects in an image")
-    parser.add_argument("--weights", required=True, type=Path, help="pytorch-ssd .pth checkpoint or exported .onnx")
-    parser.add_argument("--labels", required=True, type=Path, help="labels.txt (first line BACKGROUND)")
+    add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint or exported .onnx")
     parser.add_argument("--image", required=True, type=Path)
-    parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS))
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD, help="minimum class score")
     parser.add_argument("--json", type=Path, help="write the detections JSON here (stdout always gets it)")
     parser.add_argument("--output", type=Path, help="write an annotated copy of the image here")
@@ -28,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from core.detect import DetectorSpec, load_detector
     from core.detect.overlay import draw_detections
     from core.imageio import read_image, write_image
+
     image = read_image(args.image)
     spec = DetectorSpec(args.weights, args.labels, backend=args.backend, device=args.device,
                         precision=args.precision, score_threshold=args.threshold)

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.detect.registry import BACKENDS
+from core.commands.options import add_model_options
 from core.jsonio import write_json
 
 if TYPE_CHECKING:
@@ -20,13 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(pytorch-ssd eval_ssd.py's number) and COCO mAP@[.5:.95] and AP50, overall and per class, and records an "
         "evaluation run in the ledger.",
     )
-    parser.add_argument("--weights", required=True, type=Path, help="pytorch-ssd .pth checkpoint or exported .onnx")
-    parser.add_argument("--labels", required=True, type=Path, help="labels.txt (first line BACKGROUND)")
+    add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint or exported .onnx")
     parser.add_argument("--data", required=True, type=Path, help="dataset folder (Open Images downloader or VOC)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
-    parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS))
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     parser.add_argument("--batch-size", type=int, default=8, help="images per detector call (default 8)")
     parser.add_argument("--threads", type=int, help="CPU threads for the runtime (default: the runtime's)")
     parser.add_argument("--use-2007-metric", action="store_true", help="VOC 2007 11-point AP instead of the area")
@@ -65,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from core.ledger import run_recorder
     from core.ledger.environment import cpu_model
     from core.optimize.evaluate import evaluate, evaluation_spec, record_metrics
+
     tables = read_dataset(args.data)
     spec = evaluation_spec(args.weights, args.labels, backend=args.backend, device=args.device,
                            precision=args.precision, threads=args.threads)

@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from core.commands.options import add_model_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -14,8 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "detectnet --model=ssd-mobilenet.onnx --labels=labels.txt --input-blob=input_0 "
         "--output-cvg=scores --output-bbox=boxes",
     )
-    parser.add_argument("--weights", required=True, type=Path, help="pytorch-ssd .pth checkpoint")
-    parser.add_argument("--labels", required=True, type=Path, help="labels.txt (first line BACKGROUND)")
+    add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint", runtime=False)
     parser.add_argument("--output", type=Path, help="output .onnx (default: ssd-mobilenet.onnx beside the weights)")
     parser.add_argument("--batch-size", type=int, default=1, help="fixed batch size (default 1)")
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.ledger import run_recorder
     from core.optimize.export_onnx import describe_onnx, export_onnx
+
     output = args.output or args.weights.with_name("ssd-mobilenet.onnx")
     params = {"weights": str(args.weights), "labels": str(args.labels), "output": str(output),
               "batch_size": args.batch_size, "dynamic_batch": args.dynamic_batch, "opset": args.opset}

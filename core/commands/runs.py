@@ -69,6 +69,7 @@ def run_list(args: argparse.Namespace) -> int:
     from core.ledger import prepare_ledger
     from db import queries
     from db.engine import make_engine, session_scope
+
     if args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
     engine = make_engine(prepare_ledger(args.db_url))
@@ -97,6 +98,7 @@ def run_show(args: argparse.Namespace) -> int:
     from core.ledger import prepare_ledger
     from db import queries
     from db.engine import make_engine, session_scope
+
     engine = make_engine(prepare_ledger(args.db_url))
     try:
         with session_scope(engine) as session:
@@ -131,6 +133,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from core.ledger import prepare_ledger
     from core.ledger.transfer import export_csv, export_jsonl
+
     if args.csv is None and args.jsonl is None:
         raise UserError("give --csv OUT and/or --jsonl OUT")
     url = prepare_ledger(args.db_url)
@@ -144,6 +147,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from core.ledger import prepare_ledger
     from core.ledger.transfer import import_jsonl
+
     if not args.file.is_file():
         raise UserError(f"{args.file} is not a file")
     result = import_jsonl(prepare_ledger(args.db_url), args.file)

@@ -75,6 +75,7 @@ def _register_receive(subparsers: argparse._SubParsersAction) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     from core.stream.sender import run_sender
+
     if args.sdp:
         _write_text(sdp_text(port=args.port, codec=args.codec, address=args.host), args.sdp)
     print(f"sending {args.source} as RTP {args.codec.upper()} to {args.host}:{args.port}"
@@ -97,6 +98,7 @@ def _write_text(text: str, path: Path) -> None:
 
 def _load_detector(args: argparse.Namespace):
     from core.detect import DetectorSpec, load_detector
+
     if not args.detect:
         return None
     if not args.weights or not args.labels:
@@ -146,6 +148,7 @@ def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: f
 def run_receive(args: argparse.Namespace) -> int:
     from core.live.pipeline import LivePipeline
     from core.stream.sources import open_source
+
     detector = _load_detector(args)
     limit = args.timeout if args.frames else (args.duration or 10.0)
     results: list[LiveResult] = []
