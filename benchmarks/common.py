@@ -32,6 +32,19 @@ def time_call(function: Callable[[], object], *, warmup: int = 3, min_seconds: f
     }
 
 
-def save_results(name: str, payload: dict) -> Path:
+Metrics = dict[str, tuple[float, str | None]]  # name -> (value, unit)
+
+
+def save_results(name: str, payload: dict, metrics: Metrics | None = None) -> Path:
+    """Write the JSON result; with `metrics`, also record a `benchmark` run holding them and the JSON file."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return write_json({"benchmark": name, "machine": capture_environment(), **payload}, RESULTS_DIR / f"{name}-{stamp}.json")
+    path = write_json({"benchmark": name, "machine": capture_environment(), **payload},
+                      RESULTS_DIR / f"{name}-{stamp}.json")
+    if metrics:
+        from core.ledger import run_recorder
+
+        with run_recorder("benchmark", {"benchmark": name}) as run:
+            for metric, (value, unit) in metrics.items():
+                run.metric(metric, value, unit=unit)
+            run.artifact(path, kind="output", format="json")
+    return path

@@ -73,8 +73,10 @@ def main() -> None:
                 rows.append(measure_backend(spec, batch_sizes))
             except UserError as error:  # a backend that cannot run here becomes a row with its reason
                 rows.append({"backend": backend, "precision": precision, "error": str(error)})
+    metrics = {f"{row['backend']}_{row['device']}_{row['precision']}_{name}_ms_per_frame": (result["ms_per_frame"], "ms")
+               for row in rows if "error" not in row for name, result in row["results"].items()}
     path = save_results("detect_backends", {"weights": str(weights), "threads": args.threads,
-                                            "frame": [480, 640, 3], "rows": rows})
+                                            "frame": [480, 640, 3], "rows": rows}, metrics)
     for row in rows:
         if "error" in row:
             print(f"{row['backend']:12s} {row['precision']:5s} unavailable: {row['error']}")

@@ -90,7 +90,11 @@ def main() -> int:
         weights = save_state_dict(build_mobilenet_v1_ssd(4), Path(folder) / "random.pth")
         labels = write_labels(["BACKGROUND", "circle", "square", "triangle"], Path(folder) / "labels.txt")
         results["pipeline"] = [measure_pipeline(b, weights, labels, args.seconds) for b in available_backends()]
-    path = save_results("stream_receive", results)
+    metrics = {f"receive_{r['width']}x{r['height']}_cpu_percent_of_one_core": (r["cpu_percent_of_one_core"], "%")
+               for r in results["receive"]}
+    metrics.update({f"pipeline_{r['backend']}_fps_processed": (r["fps_processed"], "fps")
+                    for r in results["pipeline"] if r["status"] == "ok"})
+    path = save_results("stream_receive", results, metrics)
     print(json.dumps(results, indent=2))
     print(f"written to {path}", file=sys.stderr)
     return 0
