@@ -133,3 +133,20 @@ def test_report_reads_a_history_imported_from_another_device(tmp_path, capsys):
     assert main(["report", "training", "--db-url", url]) == 0
     rows = capsys.readouterr().out.strip().splitlines()[-1]
     assert rows.startswith("| NVIDIA H100") and "| 64 | synthetic |" in rows
+
+
+def test_pretrained_ssd_initialises_everything_but_the_heads(tmp_path):
+    from core.model import build_mobilenet_v1_ssd
+    from core.model.checkpoint import save_state_dict
+    from core.optimize.train import initialise
+
+    torch.manual_seed(5)
+    voc = save_state_dict(build_mobilenet_v1_ssd(21), tmp_path / "mobilenet-v1-ssd-mp-0_675.pth")  # 21-class VOC SSD
+    source = torch.load(voc, weights_only=True)
+    network = build_mobilenet_v1_ssd(8)
+    initialise(network, voc)
+    state = network.state_dict()
+    assert torch.equal(state["base_net.13.3.weight"], source["base_net.13.3.weight"])
+    assert torch.equal(state["extras.3.2.weight"], source["extras.3.2.weight"])
+    assert not torch.equal(state["regression_headers.0.weight"], source["regression_headers.0.weight"])
+    assert state["classification_headers.0.weight"].shape[0] == 48
