@@ -9,8 +9,9 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so pages import core/db when run by streamlit
 
 from dashboard import resources  # noqa: E402  (needs the path above)
+from dashboard.components import login  # noqa: E402
 
-PAGES_DIR = Path(__file__).parent / "pages"
+PAGES_DIR = Path(__file__).parent / "views"  # not "pages": Streamlit would also list that folder on its own
 
 st.set_page_config(page_title="edge detector studio", page_icon=":material/center_focus_strong:", layout="wide")
 resources.ledger_url()  # upgrade the run history's schema and mark runs of dead processes, once per server
@@ -18,6 +19,8 @@ navigation = st.navigation(
     [
         st.Page(PAGES_DIR / "detect.py", title="Detect", icon=":material/image_search:", default=True),
         st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/dataset:"),
+        st.Page(PAGES_DIR / "live.py", title="Live", icon=":material/videocam:"),
     ]
 )
+login.require_login()  # with a password configured, nothing below runs before login
 navigation.run()

@@ -137,7 +137,7 @@ class ThreadedSource(FrameSource):
     set; it should wake up at least every few hundred ms (socket timeouts) so `close()` is prompt.
     """
 
-    def __init__(self, uri: str, *, drop_when_busy: bool = True, no_signal_after: float = 1.0,
+    def __init__(self, uri: str, *, drop_when_busy: bool = True, no_signal_after: float = 0.5,
                  clock: Clock = time.monotonic) -> None:
         self.uri = uri
         self.health = SourceHealth()

@@ -38,7 +38,7 @@ class RtpSource(ThreadedSource):
     """Receives one H.264/H.265 RTP stream on a UDP port; see the module docstring for why it works this way."""
 
     def __init__(self, uri: str, host: str, port: int, nal_format: NalFormat, payload_type: int = 96, *,
-                 no_signal_after: float = 1.0, clock: Clock = time.monotonic) -> None:
+                 no_signal_after: float = 0.5, clock: Clock = time.monotonic) -> None:
         super().__init__(uri, no_signal_after=no_signal_after, clock=clock)
         self.format = nal_format
         self.payload_type = payload_type

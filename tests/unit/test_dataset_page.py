@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from core.data.open_images import annotation_file
 from core.data.synthetic import make_synthetic_dataset
 
-PAGE = str(Path(__file__).resolve().parents[2] / "dashboard" / "pages" / "dataset.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "dashboard" / "views" / "dataset.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,221 @@
+"""One viewer of a shared LivePipeline: its own score threshold and class filter, applied when its frames are
+drawn (never to the shared pipeline), the frames it was shown, and a "no signal" picture while the source is quiet.
+
+The shared pipeline detects at a low threshold; each viewer keeps the detections it wants and draws them on the
+source frame itself, so two viewers of one pipeline can see different boxes at the cost of one drawing each.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.detect.base import Detections, Detector
+from core.detect.overlay import draw_detections
+from core.live.pipeline import LivePipeline, LiveResult
+from core.live.registry import PipelineRegistry, registry as shared_registry
+from core.stream.base import FpsMeter
+
+NO_SIGNAL_AFTER_S = 0.5
+PAGE_GONE_S = 5.0  # no `touch()` for this long: the page is closed or hidden, so its frames are not drawn
+IDLE_RELEASE_S = 30.0  # a viewer whose page has not asked for anything this long stops holding its pipeline
+_JANITOR_PERIOD_S = 5.0
+
+
+@dataclass(frozen=True)
+class ViewFilter:
+    """What one viewer keeps: detections scoring at least `min_score`, of `classes` (None: every class)."""
+
+    min_score: float = 0.5
+    classes: frozenset[int] | None = None
+
+    def apply(self, detections: Detections) -> Detections:
+        return detections.filtered(min_score=self.min_score,
+                                   classes=None if self.classes is None else set(self.classes))
+
+
+def render_view(result: LiveResult, view: ViewFilter, class_names: list[str]) -> np.ndarray:
+    """The source frame of `result` with the detections `view` keeps drawn on it (BGR uint8)."""
+    if result.detections is None:
+        return result.frame.image
+    return draw_detections(result.frame.image, view.apply(result.detections), class_names)
+
+
+def placeholder_image(image: np.ndarray | None, text: str, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """The last picture dimmed (or a dark frame of `size` before any) with `text` ("NO SIGNAL 3 s") across it."""
+    if image is None:
+        canvas = np.full((size[1], size[0], 3), 24, np.uint8)
+    else:
+        canvas = (image.astype(np.uint16) * 2 // 5).astype(np.uint8)
+    height, width = canvas.shape[:2]
+    scale = max(min(width, height) / 480.0, 0.4)
+    (text_width, text_height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.2 * scale, 2)
+    origin = (max((width - text_width) // 2, 0), (height + text_height) // 2)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 1.2 * scale, (80, 80, 255), max(int(2 * scale), 1),
+                cv2.LINE_AA)
+    return canvas
+
+
+def signal_text(state: str, seconds_since_data: float | None) -> str:
+    """What a viewer is told when no new frame comes: waiting for a first frame, or no signal for N seconds."""
+    if state == "waiting":
+        return "WAITING FOR STREAM"
+    if state == "ended":
+        return "STREAM ENDED"
+    return "NO SIGNAL" if seconds_since_data is None else f"NO SIGNAL {seconds_since_data:.0f} s"
+
+
+class Viewer:
+    """One browser session watching one source at a time through its own `ViewFilter`.
+
+    `watch(uri, ...)` acquires the shared pipeline of `uri` from the registry (and releases the previous one). The
+    pipeline is released by `close()`, when the viewer is garbage-collected, or when the page has not called
+    `touch()` for `idle_release` seconds (a closed tab: Streamlit keeps a gone session for minutes, and its WebRTC
+    connection may linger); `touch()` then watches the same source again. Thread-safe: the page thread changes the
+    filter while media threads read frames.
+    """
+
+    def __init__(self, registry: PipelineRegistry | None = None, clock: Callable[[], float] = time.monotonic, *,
+                 idle_release: float = IDLE_RELEASE_S) -> None:
+        self._registry = registry or shared_registry
+        self.clock = clock
+        self.idle_release = idle_release
+        self._touched = clock()
+        self._wanted: tuple[str, Callable[[], Detector | None] | None] | None = None
+        self.filter = ViewFilter()
+        self._lock = threading.Lock()
+        self._pipeline: LivePipeline | None = None
+        self._uri: str | None = None
+        self._release: weakref.finalize | None = None
+        self._fps = FpsMeter()
+        self.frames_shown = 0
+        self._last_image: np.ndarray | None = None
+        self._last_result_at: float | None = None
+
+    @property
+    def uri(self) -> str | None:
+        return self._uri
+
+    @property
+    def pipeline(self) -> LivePipeline | None:
+        return self._pipeline
+
+    def watch(self, uri: str, detector: Callable[[], Detector | None] | None = None) -> LivePipeline:
+        """Watch `uri` (its shared pipeline is created with `detector()` if nobody watches it yet)."""
+        with self._lock:
+            self._wanted, self._touched = (uri, detector), self.clock()
+            if self._uri == uri and self._pipeline is not None and self._pipeline.running:
+                return self._pipeline
+        pipeline = self._registry.acquire(uri, detector)
+        with self._lock:
+            previous = self._release
+            self._pipeline, self._uri = pipeline, uri
+            self._release = weakref.finalize(self, self._registry.release, uri)
+            self._last_image, self._last_result_at = None, None
+        if previous is not None:
+            previous()
+        _watched.add(self)
+        _start_janitor()
+        return pipeline
+
+    def close(self, *, forget: bool = True) -> None:
+        """Stop watching: the shared pipeline stops when its last viewer closes. With `forget=False` (idle), a
+        later `touch()` watches the same source again."""
+        with self._lock:
+            release, self._release = self._release, None
+            self._pipeline, self._uri = None, None
+            if forget:
+                self._wanted = None
+        if release is not None:
+            release()
+
+    def touch(self) -> None:
+        """The page is still open: keep (or take up again) the pipeline."""
+        with self._lock:
+            self._touched = self.clock()
+            resume = self._wanted if self._pipeline is None else None
+        if resume is not None:
+            self.watch(*resume)
+
+    def page_open(self) -> bool:
+        """Whether the page touched this viewer within PAGE_GONE_S (a closed tab's WebRTC peer lingers for a while;
+        not feeding it saves drawing and encoding)."""
+        with self._lock:
+            return self.clock() - self._touched < PAGE_GONE_S
+
+    def release_if_idle(self) -> bool:
+        """Close (keeping the source to resume) if the page went quiet; True if it did."""
+        with self._lock:
+            idle = self._pipeline is not None and self.clock() - self._touched > self.idle_release
+        if idle:
+            self.close(forget=False)
+        return idle
+
+    def class_names(self) -> list[str]:
+        pipeline = self._pipeline
+        detector = pipeline.detector if pipeline is not None else None
+        return list(detector.class_names) if detector is not None else []
+
+    def next_image(self, after: int, timeout: float) -> tuple[np.ndarray | None, int]:
+        """The next picture for this viewer and its result's sequence number.
+
+        A result newer than `after` (waiting up to `timeout` s) drawn with this viewer's filter; else, when the
+        source has been quiet for NO_SIGNAL_AFTER_S or is not live, a placeholder saying so; else None (the
+        stream is only slower than `timeout`).
+        """
+        pipeline = self._pipeline
+        if pipeline is None:
+            return None, after
+        result = pipeline.wait_result(after, timeout)
+        now = self.clock()
+        if result is not None:
+            image = render_view(result, self.filter, self.class_names())
+            with self._lock:
+                self._last_image, self._last_result_at = image, now
+            return image, result.sequence
+        health = pipeline.source.health
+        quiet = self._last_result_at is None or now - self._last_result_at >= NO_SIGNAL_AFTER_S
+        if health.state == "live" and not quiet:
+            return None, after
+        seconds = health.seconds_since_data
+        if seconds is None and self._last_result_at is not None:
+            seconds = now - self._last_result_at
+        state = "no_signal" if health.state == "live" else health.state
+        return placeholder_image(self._last_image, signal_text(state, seconds)), after
+
+    def note_shown(self) -> None:
+        """Count one picture handed to the browser (for "fps shown")."""
+        now = self.clock()
+        with self._lock:
+            self.frames_shown += 1
+            self._fps.tick(now)
+
+    def fps_shown(self) -> float:
+        with self._lock:
+            return round(self._fps.rate(self.clock()), 2)
+
+
+_watched: weakref.WeakSet[Viewer] = weakref.WeakSet()
+_janitor: threading.Thread | None = None
+_janitor_lock = threading.Lock()
+
+
+def _release_idle_viewers() -> None:
+    while True:
+        time.sleep(_JANITOR_PERIOD_S)
+        for viewer in list(_watched):
+            if viewer.release_if_idle():
+                _watched.discard(viewer)
+
+
+def _start_janitor() -> None:
+    global _janitor
+    with _janitor_lock:
+        if _janitor is None:
+            _janitor = threading.Thread(target=_release_idle_viewers, name="live viewer janitor", daemon=True)
+            _janitor.start()

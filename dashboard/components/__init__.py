@@ -1,0 +1,1 @@
+"""Small Streamlit building blocks shared by pages: the login gate and the Live page's video and health panels."""

@@ -1,0 +1,99 @@
+"""The Live page's health panel, refreshed once a second: state, rates, stage and end-to-end latency, stream
+errors, a sparkline of the last minutes and the detections per class of the last minute (this viewer's filter)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.live import registry
+from core.live.monitor import PipelineMonitor, monitor_for
+from core.live.viewer import Viewer
+from dashboard.components.live_video import check_webrtc_connection
+
+HEALTH_PERIOD_S = 1.0
+
+
+def _state_banner(source: dict) -> None:
+    state, seconds = source["state"], source.get("seconds_since_data")
+    if state == "live":
+        st.success("Live", icon=":material/videocam:")
+    elif state == "waiting":
+        st.info("Waiting for the stream...", icon=":material/hourglass_empty:")
+    elif state == "no_signal":
+        st.error(f"No signal: last frame {seconds or 0:.1f} s ago", icon=":material/videocam_off:")
+    else:
+        st.warning(f"Stream {state}", icon=":material/stop_circle:")
+
+
+def _ms(summary: dict | None, key: str) -> str:
+    return "–" if not summary else f"{summary[key]:.0f} ms"
+
+
+def _sparkline(monitor: PipelineMonitor) -> None:
+    history = monitor.history()
+    if len(history) < 2:
+        return
+    times = [datetime.fromtimestamp(sample.time) for sample in history]
+    figure = go.Figure()
+    figure.add_scatter(x=times, y=[s.fps_processed for s in history], name="fps", line={"width": 1.5})
+    figure.add_scatter(x=times, y=[s.latency_p50_ms for s in history], name="latency ms", yaxis="y2",
+                       line={"width": 1.5, "dash": "dot"})
+    figure.update_layout(height=150, margin={"l": 0, "r": 0, "t": 4, "b": 0}, showlegend=True,
+                         legend={"orientation": "h", "y": 1.15, "x": 0}, xaxis={"showgrid": False},
+                         yaxis={"title": None, "rangemode": "tozero"},
+                         yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False})
+    st.plotly_chart(figure, config={"displayModeBar": False, "staticPlot": True}, key="live_sparkline")
+
+
+def _detections_table(viewer: Viewer, monitor: PipelineMonitor) -> None:
+    names = viewer.class_names()
+    counts = monitor.class_counts(min_score=viewer.filter.min_score, classes=viewer.filter.classes)
+    rows = [{"class": names[label] if label < len(names) else str(label), "detections": row["detections"],
+             "frames": row["frames"], "best score": round(row["best_score"], 2)}
+            for label, row in sorted(counts.items(), key=lambda item: -item[1]["detections"])]
+    st.markdown("**Detections, last minute**")
+    if rows:
+        st.table(rows)
+    else:
+        st.caption("No detections in the last minute (with this view's filter).")
+
+
+@st.fragment(run_every=HEALTH_PERIOD_S)
+def health_panel(viewer: Viewer) -> None:
+    check_webrtc_connection()
+    viewer.touch()
+    pipeline = viewer.pipeline
+    if pipeline is None:
+        st.info("Choose a source.")
+        return
+    stats = pipeline.stats()
+    source = stats["source"]
+    _state_banner(source)
+    rates = st.columns(3)
+    rates[0].metric("fps in", f"{stats['fps_in']:.1f}")
+    rates[1].metric("fps processed", f"{stats['fps_processed']:.1f}")
+    rates[2].metric("fps shown", f"{viewer.fps_shown():.1f}")
+    latency = stats["latency_ms"]
+    latencies = st.columns(2)
+    latencies[0].metric("latency p50", _ms(latency, "p50"))
+    latencies[1].metric("latency p95", _ms(latency, "p95"))
+    stream = st.columns(2)
+    stream[0].metric("resolution", f"{source['width']}×{source['height']}" if source["width"] else "–")
+    stream[1].metric("viewers", registry.viewers(viewer.uri or ""))
+    lost, received = source["packets_lost"], source["packets"]
+    errors = st.columns(2)
+    errors[0].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
+    errors[1].metric("decode errors", source["decode_errors"])
+    st.caption(f"source {stats['uri']}")
+    st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
+               f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")
+    stages = stats["stages_ms"]
+    st.caption("stage p50 ms: " + " · ".join(f"{name} {value['p50']:.1f}" for name, value in stages.items()))
+    monitor = monitor_for(pipeline)
+    _sparkline(monitor)
+    _detections_table(viewer, monitor)
+    with st.expander("Raw stats (JSON)"):
+        st.code(json.dumps(stats, indent=1, default=str), language="json")

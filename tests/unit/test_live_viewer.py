@@ -1,0 +1,190 @@
+"""Per-viewer view of a shared pipeline: filters, drawing, no-signal placeholder, source switching, idle release,
+the per-pipeline monitor, WebRTC settings and the password check."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from core.auth import configured_password, password_matches
+from core.detect.base import Detections
+from core.errors import UserError
+from core.live import PipelineRegistry
+from core.live.monitor import monitor_for
+from core.live.pipeline import LiveResult
+from core.live.snapshot import jpeg_data_uri, snapshot_png
+from core.live.viewer import ViewFilter, Viewer, render_view, signal_text
+from core.live.webrtc import ice_servers, rtc_configuration
+from core.stream.base import Frame
+
+NAMES = ["BACKGROUND", "a", "b"]
+
+
+class BoxDetector:
+    """Two fixed boxes: class a (score 0.9) on the left, class b (score 0.3) on the right."""
+
+    backend, precision, device, name = "fake", "fp32", "cpu", "boxes"
+    class_names = NAMES
+    score_threshold = 0.1
+
+    def __init__(self) -> None:
+        self.calls, self.closed = 0, False
+
+    def detect(self, frames):
+        self.calls += len(frames)
+        return [Detections(np.array([[10, 10, 60, 60], [100, 10, 150, 60]], np.float32),
+                           np.array([0.9, 0.3], np.float32), np.array([1, 2])) for _ in frames]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _result() -> LiveResult:
+    image = np.zeros((120, 200, 3), np.uint8)
+    return LiveResult(Frame(image, 0.0, time.monotonic(), 0), image, BoxDetector().detect([image])[0])
+
+
+def test_view_filter_draws_only_what_this_viewer_keeps() -> None:
+    result = _result()
+    both = render_view(result, ViewFilter(min_score=0.2), NAMES)
+    confident = render_view(result, ViewFilter(min_score=0.5), NAMES)
+    only_b = render_view(result, ViewFilter(min_score=0.2, classes=frozenset({2})), NAMES)
+    left, right = (slice(None), slice(0, 90)), (slice(None), slice(95, 200))
+    assert both[left].any() and both[right].any()
+    assert confident[left].any() and not confident[right].any()
+    assert not only_b[left].any() and only_b[right].any()
+    assert not result.frame.image.any()  # the shared frame is never drawn on
+
+
+def test_signal_text() -> None:
+    assert signal_text("waiting", None) == "WAITING FOR STREAM"
+    assert signal_text("no_signal", 3.4) == "NO SIGNAL 3 s"
+    assert signal_text("ended", 1.0) == "STREAM ENDED"
+
+
+@pytest.mark.timeout(30)
+def test_viewers_share_one_pipeline_and_release_it() -> None:
+    registry = PipelineRegistry()
+    detectors: list[BoxDetector] = []
+
+    def make() -> BoxDetector:
+        detectors.append(BoxDetector())
+        return detectors[-1]
+
+    first, second = Viewer(registry), Viewer(registry)
+    uri = "demo:?width=200&height=120&fps=30"
+    try:
+        assert first.watch(uri, make) is second.watch(uri, make)
+        assert len(detectors) == 1 and registry.viewers(uri) == 2
+        first.filter, second.filter = ViewFilter(0.5), ViewFilter(0.2)
+        image_a, sequence_a = first.next_image(0, 5.0)
+        image_b, sequence_b = second.next_image(0, 5.0)
+        assert image_a is not None and image_b is not None and sequence_a > 0 and sequence_b > 0
+        assert not image_a[10:60, 100:150].any() or image_b[10:60, 100:150].sum() > image_a[10:60, 100:150].sum()
+        assert snapshot_png(first).startswith(b"\x89PNG")
+        assert jpeg_data_uri(image_a).startswith("data:image/jpeg;base64,/9j/")
+        first.watch("demo:?width=160&height=120&fps=30", make)  # switching source releases the old one
+        assert registry.viewers(uri) == 1
+        second.close()
+        assert registry.get(uri) is None and detectors[0].closed
+    finally:
+        first.close()
+        second.close()
+    assert registry.get("demo:?width=160&height=120&fps=30") is None
+
+
+@pytest.mark.timeout(30)
+def test_idle_viewer_releases_its_pipeline_and_resumes_on_touch() -> None:
+    registry = PipelineRegistry()
+    now = [0.0]
+    viewer = Viewer(registry, clock=lambda: now[0], idle_release=30.0)
+    uri = "demo:?width=160&height=120&fps=30"
+    try:
+        viewer.watch(uri, BoxDetector)
+        now[0] = 10.0
+        assert not viewer.release_if_idle()
+        now[0] = 41.0
+        assert viewer.release_if_idle()
+        assert registry.get(uri) is None and viewer.pipeline is None
+        viewer.touch()
+        assert viewer.pipeline is not None and registry.viewers(uri) == 1
+    finally:
+        viewer.close()
+
+
+class QuietSource:
+    """A source that never delivers a frame but has seen data once (a sender that stopped)."""
+
+    uri = "quiet:"
+
+    def __init__(self) -> None:
+        from core.stream.base import SourceHealth
+
+        self.health = SourceHealth(state="no_signal", seconds_since_data=4.0)
+        self.ended = False
+
+    def read(self, timeout=None):
+        time.sleep(timeout or 0)
+        return None
+
+    def close(self) -> None:
+        self.ended = True
+
+    def health_snapshot(self) -> dict:
+        return self.health.snapshot()
+
+
+@pytest.mark.timeout(20)
+def test_no_signal_placeholder_when_the_source_is_quiet() -> None:
+    registry = PipelineRegistry(open_frames=lambda uri: QuietSource())
+    viewer = Viewer(registry)
+    try:
+        viewer.watch("quiet:")
+        image, sequence = viewer.next_image(0, 0.3)
+        assert image is not None and sequence == 0 and image.shape == (480, 640, 3)
+        assert (image[:, :, 2] > image[:, :, 0] + 50).any()  # the red "NO SIGNAL" text
+    finally:
+        viewer.close()
+
+
+@pytest.mark.timeout(30)
+def test_monitor_counts_detections_per_class_with_a_viewer_filter() -> None:
+    registry = PipelineRegistry()
+    viewer = Viewer(registry)
+    try:
+        pipeline = viewer.watch("demo:?width=160&height=120&fps=30", BoxDetector)
+        monitor = monitor_for(pipeline)
+        assert monitor_for(pipeline) is monitor
+        time.sleep(1.5)
+        counts = monitor.class_counts()
+        assert set(counts) == {1, 2} and counts[1]["detections"] == counts[1]["frames"] >= 10
+        assert set(monitor.class_counts(min_score=0.5)) == {1}
+        assert monitor.class_counts(classes=frozenset({2}))[2]["best_score"] == pytest.approx(0.3)
+        history = monitor.history()
+        assert history and history[-1].state == "live"
+    finally:
+        viewer.close()
+    time.sleep(1.5)
+    assert not monitor._thread.is_alive()
+
+
+def test_ice_servers_setting() -> None:
+    assert rtc_configuration({}) == {"iceServers": []}
+    assert ice_servers({"EDS_ICE_SERVERS": "stun:10.0.0.1:3478, turn:10.0.0.2"}) == [
+        {"urls": ["stun:10.0.0.1:3478"]}, {"urls": ["turn:10.0.0.2"]}]
+    assert ice_servers({"EDS_ICE_SERVERS": '[{"urls": ["stun:h:1"]}]'}) == [{"urls": ["stun:h:1"]}]
+    with pytest.raises(UserError):
+        ice_servers({"EDS_ICE_SERVERS": "[{"})
+    with pytest.raises(UserError):
+        ice_servers({"EDS_ICE_SERVERS": '[{"url": "x"}]'})
+
+
+def test_password_settings_and_check() -> None:
+    assert configured_password({}, {}) is None
+    assert configured_password({"EDS_PASSWORD": "s3cret"}, {"auth": {"password": "other"}}) == "s3cret"
+    assert configured_password({}, {"auth": {"password": "other"}}) == "other"
+    assert password_matches("s3cret", "s3cret", delay=0)
+    started = time.monotonic()
+    assert not password_matches("guess", "s3cret", delay=0.2)
+    assert time.monotonic() - started >= 0.2
