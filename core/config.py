@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
@@ -29,7 +29,6 @@ class Settings:
     data_root: Path
     allowed_roots: tuple[Path, ...]
     db_url: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def database_url(self) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -65,7 +65,6 @@ class DetectorSpec:
     precision: str = "fp32"  # "fp32", "fp16" or "int8" (what the backend/model supports)
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     threads: int | None = None  # CPU threads for the runtime (None: the runtime's default)
-    options: dict = field(default_factory=dict)
 
 
 class Detector(Protocol):

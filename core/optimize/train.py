@@ -15,7 +15,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,6 @@ class TrainConfig:
     seed: int = 0
     validation_epochs: int = 1
     evaluate_map: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 class SSDTrainingSet(Dataset):
