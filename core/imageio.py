@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.atomic import write_bytes_atomic
 from core.errors import UserError
 
 
@@ -33,8 +34,4 @@ def encode_image(image: np.ndarray, suffix: str = ".jpg") -> bytes:
 
 def write_image(image: np.ndarray, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(encode_image(image, path.suffix.lower() or ".jpg"))
-    temporary.replace(path)
-    return path
+    return write_bytes_atomic(path, encode_image(image, path.suffix.lower() or ".jpg"))

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.atomic import write_text_atomic
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
 from core.detect.registry import BACKENDS
 from core.errors import UserError
@@ -77,7 +78,7 @@ def run_send(args: argparse.Namespace) -> int:
     from core.stream.sender import run_sender
 
     if args.sdp:
-        _write_text(sdp_text(port=args.port, codec=args.codec, address=args.host), args.sdp)
+        write_text_atomic(args.sdp, sdp_text(port=args.port, codec=args.codec, address=args.host))
     print(f"sending {args.source} as RTP {args.codec.upper()} to {args.host}:{args.port}"
           + (f" for {args.duration:g} s" if args.duration else " (Ctrl-C stops)"), file=sys.stderr)
     try:
@@ -89,11 +90,6 @@ def run_send(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_text(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def _load_detector(args: argparse.Namespace):

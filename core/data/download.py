@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from core.data.fetch import FetchError, RetryPolicy, download_file, fetch_bytes
+from core.atomic import atomic_path
+from core.data.fetch import PARTIAL_SUFFIX, FetchError, RetryPolicy, download_file, fetch_bytes
 from core.data.open_images import CLASS_DESCRIPTIONS_FILE, SPLITS, annotation_file, image_file
 from core.errors import UserError
 
@@ -155,9 +156,8 @@ def limit_annotations(frames: dict[str, pd.DataFrame], *, max_images: int | None
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    frame.to_csv(temporary, index=False)
-    os.replace(temporary, path)
+    with atomic_path(path, suffix=PARTIAL_SUFFIX) as temporary:
+        frame.to_csv(temporary, index=False)
 
 
 def prepare_annotations(request: DownloadRequest, settings: DownloadSettings, *, progress: bool = False
@@ -181,13 +181,12 @@ def prepare_annotations(request: DownloadRequest, settings: DownloadSettings, *,
 
 def _fetch_image(split: str, image_id: str, destination: Path, settings: DownloadSettings) -> None:
     data = fetch_bytes(settings.image_url(split, image_id), settings.policy, check_image=True)
-    temporary = destination.with_name(f".{destination.name}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, destination)
+    with atomic_path(destination, suffix=PARTIAL_SUFFIX) as temporary:
+        temporary.write_bytes(data)
 
 
 def _remove_partials(folder: Path) -> None:
-    for leftover in folder.glob(".*.part"):
+    for leftover in folder.glob(f".*{PARTIAL_SUFFIX}"):
         leftover.unlink(missing_ok=True)
 
 

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 410})
 _CHUNK = 1 << 20
+PARTIAL_SUFFIX = ".part"  # a file being written; the downloader removes leftovers
 
 
 class FetchError(Exception):
@@ -86,7 +87,7 @@ def fetch_bytes(url: str, policy: RetryPolicy, *, check_image: bool = False) -> 
 def download_file(url: str, destination: Path, policy: RetryPolicy, *, progress: bool = False) -> Path:
     """Stream `url` into `destination` through a temporary file renamed at the end; retried like fetch_bytes."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.part")
+    temporary = destination.with_name(f".{destination.name}{PARTIAL_SUFFIX}")
     attempt = 0
     while True:
         try:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from core.atomic import atomic_path
 from core.errors import UserError
 from core.ledger.recorder import ensure_ledger
 from db import queries
@@ -29,14 +29,8 @@ METRIC_PREFIX = "metric."
 @contextmanager
 def _atomic_text(path: Path) -> Iterator[IO[str]]:
     """A text file that appears at `path` only when the block ends without an exception."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8", newline="") as handle:
+        yield handle
 
 
 def _records(url: str, kind: str | None) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from core.atomic import atomic_path, write_text_atomic
 from core.errors import CheckpointError
 from core.model.config import ANCHORS_PER_LOCATION, BACKGROUND
 from core.model.mobilenet_ssd import MobileNetV1SSD, build_mobilenet_v1_ssd
@@ -144,16 +145,11 @@ def save_state_dict(network: MobileNetV1SSD, path: str | Path, *, half: bool = F
         key: tensor.half() if half and tensor.is_floating_point() else tensor
         for key, tensor in network.state_dict().items()
     }
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state_dict, temporary)
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        torch.save(state_dict, temporary)
     return path
 
 
 def write_labels(class_names: list[str], path: str | Path) -> Path:
     """labels.txt as train_ssd.py writes it: names joined by newlines, no trailing newline."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("\n".join(class_names), encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return write_text_atomic(path, "\n".join(class_names))

@@ -13,6 +13,7 @@ from pathlib import Path
 import onnx
 import torch
 
+from core.atomic import atomic_path
 from core.errors import UserError
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_SIZE
@@ -61,14 +62,9 @@ def export_onnx(
 ) -> Path:
     """Write the ONNX file atomically and validate it with onnx.checker; returns its path."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(output.name + ".tmp")
-    try:
+    with atomic_path(output) as temporary:
         _export(Path(weights), Path(labels), str(temporary), batch_size=batch_size, dynamic_batch=dynamic_batch, opset=opset)
         onnx.checker.check_model(str(temporary), full_check=True)
-        temporary.replace(output)
-    finally:
-        temporary.unlink(missing_ok=True)
     log.info("exported %s -> %s", weights, output)
     return output
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from core.atomic import atomic_path
 from core.data.dataset import CorruptImageError, DetectionDataset
 from core.data.readers import default_class_names, open_split, read_dataset
 from core.errors import UserError
@@ -272,9 +273,8 @@ class Trainer:
         checkpoint = save_state_dict(self.network, output / checkpoint_name(epoch, loss))
         state = {"checkpoint": checkpoint.name, "epoch": epoch, "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
-        temporary = output / f".{STATE_FILE}.tmp"
-        torch.save(state, temporary)
-        temporary.replace(output / STATE_FILE)
+        with atomic_path(output / STATE_FILE) as temporary:
+            torch.save(state, temporary)
         self.last_checkpoint = checkpoint
         return checkpoint
 
