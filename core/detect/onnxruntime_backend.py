@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from core.detect.base import Detections, DetectorSpec
-from core.detect.postprocess import postprocess
-from core.detect.preprocess import normalize_numpy, preprocess_batch
+from core.detect.preprocess import normalize_numpy
+from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
 
@@ -88,6 +88,8 @@ class OnnxRuntimeDetector:
 
     def infer(self, resized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw (scores, boxes) for a resized (N,300,300,3) uint8 BGR batch; a fixed-batch graph runs frame by frame."""
+        if self.fixed_batch not in (None, 1) and len(resized) % self.fixed_batch:
+            raise UserError(f"this ONNX model has a fixed batch of {self.fixed_batch}; got {len(resized)} frames")
         batch = normalize_numpy(resized)
         step = self.fixed_batch or len(batch)
         results = [
@@ -99,13 +101,7 @@ class OnnxRuntimeDetector:
         return torch.from_numpy(scores), torch.from_numpy(boxes)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        if not frames:
-            return []
-        batch, sizes = preprocess_batch(frames)
-        if self.fixed_batch not in (None, 1) and len(batch) % self.fixed_batch:
-            raise UserError(f"this ONNX model has a fixed batch of {self.fixed_batch}; got {len(batch)} frames")
-        scores, boxes = self.infer(batch)
-        return postprocess(scores, boxes, sizes, self.score_threshold)
+        return detect_in_stages(self.infer, frames, self.score_threshold)
 
     def close(self) -> None:
         self._session = None

@@ -7,8 +7,7 @@ import numpy as np
 import torch
 
 from core.detect.base import Detections, DetectorSpec
-from core.detect.postprocess import postprocess
-from core.detect.preprocess import preprocess_batch
+from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_MEAN, IMAGE_STD
@@ -57,11 +56,7 @@ class TorchDetector:
         return self._model(images.contiguous(memory_format=memory_format))
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        if not frames:
-            return []
-        batch, sizes = preprocess_batch(frames)
-        scores, boxes = self.infer(batch)
-        return postprocess(scores, boxes, sizes, self.score_threshold)
+        return detect_in_stages(self.infer, frames, self.score_threshold)
 
     def close(self) -> None:
         self._model = None  # type: ignore[assignment]

@@ -19,8 +19,7 @@ import numpy as np
 
 from core.detect.base import Detections, Detector
 from core.detect.overlay import draw_detections
-from core.detect.postprocess import postprocess
-from core.detect.preprocess import preprocess_batch
+from core.detect.staged import detect_in_stages
 from core.live.stats import RollingStats
 from core.stream.base import FpsMeter, Frame, FrameSource
 
@@ -52,15 +51,9 @@ def run_detector(detector: Detector, image: np.ndarray,
         started = clock()
         (detections,) = detector.detect([image])
         return detections, {"preprocess": 0.0, "infer": (clock() - started) * 1000.0, "postprocess": 0.0}
-    t0 = clock()
-    batch, sizes = preprocess_batch([image])
-    t1 = clock()
-    scores, boxes = infer(batch)
-    t2 = clock()
-    (detections,) = postprocess(scores, boxes, sizes, detector.score_threshold)
-    t3 = clock()
-    return detections, {"preprocess": (t1 - t0) * 1000.0, "infer": (t2 - t1) * 1000.0,
-                        "postprocess": (t3 - t2) * 1000.0}
+    timings: dict[str, float] = {}
+    (detections,) = detect_in_stages(infer, [image], detector.score_threshold, clock=clock, timings=timings)
+    return detections, timings
 
 
 class LivePipeline:
