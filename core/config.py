@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +14,46 @@ DEMO_DIR = ASSETS_DIR / "demo"
 SAMPLES_DIR = ASSETS_DIR / "samples"
 
 
+DEFAULT_RTP_PORTS = tuple(range(5000, 5010))
+DEFAULT_MAX_PIPELINES = 4
+DEFAULT_MAX_DECODED_PIXELS = 3840 * 2160
+DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
+
+
 def _paths(value: str) -> tuple[Path, ...]:
     return tuple(Path(part).expanduser().resolve() for part in value.split(os.pathsep) if part.strip())
+
+
+def parse_ports(text: str) -> tuple[int, ...]:
+    """UDP ports from "5000-5009" or "5000,5002,5010-5011" (each 1024-65535), sorted and unique."""
+    ports: set[int] = set()
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise UserError(f"not a port or port range: {part!r} (expected e.g. 5000-5009)") from None
+        if not 1024 <= first <= last <= 65535:
+            raise UserError(f"port range {part!r} must lie within 1024-65535, low to high")
+        ports.update(range(first, last + 1))
+    if not ports:
+        raise UserError("no UDP port configured (expected e.g. 5000-5009)")
+    return tuple(sorted(ports))
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{name} must be a whole number, not {text!r}") from None
+    if value <= 0:
+        raise UserError(f"{name} must be positive, not {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -24,11 +63,21 @@ class Settings:
     - `data_root`: the project's working folder (run history DB, exports, downloaded datasets).
     - `allowed_roots`: every file the dashboard opens must lie under one of these (plus the bundled assets).
     - `db_url`: any SQLAlchemy URL; empty means a SQLite file in `data_root`.
+    - `auth_enabled`: the dashboard asks for a password (EDS_AUTH=off turns it off, for a trusted lab).
+    - `rtp_ports`: the only UDP ports the dashboard may bind for RTP streams.
+    - `max_pipelines`: how many live pipelines may run at once in the dashboard.
+    - `max_decoded_pixels`: a decoded picture larger than this (width x height) is refused.
+    - `max_upload_pixels`: an uploaded image declaring more pixels than this is refused before decoding.
     """
 
     data_root: Path
     allowed_roots: tuple[Path, ...]
     db_url: str = ""
+    auth_enabled: bool = True
+    rtp_ports: tuple[int, ...] = DEFAULT_RTP_PORTS
+    max_pipelines: int = DEFAULT_MAX_PIPELINES
+    max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS
+    max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
 
     @property
     def database_url(self) -> str:
@@ -44,9 +93,18 @@ class Settings:
         raise UserError(f"{path} is outside the configured data roots ({roots}); set EDS_ALLOWED_ROOTS to allow it")
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Settings from EDS_DATA_ROOT (default ./data), EDS_ALLOWED_ROOTS (os.pathsep list), EDS_DB_URL."""
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from EDS_DATA_ROOT (default ./data), EDS_ALLOWED_ROOTS (os.pathsep list), EDS_DB_URL, EDS_AUTH
+    (on|off), EDS_RTP_PORTS (default 5000-5009), EDS_MAX_PIPELINES, EDS_MAX_DECODED_PIXELS, EDS_MAX_UPLOAD_PIXELS."""
     env = os.environ if environ is None else environ
     data_root = Path(env.get("EDS_DATA_ROOT", "data")).expanduser().resolve()
     allowed = _paths(env.get("EDS_ALLOWED_ROOTS", "")) or (data_root,)
-    return Settings(data_root=data_root, allowed_roots=allowed, db_url=env.get("EDS_DB_URL", ""))
+    auth = env.get("EDS_AUTH", "on").strip().lower()
+    if auth not in ("on", "off"):
+        raise UserError(f"EDS_AUTH must be 'on' or 'off', not {auth!r}")
+    ports = parse_ports(env["EDS_RTP_PORTS"]) if env.get("EDS_RTP_PORTS", "").strip() else DEFAULT_RTP_PORTS
+    return Settings(data_root=data_root, allowed_roots=allowed, db_url=env.get("EDS_DB_URL", ""),
+                    auth_enabled=auth == "on", rtp_ports=ports,
+                    max_pipelines=_positive_int(env, "EDS_MAX_PIPELINES", DEFAULT_MAX_PIPELINES),
+                    max_decoded_pixels=_positive_int(env, "EDS_MAX_DECODED_PIXELS", DEFAULT_MAX_DECODED_PIXELS),
+                    max_upload_pixels=_positive_int(env, "EDS_MAX_UPLOAD_PIXELS", DEFAULT_MAX_UPLOAD_PIXELS))
