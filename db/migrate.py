@@ -1,8 +1,9 @@
 """Schema upgrades through Alembic's Python API: no alembic.ini to find, the migrations ship inside this package.
 
 `upgrade_to_head(url)` is what the CLI and the dashboard call on start. Concurrent starts are serialized with a
-database-level lock (SQLite: an immediate write transaction; PostgreSQL: an advisory lock), so two processes
-opening a fresh database never both try to create the tables.
+database-level lock (SQLite: an immediate write transaction, which waits on SQLite's busy handler; PostgreSQL: an
+advisory lock), so two processes opening a fresh database never both try to create the tables. A SQLite file that
+stays locked past the busy timeout is a one-line `DatabaseLocked` error.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from db.engine import make_engine
+from db.engine import locked_as_user_error, make_engine
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -51,7 +52,7 @@ def _lock(connection: Connection) -> None:
 
 def upgrade_engine(engine: Engine, revision: str = "head") -> None:
     """Bring the schema behind `engine` to `revision` (default: the newest) in one locked transaction."""
-    with engine.connect() as connection:
+    with locked_as_user_error(), engine.connect() as connection:
         _lock(connection)
         before = current_revision(connection)
         command.upgrade(alembic_config(connection), revision)

@@ -1,6 +1,8 @@
-"""Shared fixtures: a seeded random-init pytorch-ssd checkpoint with labels, and test frames."""
+"""Shared fixtures: a private data root and run history for every test, a seeded random-init pytorch-ssd
+checkpoint with labels, and test frames."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,37 @@ import torch
 
 from core.model import build_mobilenet_v1_ssd
 from core.model.checkpoint import save_state_dict, write_labels
+
+# The variables that decide where the app writes; tests must never reach the user's own data root or history.
+ISOLATED_VARIABLES = ("EDS_DATA_ROOT", "EDS_DB_URL", "EDS_ALLOWED_ROOTS")
+
+
+def _isolate(patch: pytest.MonkeyPatch, data_root: Path) -> None:
+    """Point the data root and the history at `data_root`, for this process and every subprocess that inherits
+    os.environ. EDS_DB_URL is removed, so the history is the SQLite file inside the data root, and a server started
+    with another EDS_DATA_ROOT (the browser tests) gets its own history along with it."""
+    for name in ISOLATED_VARIABLES:
+        patch.delenv(name, raising=False)
+    patch.setenv("EDS_DATA_ROOT", str(data_root))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_data_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data root for session- and module-scoped fixtures (they start before any per-test fixture)."""
+    data_root = tmp_path_factory.mktemp("session-data-root")
+    with pytest.MonkeyPatch.context() as patch:
+        _isolate(patch, data_root)
+        yield data_root
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own data root and run history, outside its `tmp_path` so listings of `tmp_path` stay as the
+    test made them."""
+    root = tmp_path_factory.mktemp("data-root")
+    _isolate(monkeypatch, root)
+    return root
+
 
 TEST_CLASSES = ["BACKGROUND", "Armadillo", "Blue jay", "Rhinoceros", "Sea turtle", "Sparrow", "Whale", "Zebra"]
 
