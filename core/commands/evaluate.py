@@ -1,4 +1,5 @@
-"""`python -m core evaluate`: mAP of a model on a dataset split (VOC mAP@0.5 as eval_ssd.py, COCO mAP), per class."""
+"""`python -m core evaluate`: mAP of a model on a dataset split (VOC mAP@0.5 as eval_ssd.py, by default its 11-point
+VOC 2007 AP; COCO mAP), per class."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from core.commands.options import add_model_options
 from core.jsonio import write_json
+from core.optimize.voc_ap import USE_2007_METRIC, voc_metric_name
 
 if TYPE_CHECKING:
     from core.optimize.evaluate import EvaluationResult
@@ -17,15 +19,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="mAP of a model on a dataset split",
         description="Detects on every image of the split with a 0.01 score threshold and reports VOC mAP@0.5 "
-        "(pytorch-ssd eval_ssd.py's number) and COCO mAP@[.5:.95] and AP50, overall and per class, and records an "
-        "evaluation run in the ledger.",
+        "(pytorch-ssd eval_ssd.py's number: the 11-point VOC 2007 AP unless --no-use-2007-metric) and COCO "
+        "mAP@[.5:.95] and AP50, overall and per class, and records an evaluation run in the ledger.",
     )
     add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint or exported .onnx")
     parser.add_argument("--data", required=True, type=Path, help="dataset folder (Open Images downloader or VOC)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per detector call (default 8)")
     parser.add_argument("--threads", type=int, help="CPU threads for the runtime (default: the runtime's)")
-    parser.add_argument("--use-2007-metric", action="store_true", help="VOC 2007 11-point AP instead of the area")
+    parser.add_argument("--use-2007-metric", action=argparse.BooleanOptionalAction, default=USE_2007_METRIC,
+                        help=f"VOC AP as the 11-point VOC 2007 mean, like eval_ssd.py (default: "
+                        f"{voc_metric_name(USE_2007_METRIC)}); --no-use-2007-metric: the area under the interpolated "
+                        "curve (VOC 2010+)")
     parser.add_argument("--json", type=Path, help="also write the full result as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
@@ -38,14 +43,16 @@ def _value(value: float | None) -> str:
 def format_result(result: EvaluationResult) -> str:
     """A per-class table and the overall numbers, as plain text."""
     width = max([len("class"), *(len(item.name) for item in result.classes)])
-    lines = [f"{'class':<{width}}  {'boxes':>6}  {'dets':>7}  {'AP@0.5 VOC':>10}  {'COCO AP':>8}  {'COCO AP50':>9}"]
+    voc = f"AP@0.5 {result.voc_metric}"
+    voc_width = len(voc)
+    lines = [f"{'class':<{width}}  {'boxes':>6}  {'dets':>7}  {voc:>{voc_width}}  {'COCO AP':>8}  {'COCO AP50':>9}"]
     for item in result.classes:
-        lines.append(f"{item.name:<{width}}  {item.ground_truth:>6}  {item.detections:>7}  {_value(item.ap50):>10}  "
-                     f"{_value(item.coco_map):>8}  {_value(item.coco_map50):>9}")
+        lines.append(f"{item.name:<{width}}  {item.ground_truth:>6}  {item.detections:>7}  "
+                     f"{_value(item.ap50):>{voc_width}}  {_value(item.coco_map):>8}  {_value(item.coco_map50):>9}")
     detector = result.detector
     lines += [
         "",
-        f"mAP@0.5 (VOC{' 2007' if result.use_2007_metric else ''}): {result.map50:.4f}",
+        f"mAP@0.5 ({result.voc_metric}): {result.map50:.4f}",
         f"COCO mAP@[.5:.95]: {result.coco_map:.4f}   COCO mAP@.5: {result.coco_map50:.4f}",
         f"{result.images} images ({result.skipped_images} unreadable skipped), {result.ground_truth_boxes} boxes, "
         f"{result.detections} detections at score > {result.score_threshold:g}",

@@ -1,5 +1,6 @@
-"""Evaluate a detector on a dataset split: VOC mAP@0.5 as pytorch-ssd's eval_ssd.py reports it, COCO mAP@[.5:.95]
-and AP50 (COCO's rules, via faster-coco-eval), overall and per class, plus the evaluation's images/sec.
+"""Evaluate a detector on a dataset split: VOC mAP@0.5 as pytorch-ssd's eval_ssd.py reports it (by default its
+11-point VOC 2007 AP), COCO mAP@[.5:.95] and AP50 (COCO's rules, via faster-coco-eval), overall and per class, plus
+the evaluation's images/sec. The ledger records the VOC figures with the metric's name as their unit.
 
 Like eval_ssd.py, the detector must keep everything above a 0.01 class score (its predictor's fallback
 threshold); a detector built for display (threshold 0.4) would cut the precision-recall curve short and
@@ -24,7 +25,7 @@ from core.detect.base import Detector, DetectorSpec
 from core.errors import UserError
 from core.optimize.coco_ap import CocoScores, coco_scores
 from core.optimize.eval_records import EvalRecords, RecordsBuilder
-from core.optimize.voc_ap import IOU_THRESHOLD, voc_ap_per_class
+from core.optimize.voc_ap import IOU_THRESHOLD, USE_2007_METRIC, voc_ap_per_class, voc_metric_name
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ClassResult:
     name: str
     ground_truth: int
     detections: int
-    ap50: float | None  # VOC, as eval_ssd.py
+    ap50: float | None  # VOC, as eval_ssd.py (the result's `voc_metric`)
     coco_map: float | None  # COCO AP@[.5:.95]
     coco_map50: float | None  # COCO AP@.5
 
@@ -83,12 +84,17 @@ class EvaluationResult:
     detector: dict[str, str]
     dataset: str
 
+    @property
+    def voc_metric(self) -> str:
+        """Which VOC AP `map50` and the classes' `ap50` are: "VOC2007 11-point" or "VOC area"."""
+        return voc_metric_name(self.use_2007_metric)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "voc_metric": self.voc_metric}
 
 
 def evaluation_spec(weights: str | Path, labels: str | Path, *, backend: str = "torch", device: str = "auto",
-                    precision: str = "fp32", threads: int | None = None) -> DetectorSpec:
+                    precision: str = "auto", threads: int | None = None) -> DetectorSpec:
     """A `DetectorSpec` with eval_ssd.py's low score threshold."""
     return DetectorSpec(Path(weights), Path(labels), backend=backend, device=device, precision=precision,
                         score_threshold=EVAL_SCORE_THRESHOLD, threads=threads)
@@ -150,13 +156,14 @@ def collect(detector: Detector, dataset: EvaluationDataset, *, batch_size: int =
     return builder.build(), time.perf_counter() - started, detect_seconds
 
 
-def score_records(records: EvalRecords, *, use_2007_metric: bool = False) -> tuple[np.ndarray, CocoScores]:
+def score_records(records: EvalRecords, *,
+                  use_2007_metric: bool = USE_2007_METRIC) -> tuple[np.ndarray, CocoScores]:
     """Per-class VOC AP@0.5 (C,) and the COCO scores of already collected records."""
     return voc_ap_per_class(records, iou_threshold=IOU_THRESHOLD, use_2007_metric=use_2007_metric), coco_scores(records)
 
 
 def evaluate(detector: Detector, dataset: EvaluationDataset, *, batch_size: int = 8, progress: bool = True,
-             use_2007_metric: bool = False) -> EvaluationResult:
+             use_2007_metric: bool = USE_2007_METRIC) -> EvaluationResult:
     """Detect on every readable image of `dataset` (labels in the detector's class order) and score the result."""
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
@@ -187,18 +194,20 @@ def evaluate(detector: Detector, dataset: EvaluationDataset, *, batch_size: int 
         detector={key: str(getattr(detector, key, "")) for key in ("name", "backend", "device", "precision")},
         dataset=str(getattr(dataset, "name", "")),
     )
-    logger.info("evaluated %d images: mAP@0.5 %.4f, COCO mAP %.4f, %.1f img/s", result.images, result.map50,
-                result.coco_map, result.images_per_sec)
+    logger.info("evaluated %d images: mAP@0.5 (%s) %.4f, COCO mAP %.4f, %.1f img/s", result.images,
+                result.voc_metric, result.map50, result.coco_map, result.images_per_sec)
     return result
 
 
 def record_metrics(run: MetricsRecorder, result: EvaluationResult, *, epoch: int | None = None) -> None:
-    """Write the result into a ledger run: map50, coco_map, coco_map50, images_per_sec and per-class APs."""
-    run.metric("map50", result.map50, epoch=epoch)
+    """Write the result into a ledger run: map50, coco_map, coco_map50, images_per_sec and per-class APs; the VOC
+    figures (`map50`, `ap50`) carry the VOC metric's name as their unit."""
+    run.metric("map50", result.map50, unit=result.voc_metric, epoch=epoch)
     run.metric("coco_map", result.coco_map, epoch=epoch)
     run.metric("coco_map50", result.coco_map50, epoch=epoch)
     run.metric("images_per_sec", result.images_per_sec, unit="img/s", epoch=epoch)
     for item in result.classes:
-        for name, value in (("ap50", item.ap50), ("coco_ap", item.coco_map), ("coco_ap50", item.coco_map50)):
+        for name, value, unit in (("ap50", item.ap50, result.voc_metric), ("coco_ap", item.coco_map, None),
+                                  ("coco_ap50", item.coco_map50, None)):
             if value is not None:
-                run.metric(name, value, epoch=epoch, class_name=item.name)
+                run.metric(name, value, unit=unit, epoch=epoch, class_name=item.name)

@@ -3,8 +3,9 @@
 Per class, detections of all images are ranked by descending score. Each takes the ground-truth box of its class
 in its image with the highest IoU (plain pixel areas, IoU denominator + 1e-5); it is a true positive when that IoU
 is **above** the threshold and no higher-ranked detection took the same box, otherwise a false positive (so a
-duplicate counts as a false positive even when another unmatched box overlaps it). AP is the area under the
-interpolated precision-recall curve (VOC 2010+), or the 11-point VOC 2007 mean with `use_2007_metric`.
+duplicate counts as a false positive even when another unmatched box overlaps it). AP is the 11-point VOC 2007 mean
+(`use_2007_metric`, eval_ssd.py's default and ours), or the area under the interpolated precision-recall curve
+(VOC 2010+). `voc_metric_name` says which, wherever a figure is shown or recorded.
 
 A class without ground truth has no AP (NaN here); eval_ssd.py has no defined answer for it, and leaving it out of
 the mean is what COCO does. Matching is vectorized: the greedy rule only needs each detection's best box and
@@ -17,8 +18,14 @@ import numpy as np
 from core.optimize.eval_records import EvalRecords
 
 IOU_THRESHOLD = 0.5
+USE_2007_METRIC = True  # eval_ssd.py's `--use_2007_metric` default
 _IOU_EPS = 1e-5
 _CHUNK_ELEMENTS = 1 << 22  # detection x ground-truth pairs per IoU block, bounds memory on big test sets
+
+
+def voc_metric_name(use_2007_metric: bool) -> str:
+    """How a VOC AP figure was computed, in words a reader can match with eval_ssd.py's output."""
+    return "VOC2007 11-point" if use_2007_metric else "VOC area"
 
 
 def pairwise_iou(boxes: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -75,8 +82,9 @@ def ranked_true_positives(records: EvalRecords, *,
     return order, true_positive
 
 
-def voc_average_precision(precision: np.ndarray, recall: np.ndarray, *, use_2007_metric: bool = False) -> float:
-    """AP from precision and recall in ranked order: area under the interpolated curve, or the 11-point mean."""
+def voc_average_precision(precision: np.ndarray, recall: np.ndarray, *,
+                          use_2007_metric: bool = USE_2007_METRIC) -> float:
+    """AP from precision and recall in ranked order: the 11-point mean, or the area under the interpolated curve."""
     precision = np.asarray(precision, np.float64)
     recall = np.asarray(recall, np.float64)
     if use_2007_metric:
@@ -92,7 +100,7 @@ def voc_average_precision(precision: np.ndarray, recall: np.ndarray, *, use_2007
 
 
 def voc_ap_per_class(records: EvalRecords, *, iou_threshold: float = IOU_THRESHOLD,
-                     use_2007_metric: bool = False) -> np.ndarray:
+                     use_2007_metric: bool = USE_2007_METRIC) -> np.ndarray:
     """AP of every class id (C,); NaN for BACKGROUND and for classes without ground truth."""
     order, true_positive = ranked_true_positives(records, iou_threshold=iou_threshold)
     sorted_labels = records.det_labels[order]

@@ -12,7 +12,7 @@ from core.data.dataset import BACKGROUND, CorruptImageError
 from core.data.open_images import annotation_file, read_open_images
 from core.data.readers import find_datasets, open_split, read_dataset
 from core.data.stats import compute_statistics
-from core.model.config import BACKGROUND as MODEL_BACKGROUND
+from core.model.checkpoint import read_labels, write_labels
 
 
 def write_jpeg(path, width=200, height=100):
@@ -44,8 +44,14 @@ def open_images_root(tmp_path):
     return root
 
 
-def test_background_name_agrees_with_the_model():
-    assert BACKGROUND == MODEL_BACKGROUND
+def test_a_datasets_class_names_are_a_labels_file_the_model_loads(open_images_root, tmp_path):
+    """The readers' BACKGROUND (repeated in core.data to keep it free of core.model) must be the name the model's
+    labels loader requires first: a dataset's class list, written as labels.txt, loads back unchanged."""
+    dataset = open_split(read_open_images(open_images_root), "train")
+    labels = write_labels(dataset.class_names, tmp_path / "labels.txt")
+    assert read_labels(labels) == dataset.class_names
+    assert BACKGROUND not in dataset.class_names[1:]
+    assert all(sample.labels.size and sample.labels.min() >= 1 for sample in dataset)  # no box is background
 
 
 def test_open_images_samples_have_pixel_boxes_and_label_ids(open_images_root, caplog):

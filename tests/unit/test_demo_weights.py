@@ -1,5 +1,6 @@
-"""The bundled demo weights: they load as a pytorch-ssd checkpoint, reach mAP@0.5 >= 0.80 on synthetic data they
-never saw (a fresh seed), and torch and onnxruntime evaluate them alike (within 0.005 mAP)."""
+"""The bundled demo weights: they load as a pytorch-ssd checkpoint and reach mAP@0.5 >= 0.95 (eval_ssd.py's
+11-point VOC 2007 AP, our default) on synthetic data they never saw (a fresh seed). The README's figures come from
+the training seed's 400-image test split; torch and onnxruntime agreeing on them is in test_evaluate.py."""
 from __future__ import annotations
 
 import pytest
@@ -30,12 +31,13 @@ def unseen_split(tmp_path_factory):
     return open_split(read_dataset(root), "test", load_model(WEIGHTS, LABELS).class_names)
 
 
-def test_demo_weights_reach_map_080_and_backends_agree(unseen_split):
-    results = {}
-    for backend in ("torch", "onnxruntime"):
-        detector = load_detector(evaluation_spec(WEIGHTS, LABELS, backend=backend, device="cpu"))
-        results[backend] = evaluate(detector, unseen_split, batch_size=8, progress=False)
-    torch_map, ort_map = results["torch"].map50, results["onnxruntime"].map50
-    assert torch_map >= 0.80, results["torch"].to_dict()
-    assert abs(torch_map - ort_map) <= 0.005
-    assert all(item.ap50 is not None and item.ap50 >= 0.5 for item in results["torch"].classes)
+def test_demo_weights_reach_map_095_on_unseen_data(unseen_split):
+    detector = load_detector(evaluation_spec(WEIGHTS, LABELS, backend="torch", device="cpu"))
+    try:
+        result = evaluate(detector, unseen_split, batch_size=8, progress=False)
+    finally:
+        detector.close()
+    assert result.voc_metric == "VOC2007 11-point" and result.ground_truth_boxes >= 60
+    assert result.map50 >= 0.95, result.to_dict()
+    assert all(item.ap50 is not None and item.ap50 >= 0.85 for item in result.classes), result.to_dict()
+    assert result.coco_map >= 0.8, result.to_dict()
