@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.atomic import write_text_atomic
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
+from core.commands.options import PRECISION_HELP, PRECISIONS
 from core.detect.registry import BACKENDS
 from core.errors import UserError
 from core.stream.nal import FORMATS
@@ -64,6 +65,7 @@ def _register_receive(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", type=Path, help="model for --detect (.pth or .onnx)")
     parser.add_argument("--labels", type=Path, help="labels.txt for --detect")
     parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--frames", type=_positive(int), help="stop after this many processed frames")
@@ -90,8 +92,6 @@ def run_send(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def _load_detector(args: argparse.Namespace):
     from core.detect import DetectorSpec, load_detector
 
@@ -99,23 +99,24 @@ def _load_detector(args: argparse.Namespace):
         return None
     if not args.weights or not args.labels:
         raise UserError("--detect needs --weights and --labels")
-    return load_detector(DetectorSpec(args.weights, args.labels, backend=args.backend,
+    return load_detector(DetectorSpec(args.weights, args.labels, backend=args.backend, precision=args.precision,
                                       score_threshold=args.threshold))
 
 
-def _decoded_fps(first: LiveResult | None, last: LiveResult | None) -> float:
-    """Decoded frames per second between the first and the last frame seen (frame indices count every decoded
-    frame, also those the pipeline skipped)."""
-    if first is None or last is None or last.frame.received_monotonic <= first.frame.received_monotonic:
-        return 0.0
-    return (last.frame.index - first.frame.index) / (last.frame.received_monotonic - first.frame.received_monotonic)
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 2) if seconds > 0 else 0.0
 
 
 def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: float) -> dict:
-    """The `receive` JSON contract: health counters, timings and end-to-end latency over the whole run."""
+    """The `receive` JSON contract: health counters, timings and end-to-end latency over the whole run.
+
+    Rates are over the stream's own time (first to last data received): `fps_arrival` counts frames as they
+    arrive, `fps_decoded` (also `fps`) the pictures decoded, so a receiver waiting for a keyframe shows a low
+    decoded rate (and `frames_skipped_waiting_keyframe`) instead of the sender's rate."""
     stats = pipeline.stats()
     latencies = [result.latency_ms for result in results]
     health = stats["source"]
+    fps_decoded = _rate(health["frames_decoded"], health["stream_seconds"])
     ordered = sorted(latencies)
 
     def percentile(fraction: float) -> float | None:
@@ -124,9 +125,14 @@ def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: f
     return {
         "uri": stats["uri"],
         "seconds": round(elapsed, 3),
+        "frames_arrived": health["frames_arrived"],
         "frames_decoded": health["frames_decoded"],
+        "frames_skipped_waiting_keyframe": health["frames_skipped"],
         "frames_processed": stats["frames_processed"],
-        "fps": round(_decoded_fps(results[0] if results else None, results[-1] if results else None), 2),
+        "fps": fps_decoded,
+        "fps_decoded": fps_decoded,
+        "fps_arrival": _rate(health["frames_arrived"], health["stream_seconds"]),
+        "first_frame_ms": health["first_frame_ms"],
         "fps_processed": round(stats["frames_processed"] / elapsed, 2) if elapsed > 0 else 0.0,
         "packets": health["packets"],
         "packets_lost": health["packets_lost"],
@@ -169,7 +175,9 @@ def run_receive(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(f"{report['uri']}: {report['frames_decoded']} frames decoded in {report['seconds']:.1f} s "
-              f"({report['fps']} fps), {report['width']}x{report['height']}, {report['packets_lost']} packets lost, "
+              f"({report['fps_decoded']} fps decoded, {report['fps_arrival']} fps arriving, first frame after "
+              f"{report['first_frame_ms']} ms, {report['frames_skipped_waiting_keyframe']} skipped waiting for a "
+              f"keyframe), {report['width']}x{report['height']}, {report['packets_lost']} packets lost, "
               f"{report['decode_errors']} decode errors, latency p50 {report['latency_ms_p50']} ms "
               f"p95 {report['latency_ms_p95']} ms")
     if not report["frames_decoded"]:

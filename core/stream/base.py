@@ -42,32 +42,47 @@ class Frame:
 class SourceHealth:
     """Counters a source keeps while it runs; `snapshot()` is what the CLI prints and the dashboard shows.
 
-    state: "waiting" (nothing received yet), "live", "no_signal" (the sender went quiet), "ended" (a finite source
-    finished) or "stopped" (closed).
+    state: "waiting" (nothing received yet), "waiting_keyframe" (data arrives but no keyframe yet: frames are
+    skipped), "live", "no_signal" (the sender went quiet), "ended" (a finite source finished) or "stopped" (closed).
+    `fps_arrival` counts frames (access units) as they arrive, `fps_decoded` the pictures decoded, both over the
+    last few seconds; `frames_arrived / stream_seconds` and `frames_decoded / stream_seconds` are the same over
+    the whole stream.
     """
 
     state: str = "waiting"
     packets: int = 0  # datagrams / demuxed packets received
     bytes: int = 0
     invalid_packets: int = 0  # not RTP, wrong payload type, or an unparseable payload
-    foreign_packets: int = 0  # RTP from a sender (SSRC) the source does not follow
+    foreign_packets: int = 0  # RTP from a sender (SSRC, address) the source does not follow
+    refused_packets: int = 0  # from an address the allow-list does not name
     packets_lost: int = 0
     packets_reordered: int = 0
     packets_duplicate: int = 0
     packets_late: int = 0  # arrived after their frame had gone to the decoder
     sender_switches: int = 0  # a new sender (restart) was followed
+    units_dropped_oversize: int = 0  # access units dropped for exceeding the size bounds
     decode_errors: int = 0
     keyframes: int = 0
     incomplete_frames: int = 0  # decoded despite a missing packet
+    frames_arrived: int = 0  # access units / demuxed frames / captures received, decoded or not
     frames_skipped: int = 0  # not decoded while waiting for a keyframe
+    frames_oversize: int = 0  # refused: more pixels than the source's cap
     frames_decoded: int = 0
     frames_dropped: int = 0  # decoded but replaced by a newer one before the consumer read it
     resolution_changes: int = 0
     no_signal_events: int = 0
     width: int = 0
     height: int = 0
-    fps: float = 0.0
+    fps_arrival: float = 0.0
+    fps_decoded: float = 0.0
+    first_frame_ms: float | None = None  # from the first data to the first decoded picture
+    stream_seconds: float = 0.0  # from the first data to the latest
     seconds_since_data: float | None = None
+
+    @property
+    def fps(self) -> float:
+        """The decoded rate (what readers of `health.fps` have always got)."""
+        return self.fps_decoded
 
     def snapshot(self) -> dict:
         return asdict(self)
@@ -145,11 +160,13 @@ class ThreadedSource(FrameSource):
         self.no_signal_after = no_signal_after
         self._drop_when_busy = drop_when_busy
         self._fps = FpsMeter()
+        self._arrival_fps = FpsMeter()
         self._condition = threading.Condition()
         self._latest: Frame | None = None
         self._finished = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._first_data: float | None = None
         self._last_data: float | None = None
 
     def _start(self) -> None:
@@ -177,8 +194,17 @@ class ThreadedSource(FrameSource):
 
     def _note_data(self, now: float) -> None:
         """Record that bytes arrived (a packet, a capture) at `now`."""
+        if self._first_data is None:
+            self._first_data = now
         self._last_data = now
         self.health.seconds_since_data = 0.0
+        self.health.stream_seconds = round(now - self._first_data, 3)
+
+    def _note_frame_arrival(self, now: float) -> None:
+        """Record that a whole frame (access unit, demuxed packet, capture) arrived at `now`, decodable or not."""
+        self.health.frames_arrived += 1
+        self._arrival_fps.tick(now)
+        self.health.fps_arrival = round(self._arrival_fps.rate(now), 2)
 
     def _check_signal(self, now: float) -> None:
         """Called when nothing arrived for a while: switch to "no_signal" once the silence is long enough."""
@@ -186,10 +212,10 @@ class ThreadedSource(FrameSource):
             return
         silence = now - self._last_data
         self.health.seconds_since_data = round(silence, 3)
-        if silence >= self.no_signal_after and self.health.state == "live":
+        if silence >= self.no_signal_after and self.health.state in ("live", "waiting_keyframe"):
             self.health.state = "no_signal"
             self.health.no_signal_events += 1
-            self.health.fps = 0.0
+            self.health.fps_decoded = self.health.fps_arrival = 0.0
             logger.info("source %s: no signal for %.1f s", self.uri, silence)
 
     def _publish(self, image: np.ndarray, *, pts: float | None, received: float,
@@ -204,7 +230,9 @@ class ThreadedSource(FrameSource):
                             width, height)
             health.width, health.height = width, height
         self._fps.tick(now)
-        health.fps = round(self._fps.rate(now), 2)
+        health.fps_decoded = round(self._fps.rate(now), 2)
+        if health.first_frame_ms is None and self._first_data is not None:
+            health.first_frame_ms = round((now - self._first_data) * 1000.0, 1)
         frame = Frame(image, pts, received, health.frames_decoded, dict(timings or {}))
         health.frames_decoded += 1
         if health.state != "stopped":

@@ -69,6 +69,7 @@ class ContainerSource(ThreadedSource):
             now = self.clock()
             if packet.size:  # the last, empty packet only flushes the decoder
                 self._note_data(now)
+                self._note_frame_arrival(now)
                 health.packets += 1
                 health.bytes += packet.size
                 health.keyframes += int(packet.is_keyframe)

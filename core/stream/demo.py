@@ -118,6 +118,7 @@ class DemoSource(ThreadedSource):
             now = self.clock()
             image, _ = draw_demo_frame(index, self.width, self.height, fps=self.fps)
             self._note_data(now)
+            self._note_frame_arrival(now)
             self.health.packets += 1
             self.health.bytes += image.nbytes
             self._publish(image, pts=index / self.fps, received=now,

@@ -83,6 +83,7 @@ class GstSource(ThreadedSource):
                 self._check_signal(now)
                 continue
             self._note_data(now)
+            self._note_frame_arrival(now)
             image = self._to_image(sample, Gst)
             if image is None:
                 self.health.decode_errors += 1

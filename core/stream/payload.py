@@ -5,9 +5,14 @@ sets before every keyframe (GStreamer's `config-interval=1`). Depacketizing gath
 (same RTP timestamp; the marker bit ends it), orders them by sequence number, so reordering inside a frame costs no
 extra latency, and keeps a fragmented NAL with a hole (the decoder conceals the damage; dropping it blanks frames
 until the next keyframe).
+
+A hostile or broken sender cannot make the receiver hold unbounded memory: a pending access unit larger than
+`max_unit_bytes` or `max_unit_packets` is dropped (counted in `oversize`) with the rest of its packets, and
+fragments are only reassembled from a unit within those bounds.
 """
 from __future__ import annotations
 
+import logging
 import random
 import struct
 from dataclasses import dataclass, field
@@ -15,8 +20,12 @@ from dataclasses import dataclass, field
 from core.stream.nal import NalFormat
 from core.stream.rtp import SEQUENCE_MODULO, RtpPacket
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MTU_PAYLOAD = 1400
 CLOCK_RATE = 90_000
+MAX_UNIT_BYTES = 4 * 1024 * 1024  # a 4K keyframe at a high bitrate is ~1-2 MB
+MAX_UNIT_PACKETS = 4096
 
 
 def _signed_distance(sequence: int, reference: int) -> int:
@@ -92,22 +101,38 @@ class _Pending:
     last_arrival: float = 0.0
     packets: dict[int, RtpPacket] = field(default_factory=dict)
     marker: bool = False
+    size: int = 0  # payload bytes held
+
+    def add(self, packet: RtpPacket) -> None:
+        previous = self.packets.get(packet.sequence)
+        self.size += len(packet.payload) - (len(previous.payload) if previous else 0)
+        self.packets[packet.sequence] = packet
 
 
 class AccessUnitAssembler:
     """Collects depacketized RTP payloads into access units; `push` returns the units it completed (0, 1 or 2)."""
 
-    def __init__(self, nal_format: NalFormat) -> None:
+    def __init__(self, nal_format: NalFormat, *, max_unit_bytes: int = MAX_UNIT_BYTES,
+                 max_unit_packets: int = MAX_UNIT_PACKETS) -> None:
         self.format = nal_format
+        self.max_unit_bytes, self.max_unit_packets = max_unit_bytes, max_unit_packets
         self.malformed = 0  # payloads that could not be parsed (unsupported type, truncated aggregation)
         self.late = 0  # packets of a unit that was already handed to the decoder
+        self.oversize = 0  # units dropped for exceeding max_unit_bytes / max_unit_packets
         self._pending: _Pending | None = None
+        self._dropped: int | None = None  # timestamp of the oversize unit whose remaining packets are ignored
         self._last_flushed: int | None = None
         self._last_sequence: int | None = None  # of the previous unit: a unit whose first packet is lost is incomplete
         self._fu_type_mask = 0x1F if nal_format.header_size == 1 else 0x3F
 
+    @property
+    def pending_bytes(self) -> int:
+        """Payload bytes of the unit being gathered (at most `max_unit_bytes`)."""
+        return 0 if self._pending is None else self._pending.size
+
     def reset(self) -> None:
         self._pending = None
+        self._dropped = None
         self._last_flushed = None
         self._last_sequence = None
 
@@ -116,16 +141,29 @@ class AccessUnitAssembler:
         if packet.timestamp == self._last_flushed:
             self.late += 1
             return done
+        if packet.timestamp == self._dropped:
+            return done
         if self._pending is not None and self._pending.timestamp != packet.timestamp:
             done.append(self._flush())  # the marker packet of the previous unit was lost
-        if self._pending is None:
-            self._pending = _Pending(packet.timestamp, arrival)
-        self._pending.packets[packet.sequence] = packet
-        self._pending.last_arrival = arrival
-        if packet.marker:
-            self._pending.marker = True
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = _Pending(packet.timestamp, arrival)
+        pending.add(packet)
+        pending.last_arrival = arrival
+        if pending.size > self.max_unit_bytes or len(pending.packets) > self.max_unit_packets:
+            self._drop(pending)
+        elif packet.marker:
+            pending.marker = True
             done.append(self._flush())
         return done
+
+    def _drop(self, pending: _Pending) -> None:
+        """Forget an oversize unit and ignore the rest of its packets."""
+        self._pending = None
+        self._dropped = pending.timestamp
+        self.oversize += 1
+        logger.warning("dropped an access unit of over %d packets / %d bytes (timestamp %d)",
+                       len(pending.packets), pending.size, pending.timestamp)
 
     def _flush(self) -> AccessUnit:
         pending, self._pending = self._pending, None
@@ -138,9 +176,8 @@ class AccessUnitAssembler:
         self._last_sequence = ordered[-1]
         nals = self._depacketize([pending.packets[s].payload for s in ordered])
         keyframe = any(self.format.nal_type(nal) in self.format.keyframe_types for nal in nals)
-        size = sum(len(p.payload) for p in pending.packets.values())
         return AccessUnit(pending.timestamp, nals, pending.first_arrival, pending.last_arrival,
-                          pending.marker and follows and span == len(ordered), keyframe, size)
+                          pending.marker and follows and span == len(ordered), keyframe, pending.size)
 
     def _depacketize(self, payloads: list[bytes]) -> list[bytes]:
         nals: list[bytes] = []

@@ -1,15 +1,23 @@
-"""RTP (RFC 3550) packets, sequence-number accounting (lost, reordered, duplicate) and locking onto one sender."""
+"""RTP (RFC 3550) packets, sequence-number accounting (lost, reordered, duplicate), pinning one sender and the
+allow-list of sender addresses."""
 from __future__ import annotations
 
+import os
 import struct
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+
+from core.errors import UserError
 
 RTP_VERSION = 2
 HEADER = struct.Struct("!BBHII")
 SEQUENCE_MODULO = 1 << 16
 MAX_FORWARD_JUMP = 3000  # a larger jump is a new stream, not loss (RFC 3550 A.1 uses the same order of size)
 MAX_LATE = 1000  # how far behind the newest a packet may still count as reordered
+DEFAULT_TAKEOVER_SILENCE_S = 2.0  # how long the pinned sender must be silent before another may take over
+ALLOWED_SENDERS_ENV = "EDS_RTP_ALLOWED_SENDERS"
 
 
 @dataclass(frozen=True)
@@ -105,42 +113,93 @@ class SequenceTracker:
             self._missing.discard(self._missing_order.popleft())
 
 
-@dataclass
-class SsrcSelector:
-    """Decides which sender (SSRC) a receiver follows, so stray RTP-looking datagrams cannot hijack the stream.
+Sender = tuple[int, str]  # (SSRC, source IP address)
 
-    The first SSRC to deliver `confirm` packets with consecutive sequence numbers is locked. Another SSRC takes
-    over only after it too has done so and the locked one has been silent for `takeover_silence` seconds (a
-    restarted sender). A candidate's consecutive packets are held (up to `max_held`) and handed back when it is
-    locked, so a keyframe's parameter sets at the start of a stream are not lost.
+
+@dataclass
+class SenderSelector:
+    """Decides which sender a receiver follows, so stray or hostile RTP-looking datagrams cannot hijack the stream.
+
+    A sender is an (SSRC, source address) pair. The first one to deliver `confirm` packets with consecutive
+    sequence numbers is pinned. Another takes over only after it too has done so and the pinned one has been silent
+    for `takeover_silence` seconds (a restarted sender). A candidate's consecutive packets are held (at most
+    `max_held` packets and `max_held_bytes` bytes, for at most `max_candidates` candidates) and handed back when it
+    is pinned, so a keyframe's parameter sets at the start of a stream are not lost.
     """
 
     confirm: int = 3
-    takeover_silence: float = 0.3
+    takeover_silence: float = DEFAULT_TAKEOVER_SILENCE_S
     max_held: int = 64
-    locked: int | None = None
+    max_held_bytes: int = 512 * 1024
+    max_candidates: int = 8
+    locked: Sender | None = None
     switches: int = 0
     _last_locked_seen: float = float("-inf")
-    _candidates: dict[int, list[RtpPacket]] = field(default_factory=dict)
+    _candidates: dict[Sender, list[RtpPacket]] = field(default_factory=dict)
 
-    def offer(self, packet: RtpPacket, now: float) -> list[RtpPacket]:
-        """Packets to process now: [packet] for the locked sender, the held ones on a switch, else []."""
-        if packet.ssrc == self.locked:
+    def offer(self, packet: RtpPacket, address: str, now: float) -> list[RtpPacket]:
+        """Packets to process now: [packet] for the pinned sender, the held ones on a switch, else []."""
+        sender = (packet.ssrc, address)
+        if sender == self.locked:
             self._last_locked_seen = now
             return [packet]
-        held = self._candidates.get(packet.ssrc)
-        if held and (held[-1].sequence + 1) % SEQUENCE_MODULO == packet.sequence:
-            held.append(packet)
-        else:
-            held = [packet]
-            if len(self._candidates) >= 16:  # random garbage: keep the table small
-                self._candidates.clear()
-        held = self._candidates[packet.ssrc] = held[-self.max_held:]
+        held = self._hold(sender, packet)
         if len(held) >= self.confirm and now - self._last_locked_seen >= self.takeover_silence:
             if self.locked is not None:
                 self.switches += 1
-            self.locked = packet.ssrc
+            self.locked = sender
             self._last_locked_seen = now
             self._candidates.clear()
             return held
         return []
+
+    def held(self) -> list[tuple[int, int]]:
+        """(packets, bytes) held for each candidate sender."""
+        return [(len(held), sum(len(p.payload) for p in held)) for held in self._candidates.values()]
+
+    def _hold(self, sender: Sender, packet: RtpPacket) -> list[RtpPacket]:
+        held = self._candidates.get(sender)
+        if held and (held[-1].sequence + 1) % SEQUENCE_MODULO == packet.sequence:
+            held.append(packet)
+        else:
+            held = [packet]
+            if sender not in self._candidates and len(self._candidates) >= self.max_candidates:
+                self._candidates.clear()  # random garbage: keep the table small
+        held = held[-self.max_held:]
+        size = sum(len(item.payload) for item in held)
+        while len(held) > 1 and size > self.max_held_bytes:
+            size -= len(held.pop(0).payload)
+        self._candidates[sender] = held
+        return held
+
+
+class SenderAllowList:
+    """The source addresses that may send at all, from text such as "192.168.1.20, 10.0.0.0/24" (empty: any)."""
+
+    def __init__(self, text: str = "") -> None:
+        self.networks: tuple[IPv4Network | IPv6Network, ...] = tuple(
+            _network(part.strip()) for part in text.split(",") if part.strip())
+
+    def allows(self, address: str) -> bool:
+        if not self.networks:
+            return True
+        try:
+            ip = ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.networks)
+
+
+def allowed_senders_from_env(environ: Mapping[str, str] | None = None) -> SenderAllowList:
+    """The allow-list in ALLOWED_SENDERS_ENV (comma-separated addresses or CIDR networks; unset: any sender)."""
+    env = os.environ if environ is None else environ
+    return SenderAllowList(env.get(ALLOWED_SENDERS_ENV, ""))
+
+
+def _network(text: str) -> IPv4Network | IPv6Network:
+    try:
+        return ip_network(text, strict=False)
+    except ValueError:
+        raise UserError(f"{ALLOWED_SENDERS_ENV}: {text!r} is not an IP address or network (e.g. 10.0.0.0/24)") from None

@@ -1,5 +1,6 @@
-"""The Live page's health panel, refreshed once a second: state, rates, stage and end-to-end latency, stream
-errors, a sparkline of the last minutes and the detections per class of the last minute (this viewer's filter)."""
+"""The Live page's health panel, refreshed once a second: state (also "waiting for a keyframe"), arriving and
+decoded rates, time to the first picture, stage and end-to-end latency, stream errors, a sparkline of the last
+minutes and the detections per class of the last minute (this viewer's filter)."""
 from __future__ import annotations
 
 import json
@@ -22,10 +23,18 @@ def _state_banner(source: dict) -> None:
         st.success("Live", icon=":material/videocam:")
     elif state == "waiting":
         st.info("Waiting for the stream...", icon=":material/hourglass_empty:")
+    elif state == "waiting_keyframe":
+        st.info(f"Waiting for a keyframe: the stream arrives, {source['frames_skipped']} frames skipped so far "
+                "(the sender's keyframe interval decides how long this takes)", icon=":material/key:")
     elif state == "no_signal":
         st.error(f"No signal: last frame {seconds or 0:.1f} s ago", icon=":material/videocam_off:")
     else:
         st.warning(f"Stream {state}", icon=":material/stop_circle:")
+
+
+def _first_frame(source: dict) -> str:
+    milliseconds = source.get("first_frame_ms")
+    return "–" if milliseconds is None else f"{milliseconds / 1000:.1f} s"
 
 
 def _ms(summary: dict | None, key: str) -> str:
@@ -72,22 +81,24 @@ def health_panel(viewer: Viewer) -> None:
     stats = pipeline.stats()
     source = stats["source"]
     _state_banner(source)
-    rates = st.columns(3)
-    rates[0].metric("fps in", f"{stats['fps_in']:.1f}")
-    rates[1].metric("fps processed", f"{stats['fps_processed']:.1f}")
-    rates[2].metric("fps shown", f"{viewer.fps_shown():.1f}")
+    rates = st.columns(4)
+    rates[0].metric("fps arriving", f"{source['fps_arrival']:.1f}", help="frames received, decodable or not")
+    rates[1].metric("fps decoded", f"{source['fps_decoded']:.1f}")
+    rates[2].metric("fps processed", f"{stats['fps_processed']:.1f}")
+    rates[3].metric("fps shown", f"{viewer.fps_shown():.1f}")
     latency = stats["latency_ms"]
     latencies = st.columns(2)
     latencies[0].metric("latency p50", _ms(latency, "p50"))
     latencies[1].metric("latency p95", _ms(latency, "p95"))
-    stream = st.columns(2)
+    stream = st.columns(3)
     stream[0].metric("resolution", f"{source['width']}×{source['height']}" if source["width"] else "–")
-    stream[1].metric("viewers", registry.viewers(viewer.uri or ""))
+    stream[1].metric("first frame", _first_frame(source), help="from the first data received to the first picture")
+    stream[2].metric("viewers", registry.viewers(viewer.uri or ""))
     lost, received = source["packets_lost"], source["packets"]
     errors = st.columns(2)
     errors[0].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
     errors[1].metric("decode errors", source["decode_errors"])
-    st.caption(f"source {stats['uri']}")
+    st.caption(f"source {stats['uri']} · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")
     stages = stats["stages_ms"]

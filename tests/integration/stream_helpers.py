@@ -1,4 +1,5 @@
-"""Helpers for streaming tests on 127.0.0.1: gst-launch senders, a lossy UDP relay, frame collection."""
+"""Helpers for streaming tests on 127.0.0.1: gst-launch and in-process senders, a lossy UDP relay, frame
+collection, waiting for a receiver to listen."""
 from __future__ import annotations
 
 import random
@@ -12,23 +13,52 @@ from dataclasses import dataclass, field
 import pytest
 
 from core.stream.base import Frame, FrameSource
+from core.stream.demo import draw_demo_frame
 from core.stream.pipelines import software_send_pipeline
+from core.stream.sender import RtpSender, SenderStats
 
 GST_LAUNCH = shutil.which("gst-launch-1.0")
 
 
 def require_gst_launch() -> str:
+    """gst-launch-1.0's path; its absence fails the test (the README's setup installs it)."""
     if GST_LAUNCH is None:
-        print("gst-launch-1.0 not found: install gstreamer1.0-tools and plugins-good/bad/ugly")
-        pytest.skip("gst-launch-1.0 is not installed (gstreamer1.0-tools)")
+        pytest.fail("gst-launch-1.0 is not installed: install gstreamer1.0-tools and plugins-good/bad/ugly/libav")
     return GST_LAUNCH
 
 
 def start_gst_sender(port: int, codec: str = "h265", *, frames: int, width: int = 640, height: int = 480,
-                     fps: int = 30) -> subprocess.Popen:
+                     fps: int = 30, key_interval: int = 30) -> subprocess.Popen:
     command = [require_gst_launch(), "-q"] + software_send_pipeline(
-        host="127.0.0.1", port=port, codec=codec, frames=frames, width=width, height=height, fps=fps).split()
+        host="127.0.0.1", port=port, codec=codec, frames=frames, width=width, height=height, fps=fps,
+        key_interval=key_interval).split()
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def send_demo_frames(sender: RtpSender, *, frames: int, width: int = 640, height: int = 480) -> SenderStats:
+    """Send `frames` demo pictures through the project's own `sender`, paced at its frame rate."""
+    started = time.monotonic()
+    for index in range(frames):
+        sender.send(draw_demo_frame(index, width, height)[0])
+        time.sleep(max(started + (index + 1) / sender.fps - time.monotonic(), 0.0))
+    return sender.stats
+
+
+def wait_until_listening(port: int, timeout: float = 30.0) -> None:
+    """Return once something listens on UDP 127.0.0.1:`port` (no ICMP "port unreachable" for a 1-byte probe)."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("127.0.0.1", port))
+        probe.settimeout(0.2)
+        while time.monotonic() < deadline:
+            probe.send(b"\0")
+            try:
+                probe.recv(1)
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+            except TimeoutError:
+                return
+    pytest.fail(f"nothing listens on UDP port {port} after {timeout:g} s")
 
 
 def free_udp_port() -> int:
@@ -68,16 +98,19 @@ def collect(source: FrameSource, seconds: float, *, until_silent: float | None =
 
 class LossyRelay:
     """Forwards UDP datagrams from a port to a destination, dropping `loss` of them and swapping `reorder` of
-    them with the next one (seeded, so a failure can be replayed)."""
+    them with the next one (seeded, so a failure can be replayed). With `join_after` it also drops everything
+    during the first seconds after the first datagram, like a receiver that joins a running stream."""
 
-    def __init__(self, destination: int, *, loss: float, reorder: float, seed: int = 1) -> None:
+    def __init__(self, destination: int, *, loss: float = 0.0, reorder: float = 0.0, seed: int = 1,
+                 join_after: float = 0.0) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("127.0.0.1", 0))
         self._socket.settimeout(0.1)
         self.port = self._socket.getsockname()[1]
         self._destination = ("127.0.0.1", destination)
         self._random = random.Random(seed)
-        self.loss, self.reorder = loss, reorder
+        self.loss, self.reorder, self.join_after = loss, reorder, join_after
+        self._first: float | None = None
         self.forwarded = self.dropped = self.swapped = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -94,7 +127,8 @@ class LossyRelay:
                     out.sendto(held, self._destination)
                     held = None
                 continue
-            if self._random.random() < self.loss:
+            self._first = time.monotonic() if self._first is None else self._first
+            if time.monotonic() - self._first < self.join_after or self._random.random() < self.loss:
                 self.dropped += 1
                 continue
             if held is None and self._random.random() < self.reorder:

@@ -1,9 +1,9 @@
-"""RTP packets, sequence-number accounting and sender locking."""
+"""RTP packets, sequence-number accounting and sender pinning."""
 from __future__ import annotations
 
 import os
 
-from core.stream.rtp import RtpPacket, SequenceTracker, SsrcSelector, parse_rtp
+from core.stream.rtp import RtpPacket, SequenceTracker, SenderSelector, parse_rtp
 
 
 def test_packet_round_trip_and_header_fields() -> None:
@@ -47,23 +47,24 @@ def test_sequence_tracker_counts_loss_reordering_duplicates_and_wraps() -> None:
     assert tracker.add(40001) == "in_order"
 
 
-def test_ssrc_selector_locks_after_consecutive_packets_and_ignores_garbage() -> None:
-    selector = SsrcSelector(confirm=3, takeover_silence=0.3)
+def test_sender_selector_locks_after_consecutive_packets_and_ignores_garbage() -> None:
+    selector = SenderSelector(confirm=3, takeover_silence=0.3)
 
     def packet(ssrc: int, sequence: int) -> RtpPacket:
         return RtpPacket(96, False, sequence, 0, ssrc, b"x")
 
-    assert selector.offer(packet(1, 10), 0.0) == []
-    assert selector.offer(packet(1, 11), 0.01) == []
-    released = selector.offer(packet(1, 12), 0.02)
-    assert [p.sequence for p in released] == [10, 11, 12] and selector.locked == 1
+    host = "10.0.0.5"
+    assert selector.offer(packet(1, 10), host, 0.0) == []
+    assert selector.offer(packet(1, 11), host, 0.01) == []
+    released = selector.offer(packet(1, 12), host, 0.02)
+    assert [p.sequence for p in released] == [10, 11, 12] and selector.locked == (1, host)
     # stray packets of other SSRCs while the sender is alive are not followed
     for number in range(10):
-        assert selector.offer(packet(1000 + number, number), 0.03) == []
-        assert selector.offer(packet(1, 13 + number), 0.03) != []
+        assert selector.offer(packet(1000 + number, number), host, 0.03) == []
+        assert selector.offer(packet(1, 13 + number), host, 0.03) != []
     # a restarted sender (new SSRC, consecutive numbers) takes over once the old one is silent
-    assert selector.offer(packet(2, 500), 0.1) == []
-    assert selector.offer(packet(2, 501), 0.2) == []
-    assert selector.offer(packet(2, 502), 0.25) == []  # old sender seen at 0.03: not silent long enough
-    assert [p.sequence for p in selector.offer(packet(2, 503), 0.4)] == [500, 501, 502, 503]
-    assert selector.locked == 2 and selector.switches == 1
+    assert selector.offer(packet(2, 500), host, 0.1) == []
+    assert selector.offer(packet(2, 501), host, 0.2) == []
+    assert selector.offer(packet(2, 502), host, 0.25) == []  # old sender seen at 0.03: not silent long enough
+    assert [p.sequence for p in selector.offer(packet(2, 503), host, 0.4)] == [500, 501, 502, 503]
+    assert selector.locked == (2, host) and selector.switches == 1
