@@ -3,11 +3,13 @@
     python -m benchmarks.live_viewers [--seconds 10] [--viewers 5]   (writes benchmarks/results/live_viewers-*.json)
 
 Measures the app's CPU (its process's CPU time over wall time, 100 % = one core) with 1 and with N pages watching,
-the frames each page shows (requestVideoFrameCallback), and the glass-to-browser latency: this process draws and
-sends each demo frame with its number stamped in blocks, remembers when, and the page reads the number back from
-every shown video frame (canvas pixels) and notes the time; both clocks are this machine's wall clock.
+the frames each page shows (requestVideoFrameCallback) and, from WebRTC statistics, receives and decodes, and the
+glass-to-browser latency: this process draws and sends each demo frame with its number stamped in blocks,
+remembers when, and the page reads the number back from every shown video frame (canvas pixels) and notes the
+time; both clocks are this machine's wall clock. Speed goals (frames per second shown) live here, not in the tests.
 
-The helpers below (chromium flags, opening the Live page, the in-page frame probe) are shared with the browser tests.
+The helpers below (chromium flags, opening the Live page, the in-page frame probe, WebRTC frame counters) are
+shared with the browser tests.
 """
 from __future__ import annotations
 
@@ -57,13 +59,34 @@ FRAME_PROBE_JS = """() => {
 }"""
 
 
+# Installed in every frame before its scripts run: remembers each RTCPeerConnection, so its statistics can be read.
+PEER_RECORDER_JS = """(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native || window.livePeers) return;
+  window.livePeers = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) { super(...args); window.livePeers.push(this); }
+  };
+})();"""
+
+# Frames of the received video track(s): delivered by the server (framesReceived) and decoded by the browser.
+PEER_COUNTS_JS = """async () => {
+  let received = 0, decoded = 0;
+  for (const peer of window.livePeers || []) {
+    (await peer.getStats()).forEach(report => {
+      if (report.type === 'inbound-rtp' && report.kind === 'video') {
+        received += report.framesReceived || 0; decoded += report.framesDecoded || 0;
+      }
+    });
+  }
+  return {received, decoded};
+}"""
+
+
 def choose_rtp_source(page, port: int) -> None:
-    """On the Live page: pick the RTP source on `port`."""
+    """On the Live page: pick the RTP source on `port`, the port the server offers first (start it with
+    EDS_RTP_PORTS=`port`)."""
     page.get_by_text("Jetson stream (RTP)").click()
-    field = page.get_by_label("RTP port")
-    field.wait_for(timeout=30_000)
-    field.fill(str(port))
-    field.press("Enter")
     page.get_by_text(f"source rtp://0.0.0.0:{port}").wait_for(timeout=30_000)
 
 
@@ -80,7 +103,9 @@ def start_webrtc(page, timeout_ms: int = 60_000):
 
 def open_live(browser, url: str, *, rtp_port: int | None = None, viewport: dict | None = None):
     """A new page on the Live page (RTP source on `rtp_port`, else the demo stream) with WebRTC playing."""
-    page = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000}).new_page()
+    context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
+    context.add_init_script(PEER_RECORDER_JS)
+    page = context.new_page()
     page.goto(f"{url}/live", wait_until="domcontentloaded")
     page.get_by_role("heading", name="Live").wait_for(timeout=60_000)
     if rtp_port is not None:
@@ -90,6 +115,11 @@ def open_live(browser, url: str, *, rtp_port: int | None = None, viewport: dict 
 
 def probe(frame) -> dict:
     return frame.evaluate("() => ({frames: window.liveProbe.frames, samples: window.liveProbe.samples})")
+
+
+def webrtc_frames(frame) -> dict[str, int]:
+    """Video frames the WebRTC iframe `frame` has received from the server and decoded so far (its RTP stats)."""
+    return frame.evaluate(PEER_COUNTS_JS)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -138,12 +168,15 @@ def _percentile(values: list[float], share: float) -> float:
 def measure(pid: int, frames: list, seconds: float) -> dict:
     """App CPU and frames shown per page over `seconds`; latency samples from every page's probe."""
     before = [probe(frame)["frames"] for frame in frames]
+    received_before = [webrtc_frames(frame)["received"] for frame in frames]
     cpu, wall = process_cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     cpu, wall = process_cpu_seconds(pid) - cpu, time.monotonic() - wall
     after = [probe(frame) for frame in frames]
+    received = [webrtc_frames(frame)["received"] - b for frame, b in zip(frames, received_before)]
     return {"viewers": len(frames), "seconds": round(wall, 2), "app_cpu_percent": round(100 * cpu / wall, 1),
             "fps_shown": [round((a["frames"] - b) / wall, 1) for a, b in zip(after, before)],
+            "fps_received": [round(count / wall, 1) for count in received],
             "samples": [a["samples"] for a in after]}
 
 
@@ -169,7 +202,7 @@ def main() -> int:
 
     port = free_port()
     with tempfile.TemporaryDirectory() as data, DemoSender(port) as sender, sync_playwright() as playwright:
-        process, url = start_streamlit(APP_ENV, Path(data))
+        process, url = start_streamlit({**APP_ENV, "EDS_RTP_PORTS": str(port)}, Path(data))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_WEBRTC_ARGS)
         try:
             small = {"width": 1000, "height": 900}
@@ -185,8 +218,8 @@ def main() -> int:
             process.wait(timeout=20)
     for row in rows:
         row["glass_to_browser_ms"] = latency_ms(row.pop("samples"), sender.sent_at)
-        print(f"{row['viewers']} viewer(s): app CPU {row['app_cpu_percent']} % of one core, fps shown "
-              f"{row['fps_shown']}, glass-to-browser {row['glass_to_browser_ms']}")
+        print(f"{row['viewers']} viewer(s): app CPU {row['app_cpu_percent']} % of one core, fps received "
+              f"{row['fps_received']}, fps shown {row['fps_shown']}, glass-to-browser {row['glass_to_browser_ms']}")
     path = save_results("live_viewers", {"source": "RTP H.265 640x480@30 demo scene (this process)",
                                          "transport": "WebRTC (streamlit-webrtc/aiortc, VP8)", "rows": rows})
     print(f"wrote {path}")

@@ -2,10 +2,12 @@
 (for the sparkline) and the detections of the last minute (for the per-class counts).
 
 One observer thread per pipeline sees every result, so counts do not depend on how many viewers there are or how
-often their pages refresh; everything is kept in bounded deques, so memory does not grow with running time.
+often their pages refresh; everything is kept in bounded deques, so memory does not grow with running time. The
+thread is supervised: an error is logged (rate-limited) and counted, and observing goes on a period later.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -15,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.live.pipeline import LivePipeline
+from core.live.supervise import SupervisedThread
+
+logger = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 300
 TALLY_SECONDS = 60.0
@@ -43,26 +48,36 @@ class PipelineMonitor:
         self._lock = threading.Lock()
         self._history: deque[HealthSample] = deque(maxlen=int(HISTORY_SECONDS / period))
         self._tally: deque[tuple[float, np.ndarray, np.ndarray]] = deque(maxlen=_MAX_TALLY_ENTRIES)
-        self._thread = threading.Thread(target=self._run, name=f"live monitor {pipeline.source.uri[:30]}",
-                                        daemon=True)
-        self._thread.start()
+        self._sequence = 0  # the newest result seen, kept across restarts so none is counted twice
+        self._thread = SupervisedThread(self._run, name=f"live monitor {pipeline.source.uri[:30]}", logger=logger,
+                                        retry_delay=period, on_exit=self._forget).start()
 
     def _run(self) -> None:
-        sequence, next_sample = 0, self.clock()
+        next_sample = self.clock()
         while self.pipeline.running:
-            result = self.pipeline.wait_result(sequence, timeout=self.period)
+            result = self.pipeline.wait_result(self._sequence, timeout=self.period)
             now = self.clock()
             if result is not None:
-                sequence = result.sequence
+                self._sequence = result.sequence
                 if result.detections is not None:
                     with self._lock:
                         self._tally.append((now, result.detections.labels.copy(), result.detections.scores.copy()))
             if now >= next_sample:
                 self.sample()
                 next_sample = now + self.period
+
+    def _forget(self, failure: str | None) -> None:
         with _monitors_lock:
             if _monitors.get(id(self.pipeline)) is self:
                 del _monitors[id(self.pipeline)]
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stats(self) -> dict[str, int]:
+        """`thread_errors` and `restarts` of the observer thread."""
+        return {"thread_errors": self._thread.errors, "restarts": self._thread.restarts}
 
     def sample(self) -> HealthSample:
         """Record the pipeline's rates and latency now (the observer does this once per period)."""

@@ -6,6 +6,11 @@ detection is slower than the stream the output rate drops but the latency does n
 
 The pipeline owns the detector it is given: it closes it on `stop()` and when `set_detector` swaps in another one
 (hot swap: the stream keeps running; the new detector is used from the next frame).
+
+Both threads are supervised (`core.live.supervise`): an error is logged (rate-limited) and counted, and the loop runs
+again; the detect thread always does (an error costs one frame), the source thread up to `SOURCE_MAX_FAILURES` times
+a minute. Past that the pipeline is failed: it stops itself (source and model released), `running` is False, and
+`stats()` says why; the registry starts a new one on the next `acquire`.
 """
 from __future__ import annotations
 
@@ -21,11 +26,14 @@ from core.detect.base import Detections, Detector
 from core.detect.overlay import draw_detections
 from core.detect.staged import detect_in_stages
 from core.live.stats import RollingStats
+from core.live.supervise import ErrorLog, SupervisedThread
 from core.stream.base import FpsMeter, Frame, FrameSource
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("receive", "decode", "wait", "preprocess", "infer", "postprocess", "draw")
+SOURCE_MAX_FAILURES = 5  # errors a minute before a source is given up (its pipeline fails, to be reopened)
+SOURCE_RETRY_DELAY_S = 0.5
 _NO_CHANGE = object()
 
 
@@ -77,10 +85,17 @@ class LivePipeline:
         self.frames_in = 0
         self.frames_processed = 0
         self.frames_skipped = 0
-        self.detector_errors = 0
         self.detector_swaps = 0
-        self._threads = [threading.Thread(target=self._source_loop, name="live source", daemon=True),
-                         threading.Thread(target=self._detect_loop, name="live detect", daemon=True)]
+        self.failure: str | None = None
+        self._detector_errors = ErrorLog(logger, "detector")
+        self._close_lock = threading.Lock()
+        name = source.uri[:40]
+        self._threads = [
+            SupervisedThread(self._source_loop, name=f"live source {name}", logger=logger, stop=self._stopping,
+                             max_failures=SOURCE_MAX_FAILURES, retry_delay=SOURCE_RETRY_DELAY_S,
+                             on_exit=self._source_ended),
+            SupervisedThread(self._detect_loop, name=f"live detect {name}", logger=logger, stop=self._stopping,
+                             on_exit=self._thread_failed)]
         self._started = False
 
     def start(self) -> LivePipeline:
@@ -110,9 +125,20 @@ class LivePipeline:
                     self.frames_skipped += 1
                 self._pending, self._pending_since = frame, self.clock()
                 self._condition.notify_all()
+
+    def _source_ended(self, failure: str | None) -> None:
         with self._condition:
             self._source_done = True
             self._condition.notify_all()
+        self._thread_failed(failure)
+
+    def _thread_failed(self, failure: str | None) -> None:
+        """A supervised thread ended; if it gave up, the pipeline fails and releases its source and model now."""
+        if failure is None:
+            return
+        with self._condition:
+            self.failure = self.failure or failure
+        self.stop()
 
     def _detect_loop(self) -> None:
         while True:
@@ -146,9 +172,8 @@ class LivePipeline:
             try:
                 detections, stage_ms = run_detector(detector, frame.image, self.clock)
                 timings.update(stage_ms)
-            except Exception:  # a failing model must not stop the stream; the frame is shown unannotated
-                self.detector_errors += 1
-                logger.exception("detector %s failed on frame %d", getattr(detector, "name", "?"), frame.index)
+            except Exception as error:  # a failing model must not stop the stream; the frame is shown unannotated
+                self._detector_errors.report(error)
         started = self.clock()
         if detections is not None and self.draw:
             image = draw_detections(frame.image, detections, detector.class_names)
@@ -194,8 +219,25 @@ class LivePipeline:
             self._apply_detector_swap()
 
     @property
+    def detector_errors(self) -> int:
+        return self._detector_errors.count
+
+    @property
     def running(self) -> bool:
-        return self._started and any(thread.is_alive() for thread in self._threads)
+        """Started, not stopped and not failed, with both threads alive."""
+        return (self._started and self.failure is None and not self._stopping.is_set()
+                and all(thread.is_alive() for thread in self._threads))
+
+    @property
+    def state(self) -> str:
+        """"created", "running", "ended" (a finite source finished), "stopped" or "failed" (see `failure`)."""
+        if self.failure is not None:
+            return "failed"
+        if self.running:
+            return "running"
+        if self._stopping.is_set():
+            return "stopped"
+        return "ended" if self._started else "created"
 
     def stats(self) -> dict:
         """Rates, per-stage milliseconds (mean/p50/p95 over the recent window), latency and the source's health."""
@@ -206,6 +248,8 @@ class LivePipeline:
             result = {
                 "uri": self.source.uri,
                 "running": self.running,
+                "state": self.state,
+                "failure": self.failure,
                 "frames_in": self.frames_in,
                 "frames_processed": self.frames_processed,
                 "frames_skipped": self.frames_skipped,
@@ -215,6 +259,8 @@ class LivePipeline:
                                                            "precision": detector.precision, "device": detector.device},
                 "detector_errors": self.detector_errors,
                 "detector_swaps": self.detector_swaps,
+                "thread_errors": sum(thread.errors for thread in self._threads),
+                "restarts": sum(thread.restarts for thread in self._threads),
                 "stages_ms": {name: summaries[name] for name in STAGES if name in summaries},
                 "latency_ms": summaries.get("latency"),
             }
@@ -222,15 +268,16 @@ class LivePipeline:
         return result
 
     def stop(self) -> None:
-        """Stop both threads, close the source and the detector; safe to call twice."""
+        """Stop both threads, close the source and the detector; safe to call twice, from any thread."""
         self._stopping.set()
         with self._condition:
             self._condition.notify_all()
         for thread in self._threads:
-            if thread.is_alive() and thread is not threading.current_thread():
+            if thread.is_alive() and thread.thread is not threading.current_thread():
                 thread.join(timeout=10.0)
-        self.source.close()
-        self._apply_detector_swap()
-        if self._detector is not None:
-            self._detector.close()
-            self._detector = None
+        with self._close_lock:
+            self.source.close()
+            self._apply_detector_swap()
+            if self._detector is not None:
+                self._detector.close()
+                self._detector = None

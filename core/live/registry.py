@@ -1,68 +1,149 @@
 """One LivePipeline per source URI, shared by every viewer: `acquire` starts it on first use, `release` stops it
-when the last viewer leaves."""
+when the last viewer leaves.
+
+Loading a model and opening a source take seconds, so they happen outside the registry's lock: a URI being started
+is marked, a second viewer of that URI waits for it (and then shares it), while other URIs, `get()` and
+`viewers()` go on. What a failed start opened is closed again, so a port is never left bound. At most
+`max_pipelines` pipelines run at once.
+"""
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from core.config import load_settings
 from core.detect.base import Detector
+from core.errors import UserError
 from core.live.pipeline import LivePipeline
 from core.stream.base import FrameSource
 from core.stream.sources import open_source
 
+DetectorFactory = Callable[[], Detector | None]
+
+
+@dataclass
+class _Entry:
+    """A URI's pipeline (None while it is being started) and how many viewers hold it."""
+
+    pipeline: LivePipeline | None = None
+    viewers: int = 0
+    ready: threading.Event = field(default_factory=threading.Event)
+
 
 class PipelineRegistry:
-    def __init__(self, open_frames: Callable[[str], FrameSource] = open_source) -> None:
-        self._open = open_frames
-        self._lock = threading.Lock()
-        self._pipelines: dict[str, tuple[LivePipeline, int]] = {}
+    """Shares pipelines by URI; thread-safe. `max_pipelines` None means no cap."""
 
-    def acquire(self, uri: str, detector: Callable[[], Detector | None] | None = None) -> LivePipeline:
+    def __init__(self, open_frames: Callable[[str], FrameSource] = open_source, *,
+                 max_pipelines: int | None = None) -> None:
+        self._open = open_frames
+        self.max_pipelines = max_pipelines
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+
+    def acquire(self, uri: str, detector: DetectorFactory | None = None) -> LivePipeline:
         """The running pipeline for `uri` (one more viewer), created and started if there is none.
 
         `detector` is a factory called only when the pipeline is created; to change the model of a running
-        pipeline, use `pipeline.set_detector`.
+        pipeline, use `pipeline.set_detector`. A pipeline that failed or ended is replaced (its viewers carry over).
+        Raises UserError when `max_pipelines` are running already; nothing is left open when a step fails.
         """
+        while True:
+            with self._lock:
+                entry = self._entries.get(uri)
+                if entry is not None and entry.pipeline is None:
+                    starting = entry.ready  # another viewer is starting this URI: wait for it, then share it
+                elif entry is not None and entry.pipeline.running:
+                    entry.viewers += 1
+                    return entry.pipeline
+                else:
+                    dead, entry = self._claim(uri, entry)
+                    break
+            starting.wait()
+        return self._start(uri, entry, dead, detector)
+
+    def _claim(self, uri: str, entry: _Entry | None) -> tuple[LivePipeline | None, _Entry]:
+        """Mark `uri` as being started (under the lock); returns the dead pipeline it replaces, if any."""
+        if entry is None and self.max_pipelines is not None and len(self._entries) >= self.max_pipelines:
+            raise UserError(f"at most {self.max_pipelines} live streams at once (EDS_MAX_PIPELINES); "
+                            "close another live view or wait until an idle one is released")
+        dead = entry.pipeline if entry is not None else None
+        claimed = _Entry(viewers=entry.viewers if entry is not None else 0)
+        self._entries[uri] = claimed
+        return dead, claimed
+
+    def _start(self, uri: str, entry: _Entry, dead: LivePipeline | None,
+               detector: DetectorFactory | None) -> LivePipeline:
+        """Stop `dead`, then load the model and open the source without the lock; publish or roll back."""
+        try:
+            if dead is not None:
+                dead.stop()  # frees its port before the new source binds it
+            pipeline = self._create(uri, detector)
+        except BaseException:
+            with self._lock:
+                entry.pipeline = dead
+                if dead is None or entry.viewers == 0:
+                    self._forget(uri, entry)
+            entry.ready.set()
+            raise
         with self._lock:
-            entry = self._pipelines.get(uri)
-            if entry is not None and entry[0].running:
-                self._pipelines[uri] = (entry[0], entry[1] + 1)
-                return entry[0]
-            if entry is not None:
-                entry[0].stop()
-            pipeline = LivePipeline(self._open(uri), detector() if detector else None).start()
-            self._pipelines[uri] = (pipeline, 1)
-            return pipeline
+            registered = self._entries.get(uri) is entry
+            if registered:
+                entry.pipeline = pipeline
+                entry.viewers += 1
+        entry.ready.set()
+        if not registered:  # stop_all ran meanwhile
+            pipeline.stop()
+            raise UserError("the live streams were stopped while this one was starting; try again")
+        return pipeline
+
+    def _create(self, uri: str, detector: DetectorFactory | None) -> LivePipeline:
+        """A started pipeline of a new source and model; whichever of them was made is closed if a step fails."""
+        model = detector() if detector is not None else None
+        source: FrameSource | None = None
+        try:
+            source = self._open(uri)
+            return LivePipeline(source, model).start()
+        except BaseException:
+            if source is not None:
+                source.close()
+            if model is not None:
+                model.close()
+            raise
+
+    def _forget(self, uri: str, entry: _Entry) -> None:
+        if self._entries.get(uri) is entry:
+            del self._entries[uri]
 
     def release(self, uri: str) -> None:
         """One viewer fewer; the last one stops the pipeline (source closed, detector closed)."""
         with self._lock:
-            entry = self._pipelines.get(uri)
-            if entry is None:
+            entry = self._entries.get(uri)
+            if entry is None or entry.viewers == 0:
                 return
-            pipeline, viewers = entry
-            if viewers > 1:
-                self._pipelines[uri] = (pipeline, viewers - 1)
+            entry.viewers -= 1
+            if entry.viewers > 0 or entry.pipeline is None:
                 return
-            del self._pipelines[uri]
-        pipeline.stop()
+            del self._entries[uri]
+        entry.pipeline.stop()
 
     def get(self, uri: str) -> LivePipeline | None:
+        """The pipeline of `uri` (None if there is none, or while it is starting); never waits for a start."""
         with self._lock:
-            entry = self._pipelines.get(uri)
-            return entry[0] if entry else None
+            entry = self._entries.get(uri)
+            return entry.pipeline if entry else None
 
     def viewers(self, uri: str) -> int:
         with self._lock:
-            entry = self._pipelines.get(uri)
-            return entry[1] if entry else 0
+            entry = self._entries.get(uri)
+            return entry.viewers if entry else 0
 
     def stop_all(self) -> None:
         with self._lock:
-            pipelines = [pipeline for pipeline, _ in self._pipelines.values()]
-            self._pipelines.clear()
+            pipelines = [entry.pipeline for entry in self._entries.values() if entry.pipeline is not None]
+            self._entries.clear()
         for pipeline in pipelines:
             pipeline.stop()
 
 
-registry = PipelineRegistry()
+registry = PipelineRegistry(max_pipelines=load_settings().max_pipelines)

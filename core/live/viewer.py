@@ -6,6 +6,7 @@ source frame itself, so two viewers of one pipeline can see different boxes at t
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -17,9 +18,13 @@ import numpy as np
 
 from core.detect.base import Detections, Detector
 from core.detect.overlay import draw_detections
+from core.errors import UserError
 from core.live.pipeline import LivePipeline, LiveResult
 from core.live.registry import PipelineRegistry, registry as shared_registry
+from core.live.supervise import SupervisedThread
 from core.stream.base import FpsMeter
+
+logger = logging.getLogger(__name__)
 
 NO_SIGNAL_AFTER_S = 0.5
 PAGE_GONE_S = 5.0  # no `touch()` for this long: the page is closed or hidden, so its frames are not drawn
@@ -62,9 +67,12 @@ def placeholder_image(image: np.ndarray | None, text: str, size: tuple[int, int]
 
 
 def signal_text(state: str, seconds_since_data: float | None) -> str:
-    """What a viewer is told when no new frame comes: waiting for a first frame, or no signal for N seconds."""
+    """What a viewer is told when no new frame comes: waiting for a first frame (or, while packets arrive, for a
+    keyframe to start decoding at), or no signal for N seconds."""
     if state == "waiting":
         return "WAITING FOR STREAM"
+    if state == "waiting_keyframe":
+        return "WAITING FOR A KEYFRAME"
     if state == "ended":
         return "STREAM ENDED"
     return "NO SIGNAL" if seconds_since_data is None else f"NO SIGNAL {seconds_since_data:.0f} s"
@@ -73,11 +81,12 @@ def signal_text(state: str, seconds_since_data: float | None) -> str:
 class Viewer:
     """One browser session watching one source at a time through its own `ViewFilter`.
 
-    `watch(uri, ...)` acquires the shared pipeline of `uri` from the registry (and releases the previous one). The
-    pipeline is released by `close()`, when the viewer is garbage-collected, or when the page has not called
-    `touch()` for `idle_release` seconds (a closed tab: Streamlit keeps a gone session for minutes, and its WebRTC
-    connection may linger); `touch()` then watches the same source again. Thread-safe: the page thread changes the
-    filter while media threads read frames.
+    `watch(uri, ...)` releases the pipeline this viewer holds, then acquires the shared pipeline of `uri` from the
+    registry (so switching source never needs two pipelines at once). The pipeline is released by `close()`, when
+    the viewer is garbage-collected, or when the page has not called `touch()` for `idle_release` seconds (a closed
+    tab: Streamlit keeps a gone session for minutes, and its WebRTC connection may linger); `touch()` then watches
+    the same source again, as it does when the pipeline failed. Thread-safe: the page thread changes the filter
+    while media threads read frames.
     """
 
     def __init__(self, registry: PipelineRegistry | None = None, clock: Callable[[], float] = time.monotonic, *,
@@ -111,17 +120,31 @@ class Viewer:
             self._wanted, self._touched = (uri, detector), self.clock()
             if self._uri == uri and self._pipeline is not None and self._pipeline.running:
                 return self._pipeline
-        pipeline = self._registry.acquire(uri, detector)
+        self.close(forget=False)
+        try:
+            pipeline = self._registry.acquire(uri, detector)
+        except BaseException:
+            with self._lock:
+                if self._wanted is not None and self._wanted[0] == uri:
+                    self._wanted = None  # `touch()` must not retry what failed: the page shows the error once
+            raise
+        if not self._hold(uri, pipeline):
+            self._registry.release(uri)
+        return pipeline
+
+    def _hold(self, uri: str, pipeline: LivePipeline) -> bool:
+        """Keep `pipeline` (of `uri`) and release what was held before; False, keeping nothing, if a newer `watch`
+        wants another source meanwhile (overlapping reruns of one page: the newest wish wins)."""
         with self._lock:
-            previous = self._release
+            if self._wanted is None or self._wanted[0] != uri:
+                return False
+            previous, self._release = self._release, weakref.finalize(self, self._registry.release, uri)
             self._pipeline, self._uri = pipeline, uri
-            self._release = weakref.finalize(self, self._registry.release, uri)
             self._last_image, self._last_result_at = None, None
         if previous is not None:
             previous()
-        _watched.add(self)
-        _start_janitor()
-        return pipeline
+        janitor.add(self)
+        return True
 
     def close(self, *, forget: bool = True) -> None:
         """Stop watching: the shared pipeline stops when its last viewer closes. With `forget=False` (idle), a
@@ -135,12 +158,16 @@ class Viewer:
             release()
 
     def touch(self) -> None:
-        """The page is still open: keep (or take up again) the pipeline."""
+        """The page is still open: keep (or take up again) the pipeline; a failed pipeline is started again."""
         with self._lock:
             self._touched = self.clock()
-            resume = self._wanted if self._pipeline is None else None
+            pipeline = self._pipeline
+            resume = self._wanted if pipeline is None or pipeline.failure is not None else None
         if resume is not None:
-            self.watch(*resume)
+            try:
+                self.watch(*resume)
+            except UserError as error:
+                logger.warning("live view of %s not resumed: %s", resume[0], error)
 
     def page_open(self) -> bool:
         """Whether the page touched this viewer within PAGE_GONE_S (a closed tab's WebRTC peer lingers for a while;
@@ -200,22 +227,48 @@ class Viewer:
             return round(self._fps.rate(self.clock()), 2)
 
 
-_watched: weakref.WeakSet[Viewer] = weakref.WeakSet()
-_janitor: threading.Thread | None = None
-_janitor_lock = threading.Lock()
+class Janitor:
+    """Every `period` seconds, releases the pipelines of watching viewers whose page went quiet; its thread is
+    supervised (an error is logged and counted, and the sweep goes on), started by the first `add`."""
+
+    def __init__(self, period: float = _JANITOR_PERIOD_S) -> None:
+        self.period = period
+        self._viewers: weakref.WeakSet[Viewer] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: SupervisedThread | None = None
+
+    def add(self, viewer: Viewer) -> None:
+        with self._lock:
+            self._viewers.add(viewer)
+            if self._thread is None:
+                self._thread = SupervisedThread(self._run, name="live viewer janitor", logger=logger,
+                                                retry_delay=self.period).start()
+
+    def sweep(self) -> None:
+        """One pass. A viewer is taken out before it is asked, so one that raises is not asked again (it is put
+        back by its next `watch`) and cannot keep the viewers after it from being released."""
+        with self._lock:
+            viewers = list(self._viewers)
+        for viewer in viewers:
+            with self._lock:
+                self._viewers.discard(viewer)
+            if not viewer.release_if_idle():
+                with self._lock:
+                    self._viewers.add(viewer)
+
+    def watching(self) -> int:
+        with self._lock:
+            return len(self._viewers)
+
+    def stats(self) -> dict[str, int]:
+        """`thread_errors` and `restarts` of the janitor's thread (0 before it started)."""
+        thread = self._thread
+        return {"thread_errors": thread.errors if thread else 0, "restarts": thread.restarts if thread else 0}
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.period)
+            self.sweep()
 
 
-def _release_idle_viewers() -> None:
-    while True:
-        time.sleep(_JANITOR_PERIOD_S)
-        for viewer in list(_watched):
-            if viewer.release_if_idle():
-                _watched.discard(viewer)
-
-
-def _start_janitor() -> None:
-    global _janitor
-    with _janitor_lock:
-        if _janitor is None:
-            _janitor = threading.Thread(target=_release_idle_viewers, name="live viewer janitor", daemon=True)
-            _janitor.start()
+janitor = Janitor()

@@ -1,6 +1,9 @@
-"""LivePipeline on the demo source: latest-frame-wins, stage timings, detector hot swap, shared registry."""
+"""LivePipeline on the demo source: latest-frame-wins, drawing, stage timings, detector hot swap, supervised
+threads (errors counted, logged once, restarted; a failing source fails the pipeline)."""
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 import numpy as np
@@ -8,8 +11,12 @@ import pytest
 
 from core.detect import DetectorSpec, load_detector
 from core.detect.base import Detections
-from core.live import LivePipeline, PipelineRegistry
+from core.detect.overlay import class_colour
+from core.live import LivePipeline
+from core.live.pipeline import SOURCE_MAX_FAILURES
+from core.live.supervise import ErrorLog, SupervisedThread
 from core.stream import open_source
+from core.stream.base import SourceHealth
 
 
 class SlowDetector:
@@ -32,19 +39,75 @@ class SlowDetector:
         self.closed = True
 
 
-@pytest.mark.timeout(20)
+class GatedDetector(SlowDetector):
+    """Blocks in its first call until `gate` is set (a model far slower than the stream, under test control)."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0, name="gated")
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def detect(self, frames):
+        self.entered.set()
+        assert self.gate.wait(timeout=15)
+        return super().detect(frames)
+
+
+def wait_until(condition, timeout: float = 15.0) -> bool:
+    """Poll `condition` until it holds or `timeout` s pass (a bound, not a speed requirement)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def assert_frames_accounted_for(stats: dict) -> None:
+    """Every frame in was processed, skipped for a newer one, or is pending / in the detector (at most 2)."""
+    assert 0 <= stats["frames_in"] - stats["frames_processed"] - stats["frames_skipped"] <= 2, stats
+
+
+@pytest.mark.timeout(40)
 def test_slow_detector_skips_frames_instead_of_queueing_them() -> None:
-    detector = SlowDetector(0.1)
-    with LivePipeline(open_source("demo:?width=320&height=240&fps=30"), detector) as pipeline:
-        time.sleep(3.0)
+    detector = GatedDetector()
+    with LivePipeline(open_source("demo:?width=160&height=120&fps=30"), detector) as pipeline:
+        assert detector.entered.wait(timeout=15)  # the first frame is in the (blocked) model
+        arrived_while_blocked = pipeline.frames_in
+        assert wait_until(lambda: pipeline.frames_in >= arrived_while_blocked + 5)
+        detector.gate.set()
+        first = pipeline.wait_result(0, timeout=15)
+        second = pipeline.wait_result(1, timeout=15)
+        assert wait_until(lambda: pipeline.frames_processed >= 3)
         stats = pipeline.stats()
-        result = pipeline.latest()
-    assert detector.closed
-    assert 6 <= stats["fps_processed"] <= 11  # bounded by the 100 ms detector
-    assert stats["frames_skipped"] > stats["frames_processed"]  # most frames were dropped, not queued
-    assert stats["latency_ms"]["p95"] < 100 + 2 * 34 + 30  # inference + at most ~one frame of waiting
+    assert detector.closed and not pipeline.running and pipeline.state == "stopped"
+    assert first is not None and second is not None
+    # the next frame detected after the blocked one is the newest, not the oldest waiting: nothing was queued
+    assert second.frame.index >= first.frame.index + 5
+    assert stats["frames_skipped"] >= 4 and stats["frames_processed"] >= 3
+    assert_frames_accounted_for(stats)
+    assert stats["thread_errors"] == 0 and stats["restarts"] == 0 and stats["state"] == "running"
+
+
+@pytest.mark.timeout(20)
+def test_boxes_are_drawn_in_the_class_colour_and_nothing_else_changes() -> None:
+    with LivePipeline(open_source("demo:?width=160&height=120&fps=30"), SlowDetector(0.0)) as pipeline:
+        result = pipeline.wait_result(0, timeout=15)
     assert result is not None and len(result.detections) == 1
-    assert not np.array_equal(result.image, result.frame.image)  # the box was drawn
+    on_left_edge = result.image[30, 10].astype(int)  # the box is x 10..50, y 10..50
+    assert np.abs(on_left_edge - class_colour(1)).max() < 60, on_left_edge
+    assert not np.array_equal(result.frame.image[30, 10], result.image[30, 10])
+    assert np.array_equal(result.image[60:], result.frame.image[60:])  # below the box and its label: untouched
+    assert np.array_equal(result.image[:, 80:], result.frame.image[:, 80:])
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("detector", [None, "undrawn"])
+def test_without_detector_or_drawing_the_picture_is_the_frame(detector: str | None) -> None:
+    model = SlowDetector(0.0) if detector else None
+    with LivePipeline(open_source("demo:?width=160&height=120&fps=30"), model, draw=False) as pipeline:
+        result = pipeline.wait_result(0, timeout=15)
+    assert result is not None and np.array_equal(result.image, result.frame.image)
+    assert (result.detections is None) == (detector is None)
 
 
 @pytest.mark.timeout(60)
@@ -73,25 +136,93 @@ def test_real_detector_gets_per_stage_timings_and_hot_swap_keeps_the_stream(rand
     assert stats["source"]["frames_decoded"] > frames_before_swap and stats["source"]["no_signal_events"] == 0
 
 
-@pytest.mark.timeout(20)
-def test_registry_shares_one_pipeline_per_uri_and_stops_with_the_last_viewer() -> None:
-    opened: list[str] = []
+@pytest.mark.timeout(30)
+def test_drawing_errors_are_counted_logged_once_and_the_stream_goes_on(monkeypatch, caplog) -> None:
+    failures = [0]
 
-    def open_counting(uri: str):
-        opened.append(uri)
-        return open_source(uri)
+    def draw_failing_five_times(image, detections, names):
+        if failures[0] < 5:
+            failures[0] += 1
+            raise ValueError("cannot draw")
+        return image.copy()
 
-    registry = PipelineRegistry(open_counting)
-    uri = "demo:?width=160&height=120&fps=30"
-    first = registry.acquire(uri)
-    second = registry.acquire(uri)
-    assert first is second and opened == [uri] and registry.viewers(uri) == 2
-    assert first.wait_result(0, timeout=5) is not None
-    registry.release(uri)
-    assert first.running
-    registry.release(uri)
-    assert not first.running and registry.get(uri) is None
-    third = registry.acquire(uri)
-    assert third is not first and len(opened) == 2
-    registry.stop_all()
-    assert not third.running
+    monkeypatch.setattr("core.live.pipeline.draw_detections", draw_failing_five_times)
+    with caplog.at_level(logging.ERROR, logger="core.live.pipeline"), \
+            LivePipeline(open_source("demo:?width=160&height=120&fps=30"), SlowDetector(0.0)) as pipeline:
+        assert wait_until(lambda: pipeline.frames_processed >= 3)
+        stats = pipeline.stats()
+        assert pipeline.running
+    assert stats["thread_errors"] == 5 and stats["restarts"] == 5 and stats["state"] == "running"
+    assert stats["failure"] is None
+    tracebacks = [record for record in caplog.records if record.exc_info]
+    assert len(tracebacks) == 1 and "cannot draw" in tracebacks[0].getMessage()
+
+
+class BrokenSource:
+    """A source whose `read` always raises (a device unplugged, say)."""
+
+    uri = "broken:"
+
+    def __init__(self) -> None:
+        self.reads, self.closed, self.ended = 0, False, False
+        self.health = SourceHealth(state="live")
+
+    def read(self, timeout=None):
+        self.reads += 1
+        raise OSError("device gone")
+
+    def close(self) -> None:
+        self.closed = True
+
+    def health_snapshot(self) -> dict:
+        return self.health.snapshot()
+
+
+@pytest.mark.timeout(30)
+def test_a_source_that_keeps_failing_fails_the_pipeline_and_releases_everything(monkeypatch) -> None:
+    monkeypatch.setattr("core.live.pipeline.SOURCE_RETRY_DELAY_S", 0.01)
+    source, detector = BrokenSource(), SlowDetector(0.0)
+    pipeline = LivePipeline(source, detector).start()
+    assert wait_until(lambda: pipeline.state == "failed" and source.closed and detector.closed)
+    stats = pipeline.stats()
+    assert not pipeline.running and pipeline.wait_result(0, timeout=1) is None
+    assert source.reads == SOURCE_MAX_FAILURES + 1 and stats["thread_errors"] == SOURCE_MAX_FAILURES + 1
+    assert stats["restarts"] == SOURCE_MAX_FAILURES and "device gone" in stats["failure"]
+    pipeline.stop()  # safe again
+
+
+def test_error_log_logs_one_traceback_then_one_summary_per_period(caplog) -> None:
+    now = [0.0]
+    log = ErrorLog(logging.getLogger("tests.errorlog"), "thing", every=10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.ERROR, logger="tests.errorlog"):
+        for step in range(30):  # 30 errors over 15 s
+            now[0] = step * 0.5
+            log.report(RuntimeError(f"boom {step}"))
+    assert log.count == 30
+    assert [bool(record.exc_info) for record in caplog.records] == [True, False]
+    assert "20 more times" in caplog.records[1].getMessage() and "boom 20" in caplog.records[1].getMessage()
+
+
+@pytest.mark.timeout(10)
+def test_supervised_thread_restarts_until_the_target_returns_and_gives_up_past_its_budget() -> None:
+    calls = [0]
+
+    def fail_twice() -> None:
+        calls[0] += 1
+        if calls[0] <= 2:
+            raise RuntimeError("again")
+
+    recovering = SupervisedThread(fail_twice, name="recovering", logger=logging.getLogger("tests.supervise"))
+    recovering.start().join(timeout=5)
+    assert calls[0] == 3 and recovering.errors == 2 and recovering.restarts == 2 and recovering.failure is None
+
+    ended: list[str | None] = []
+
+    def always_fail() -> None:
+        raise RuntimeError("never works")
+
+    giving_up = SupervisedThread(always_fail, name="giving up", logger=logging.getLogger("tests.supervise"),
+                                 max_failures=3, on_exit=ended.append)
+    giving_up.start().join(timeout=5)
+    assert not giving_up.is_alive() and giving_up.errors == 4 and giving_up.restarts == 3
+    assert ended == [giving_up.failure] and "never works" in giving_up.failure
