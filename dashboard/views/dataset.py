@@ -13,6 +13,7 @@ from core.data.stats import DatasetStatistics, compute_statistics
 from core.data.synthetic import make_synthetic_dataset
 from core.data.table import DatasetTables
 from core.errors import UserError
+from dashboard.components import inline
 
 ALL_CLASSES = "(all classes)"
 GALLERY_COLUMNS = 4
@@ -89,7 +90,8 @@ def _gallery_section(root: str, signature: str, statistics: DatasetStatistics) -
         if item.image is None:
             column.error(f"{item.image_id}: {item.error}")
         else:
-            column.image(item.image, channels="BGR", caption=f"{item.image_id} - {', '.join(item.classes)}")
+            with column:
+                inline.image(item.image, caption=f"{item.image_id} - {', '.join(item.classes)}")
 
 
 def render() -> None:

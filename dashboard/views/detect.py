@@ -7,7 +7,9 @@ from core.catalog import find_models, sample_images
 from core.detect import DetectorSpec, available_backends
 from core.detect.service import detect_image_bytes
 from core.errors import UserError
+from core.imageio import check_image_pixels
 from dashboard import resources
+from dashboard.components import inline
 
 st.title("Detect")
 settings = resources.settings()
@@ -37,13 +39,16 @@ with right:
     else:
         spec = DetectorSpec(model.weights, model.labels, backend=backend, device="auto", score_threshold=threshold)
         try:
+            check_image_pixels(image_bytes, settings.max_upload_pixels, image_name)  # before anything decodes it
             with st.spinner("Detecting..."):
                 result = detect_image_bytes(resources.detector(spec), image_bytes, image_name)
         except UserError as error:
             st.error(str(error))
         else:
-            st.image(result.annotated_png, caption=f"{image_name}: {len(result.records)} detections, "
-                     f"{result.width}x{result.height}, {result.milliseconds:.0f} ms ({backend})")
+            inline.image(result.annotated_png, caption=f"{image_name}: {len(result.records)} detections, "
+                         f"{result.width}x{result.height}, {result.milliseconds:.0f} ms ({backend})")
+            inline.download_link("Download the annotated image (PNG)", result.annotated_png,
+                                 f"{image_name.rsplit('.', 1)[0]}-detections.png", "image/png")
             st.dataframe(
                 [{"label": r["label"], "score": round(r["score"], 3), "x1": r["box"][0], "y1": r["box"][1],
                   "x2": r["box"][2], "y2": r["box"][3]} for r in result.records],

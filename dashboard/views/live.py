@@ -15,8 +15,10 @@ from core.errors import UserError
 from core.live.snapshot import snapshot_png
 from core.live.viewer import ViewFilter
 from dashboard import resources
+from dashboard.components import inline
 from dashboard.components.live_health import health_panel
 from dashboard.components.live_video import session_viewer, show_video
+from dashboard.components.sources import rtp_uri
 
 PIPELINE_MIN_SCORE = 0.1  # the shared detector keeps everything a viewer's threshold slider can ask for
 SOURCES = ("Demo stream", "Jetson stream (RTP)", "Video file")
@@ -30,9 +32,10 @@ def _source_uri() -> str:
     kind = st.radio("Source", SOURCES, horizontal=True, key="live_source")
     if kind == "Jetson stream (RTP)":
         port_column, codec_column = st.columns(2)
-        port = port_column.number_input("RTP port", 1024, 65535, 5000, key="live_rtp_port")
+        port = port_column.selectbox("RTP port", settings.rtp_ports, key="live_rtp_port",
+                                     help="the UDP ports this server may bind (EDS_RTP_PORTS)")
         codec = codec_column.selectbox("Codec", ["h265", "h264"], key="live_rtp_codec")
-        return f"rtp://0.0.0.0:{int(port)}?codec={codec}"
+        return rtp_uri(port, codec, settings.rtp_ports)
     if kind == "Video file":
         path = st.text_input("Video file (under the data root)", key="live_file").strip()
         if not path:
@@ -83,7 +86,8 @@ with video_column:
     shown = classes_column.multiselect("Classes (this view; empty = all)", names[1:], key="live_classes")
     viewer.filter = ViewFilter(threshold, frozenset(names.index(name) for name in shown) if shown else None)
     show_video(viewer)
-    st.download_button("Snapshot (PNG)", data=lambda: snapshot_png(viewer), mime="image/png", on_click="ignore",
-                       file_name=f"live-{time.strftime('%Y%m%d-%H%M%S')}.png", icon=":material/photo_camera:")
+    if st.button("Snapshot", icon=":material/photo_camera:", key="live_snapshot"):
+        inline.download_link("Save the snapshot (PNG)", snapshot_png(viewer),
+                             f"live-{time.strftime('%Y%m%d-%H%M%S')}.png", "image/png")
 with health_column:
     health_panel(viewer)

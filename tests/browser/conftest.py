@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,11 +31,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LOGIN_URL = re.compile(r"https?://\S+/\?token=[\w-]+")
+
+
+def unverified_tls() -> ssl.SSLContext:
+    """For the app's self-signed certificate: encrypted, not verified (the tests know whom they talk to)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def wait_for_http(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2, context=unverified_tls()) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -40,14 +54,29 @@ def wait_for_http(url: str, timeout: float) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
-def start_streamlit(env_extra: dict[str, str], data_root: Path) -> tuple[subprocess.Popen, str]:
+def wait_for_login_url(console: Path, timeout: float) -> str:
+    """The one-time login URL a server printed on its console (captured in the file `console`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = LOGIN_URL.search(console.read_text(errors="replace")) if console.exists() else None
+        if match:
+            return match.group(0)
+        time.sleep(0.3)
+    raise TimeoutError(f"no login URL in {console} within {timeout} s")
+
+
+def start_streamlit(env_extra: dict[str, str], data_root: Path,
+                    console: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run` of the app on 127.0.0.1: authentication off unless `env_extra` says EDS_AUTH=on; its
+    console (stdout and stderr) goes to the file `console` when given."""
     port = free_port()
-    env = {**os.environ, "EDS_DATA_ROOT": str(data_root), **env_extra}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    env = {**os.environ, "EDS_DATA_ROOT": str(data_root), "EDS_AUTH": "off", **env_extra}
+    with Path(console or os.devnull).open("wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
+            cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/_stcore/health", 60)
@@ -65,18 +94,30 @@ def app_url(tmp_path_factory) -> Iterator[str]:
     process.wait(timeout=20)
 
 
+@dataclass(frozen=True)
+class DemoServer:
+    url: str  # https://127.0.0.1:PORT
+    login_url: str  # the one-time login URL the command printed (single use)
+
+
 @pytest.fixture(scope="session")
-def demo_url(tmp_path_factory) -> Iterator[str]:
-    """README command 1 (`bash scripts/demo.sh`) as a user runs it, bound to 127.0.0.1 on free ports."""
+def demo_server(tmp_path_factory) -> Iterator[DemoServer]:
+    """README command 1 (`bash scripts/demo.sh`) as a user runs it (TLS and password on by default), bound to
+    127.0.0.1 on free ports."""
     port = free_port()
-    env = {**os.environ, "EDS_DATA_ROOT": str(tmp_path_factory.mktemp("demo-data")), "EDS_PORT": str(port),
-           "EDS_ADDRESS": "127.0.0.1", "EDS_DEMO_PORT": str(free_port())}
-    process = subprocess.Popen(["bash", str(REPO_ROOT / "scripts" / "demo.sh")], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    data_root = tmp_path_factory.mktemp("demo-data")
+    console = data_root / "console.log"
+    env = {**os.environ, "EDS_DATA_ROOT": str(data_root), "EDS_PORT": str(port), "EDS_ADDRESS": "127.0.0.1",
+           "EDS_DEMO_PORT": str(free_port())}
+    for name in ("EDS_AUTH", "EDS_TLS", "EDS_PASSWORD"):
+        env.pop(name, None)
+    with console.open("wb") as output:
+        process = subprocess.Popen(["bash", str(REPO_ROOT / "scripts" / "demo.sh")], cwd=REPO_ROOT, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"https://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/_stcore/health", 240)
-        yield url
+        yield DemoServer(url, wait_for_login_url(console, 10))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
@@ -85,7 +126,8 @@ def demo_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.fail(f"browser tests need Debian's chromium at {CHROMIUM}: the README's test command installs it "
+                    "(scripts/setup.sh --dev)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -96,7 +138,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, ignore_https_errors=True)
     yield context.new_page()
     context.close()
 

@@ -25,9 +25,9 @@ def test_dataset_page_shows_charts_and_gallery_of_demo_dataset(dataset_app, brow
     page.get_by_text("images in train - page 1 of").first.wait_for(timeout=120_000)
     page.locator(".js-plotly-plot").nth(5).wait_for(state="attached", timeout=30_000)
     assert page.locator(".js-plotly-plot").count() == 6
-    gallery = page.locator('[data-testid="stImage"] img')
+    gallery = page.locator(".eds-image img")
     assert gallery.count() == 12
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+    page.wait_for_function("() => [...document.querySelectorAll('.eds-image img')]"
                            ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
     for name in ("circle", "star", "triangle"):
         assert page.get_by_text(name).count() > 0

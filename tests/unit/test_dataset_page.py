@@ -38,7 +38,7 @@ def test_page_shows_tables_charts_and_gallery(monkeypatch, data_root):
         len(pd.read_csv(annotation_file(data_root / "demo", split))) for split in ("train", "validation", "test")))]
     assert len(app.get("plotly_chart")) == 6
     assert len(app.dataframe) == 2
-    assert len(app.get("image")) == 12
+    assert len(app.get("html")) == 12  # gallery pictures are inlined (dashboard.components.inline)
     assert app.caption[0].value == "24 images in train - page 1 of 2"
 
     app.selectbox(key="gallery_class").select("ring").run()

@@ -1,0 +1,57 @@
+"""`python -m core auth ...`: the dashboard's password, one-time login URLs and TLS certificate."""
+from __future__ import annotations
+
+import argparse
+
+from core.auth import CredentialStore, configured_password, login_url, startup_notice
+from core.config import load_settings
+from core.tls import ensure_certificate
+
+DEFAULT_URL = "https://localhost:8501"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("auth", help="dashboard password, one-time login URL, TLS certificate",
+                                   description="The generated password's hash and pending login tokens live in "
+                                   "EDS_DATA_ROOT/auth.json; EDS_PASSWORD overrides it.")
+    actions = parser.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
+    for name, func, text in (
+        ("startup", run_startup, "on first start generate a password and print it with a one-time login URL; "
+         "later say that one is set"),
+        ("reset-password", run_reset, "generate a new password; print it and a one-time login URL"),
+        ("login-url", run_login_url, "print a new one-time login URL (single use, valid 24 h)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--url", default=DEFAULT_URL, help=f"the dashboard's address (default {DEFAULT_URL})")
+        action.set_defaults(func=func)
+    certificate = actions.add_parser("certificate", help="make the self-signed TLS certificate if missing; print "
+                                     "the certificate and key paths")
+    certificate.set_defaults(func=run_certificate)
+
+
+def _store() -> CredentialStore:
+    return CredentialStore.in_data_root(load_settings().data_root)
+
+
+def run_startup(args: argparse.Namespace) -> int:
+    print(startup_notice(_store(), args.url, password_configured=configured_password() is not None))
+    return 0
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    store = _store()
+    password, token = store.new_password()
+    print(f"New dashboard password (only its hash is kept in {store.path}): {password}")
+    print(f"Or log in once with: {login_url(args.url, token)}")
+    return 0
+
+
+def run_login_url(args: argparse.Namespace) -> int:
+    print(login_url(args.url, _store().issue_token()))
+    return 0
+
+
+def run_certificate(args: argparse.Namespace) -> int:
+    cert, key = ensure_certificate(load_settings().data_root)
+    print(cert, key)
+    return 0
