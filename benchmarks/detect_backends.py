@@ -46,7 +46,7 @@ def measure_backend(spec: DetectorSpec, batch_sizes: list[int]) -> dict:
             "p95_ms_per_batch": stages["end_to_end"]["p95_ms"],
         }
     detector.close()
-    return {"backend": spec.backend, "device": detector.device, "precision": spec.precision, "results": rows}
+    return {"backend": spec.backend, "device": detector.device, "precision": detector.precision, "results": rows}
 
 
 def main() -> None:

@@ -11,10 +11,12 @@ from core.errors import UserError
 
 # Each module exposes `register(subparsers)` and sets `func(args) -> int` on the parsers it adds.
 COMMAND_MODULES: tuple[str, ...] = (
+    "core.commands.auth",
     "core.commands.dataset",
     "core.commands.detect",
     "core.commands.evaluate",
     "core.commands.export",
+    "core.commands.optimize",
     "core.commands.runs",
     "core.commands.stream",
     "core.commands.train",

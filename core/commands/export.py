@@ -20,17 +20,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path, help="output .onnx (default: ssd-mobilenet.onnx beside the weights)")
     parser.add_argument("--batch-size", type=int, default=1, help="fixed batch size (default 1)")
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
-    parser.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    parser.add_argument("--opset", type=int,
+                        help="ONNX opset (default 11: every supported JetPack's TensorRT parses it)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from core.ledger import run_recorder
-    from core.optimize.export_onnx import describe_onnx, export_onnx
+    from core.model.onnx_export import DEFAULT_OPSET, describe_onnx, export_onnx
 
     output = args.output or args.weights.with_name("ssd-mobilenet.onnx")
     params = {"weights": str(args.weights), "labels": str(args.labels), "output": str(output),
-              "batch_size": args.batch_size, "dynamic_batch": args.dynamic_batch, "opset": args.opset}
+              "batch_size": args.batch_size, "dynamic_batch": args.dynamic_batch, "opset": args.opset or DEFAULT_OPSET}
     with run_recorder("export", params) as ledger_run:
         path = export_onnx(args.weights, args.labels, output, batch_size=args.batch_size,
                            dynamic_batch=args.dynamic_batch, opset=args.opset)

@@ -7,7 +7,9 @@ from pathlib import Path
 from core.detect.registry import BACKENDS
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")  # load_detector refuses what a backend cannot run
+PRECISION_HELP = ("auto (default): the precision the model file has (fp32 for a .pth, int8 for a quantized ONNX); "
+                  "any other value is refused unless the backend really runs it")
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, weights_help: str, runtime: bool = True) -> None:
@@ -17,4 +19,4 @@ def add_model_options(parser: argparse.ArgumentParser, *, weights_help: str, run
     if runtime:
         parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS))
         parser.add_argument("--device", default="auto", choices=DEVICES)
-        parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+        parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)

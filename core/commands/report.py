@@ -1,4 +1,5 @@
-"""`python -m core report training`: the Markdown table of recorded training speed per device."""
+"""`python -m core report training|optimize`: Markdown tables of recorded training speed per device, and of the
+optimization targets of one `optimize` invocation."""
 from __future__ import annotations
 
 import argparse
@@ -6,13 +7,20 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("report", help="Markdown reports from the run history")
-    parser.add_argument("subject", choices=["training"], help="training: device | Images/sec | Time per epoch")
+    parser.add_argument("subject", choices=["training", "optimize"],
+                        help="training: device | Images/sec | Time per epoch; optimize: the targets compared")
     parser.add_argument("--db-url", help="SQLAlchemy URL of the ledger (default: from the settings)")
     parser.add_argument("--limit", type=int, default=100, help="newest N training runs (default 100)")
+    parser.add_argument("--run", type=int, help="optimize: any run of the invocation to show (default: the newest)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.subject == "optimize":
+        from core.optimize.report import optimize_rows, optimize_table
+
+        print(optimize_table(optimize_rows(args.db_url, run_id=args.run)))
+        return 0
     from core.reports import training_rows, training_table
 
     print(training_table(training_rows(args.db_url, limit=args.limit)))

@@ -62,9 +62,10 @@ class DetectorSpec:
     labels: Path
     backend: str = "torch"
     device: str = "auto"  # "auto", "cpu" or "cuda"
-    precision: str = "fp32"  # "fp32", "fp16" or "int8" (what the backend/model supports)
+    precision: str = "auto"  # "auto" (what the model file is: fp32 for a .pth), "fp32", "fp16", "bf16" or "int8"
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     threads: int | None = None  # CPU threads for the runtime (None: the runtime's default)
+    cuda_graph: bool = False  # torch on CUDA: capture one CUDA graph per batch size and replay it
 
 
 class Detector(Protocol):

@@ -1,1 +1,2 @@
-"""Optimization jobs: ONNX export (and later training, quantization, engine builds, evaluation, benchmarks)."""
+"""Optimization jobs: training, INT8 quantization, engine builds, evaluation, and `optimize` over the targets table
+(`core.optimize.formats`). The ONNX export of the network lives beside it, in `core.model.onnx_export`."""

@@ -8,7 +8,7 @@ import pytest
 from core.detect import DetectorSpec, available_backends, load_detector
 from core.detect.preprocess import normalize_numpy, preprocess_batch
 from core.errors import UserError
-from core.optimize.export_onnx import export_onnx
+from core.model.onnx_export import export_onnx
 
 pytestmark = pytest.mark.timeout(120)
 

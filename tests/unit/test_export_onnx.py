@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from core.cli import main
-from core.optimize.export_onnx import describe_onnx, export_onnx
+from core.model.onnx_export import describe_onnx, export_onnx
 
 pytestmark = pytest.mark.timeout(120)
 

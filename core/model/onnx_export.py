@@ -2,11 +2,14 @@
 
 Input `input_0` [N,3,300,300] (RGB, (x-127)/128), outputs `scores` [N,3000,C] (softmaxed) and `boxes` [N,3000,4]
 (decoded normalized corners, priors baked in); NMS stays outside. Batch 1 by default, or a dynamic batch axis.
+Opset 11 by default: the highest opset the ONNX parser of the oldest supported JetPack's TensorRT (7.1) reads,
+and the graph needs nothing newer.
 """
 from __future__ import annotations
 
 import io
 import logging
+import threading
 import warnings
 from pathlib import Path
 
@@ -15,12 +18,15 @@ import torch
 
 from core.atomic import atomic_path
 from core.errors import UserError
-from core.model import SSDInference, load_model
+from core.model.checkpoint import load_model
+from core.model.mobilenet_ssd import SSDInference
 from core.model.config import IMAGE_SIZE
 
 log = logging.getLogger(__name__)
 INPUT_NAME = "input_0"
 OUTPUT_NAMES = ["scores", "boxes"]
+DEFAULT_OPSET = 11
+_EXPORT_LOCK = threading.Lock()  # torch.onnx.export keeps process-wide state: one export at a time
 
 
 def _export(weights: Path, labels: Path, target, *, batch_size: int, dynamic_batch: bool, opset: int | None) -> None:
@@ -30,7 +36,7 @@ def _export(weights: Path, labels: Path, target, *, batch_size: int, dynamic_bat
     model = SSDInference(loaded.network).eval()
     dummy = torch.zeros(batch_size, 3, IMAGE_SIZE, IMAGE_SIZE)
     dynamic_axes = {name: {0: "batch"} for name in [INPUT_NAME, *OUTPUT_NAMES]} if dynamic_batch else None
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+    with _EXPORT_LOCK, warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values are expected here
         torch.onnx.export(
             model,
@@ -39,12 +45,13 @@ def _export(weights: Path, labels: Path, target, *, batch_size: int, dynamic_bat
             input_names=[INPUT_NAME],
             output_names=OUTPUT_NAMES,
             dynamic_axes=dynamic_axes,
-            opset_version=opset,
+            opset_version=opset or DEFAULT_OPSET,
             dynamo=False,
         )
 
 
-def export_onnx_bytes(weights: Path, labels: Path, *, dynamic_batch: bool = True, opset: int | None = None) -> bytes:
+def export_onnx_bytes(weights: Path, labels: Path, *, dynamic_batch: bool = True,
+                      opset: int | None = None) -> bytes:
     """The exported graph as bytes (used by the onnxruntime backend to run a .pth directly)."""
     buffer = io.BytesIO()
     _export(Path(weights), Path(labels), buffer, batch_size=1, dynamic_batch=dynamic_batch, opset=opset)
@@ -60,7 +67,7 @@ def export_onnx(
     dynamic_batch: bool = False,
     opset: int | None = None,
 ) -> Path:
-    """Write the ONNX file atomically and validate it with onnx.checker; returns its path."""
+    """Write the ONNX file atomically and validate it with onnx.checker; returns its path (opset None: 11)."""
     output = Path(output)
     with atomic_path(output) as temporary:
         _export(Path(weights), Path(labels), str(temporary), batch_size=batch_size, dynamic_batch=dynamic_batch, opset=opset)

@@ -1,0 +1,161 @@
+"""`python -m core optimize` end to end on a tiny dataset (onnxruntime targets), `report optimize`, and every model
+command refusing a precision it cannot actually run."""
+from __future__ import annotations
+
+import pytest
+
+from core.cli import main
+from core.config import DEMO_DIR
+from core.data.synthetic import make_synthetic_dataset
+from core.ledger import prepare_ledger
+from core.ledger.recorder import file_sha256
+from core.model.onnx_export import export_onnx
+from core.optimize import formats
+from core.optimize.formats import TARGETS_BY_NAME
+from core.optimize.pipeline import target_device
+from db import queries
+from db.engine import make_engine, session_scope
+
+pytestmark = pytest.mark.timeout(240)
+WEIGHTS = DEMO_DIR / "mb1-ssd-demo-fp16.pth"
+LABELS = DEMO_DIR / "labels.txt"
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """20 synthetic images: 16 train, 2 validation, 2 test."""
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "synth", images=20, seed=1)
+
+
+@pytest.fixture()
+def ledger(tmp_path, monkeypatch) -> str:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    monkeypatch.setenv("EDS_DB_URL", url)
+    monkeypatch.setenv("EDS_DATA_ROOT", str(tmp_path / "root"))
+    return url
+
+
+def _runs(url: str) -> dict[str, object]:
+    engine = make_engine(prepare_ledger(url))
+    try:
+        with session_scope(engine) as session:
+            runs = [queries.get_run(session, run_id=s.id) for s in queries.list_runs(session, kind="optimize")]
+            for run in runs:
+                session.expunge(run)
+            return {run.params["target"]: run for run in runs}
+    finally:
+        engine.dispose()
+
+
+def test_optimize_records_one_chained_run_per_target(tiny_dataset, ledger, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(formats, "cuda_available", lambda: False)
+    output = tmp_path / "artifacts"
+    code = main(["optimize", "--weights", str(WEIGHTS), "--labels", str(LABELS), "--data", str(tiny_dataset),
+                 "--targets", "ort-int8,torch-fp16", "--calib-images", "50", "--batch-sizes", "1,2",
+                 "--repeats", "2", "--output", str(output), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    runs = _runs(ledger)
+    assert set(runs) == {"torch-fp32", "ort-fp32", "ort-int8"}
+    assert {run.status for run in runs.values()} == {"succeeded"}
+    assert len({run.params["optimize_id"] for run in runs.values()}) == 1
+    assert runs["torch-fp32"].parent_id is None
+    assert runs["ort-fp32"].parent_id == runs["torch-fp32"].id
+    assert runs["ort-int8"].parent_id == runs["ort-fp32"].id
+    int8_file, fp32_file = output / "model-ort-int8.onnx", output / "model-ort-fp32.onnx"
+    outputs = {run.params["target"]: [a for a in run.artifacts if a.kind == "output"] for run in runs.values()}
+    assert [(a.precision, a.sha256) for a in outputs["ort-int8"]] == [("int8", file_sha256(int8_file))]
+    assert [(a.precision, a.sha256) for a in outputs["ort-fp32"]] == [("fp32", file_sha256(fp32_file))]
+    int8_inputs = [a.sha256 for a in runs["ort-int8"].artifacts if a.kind == "input"]
+    assert file_sha256(fp32_file) in int8_inputs
+    metrics = {m.name: m.value for m in runs["ort-int8"].metrics if m.class_name is None}
+    assert metrics["latency_samples"] == 2 and "throughput_b2" in metrics and "end_to_end_640x480_ms" in metrics
+    assert (metrics["calib_images_requested"], metrics["calib_images_used"], metrics["calib_images_corrupt"]) == (
+        50, 16, 0)
+    assert metrics["model_bytes"] == int8_file.stat().st_size
+    for name in ("map50", "coco_map", "delta_map50", "delta_coco_map", "max_score_deviation", "max_box_deviation"):
+        assert name in metrics
+    per_class = {m.class_name for m in runs["ort-int8"].metrics if m.name == "delta_ap50"}
+    assert per_class and None not in per_class
+    assert "| torch-fp16 | skipped: no CUDA GPU |" in printed
+    assert not list(output.glob(".*"))
+
+    capsys.readouterr()
+    assert main(["report", "optimize", "--run", str(runs["ort-int8"].id)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["torch-fp32", "ort-fp32", "ort-int8"]
+
+
+def test_report_optimize_without_runs_is_a_user_error(ledger, capsys):
+    assert main(["report", "optimize"]) == 2
+    assert "no optimize runs" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def fp32_onnx(random_model, tmp_path_factory):
+    weights, labels = random_model
+    return export_onnx(weights, labels, tmp_path_factory.mktemp("onnx") / "fp32.onnx", dynamic_batch=True)
+
+
+def _refused(argv: list[str], capsys, expected: str) -> None:
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "\n" not in error and expected in error
+
+
+@pytest.mark.parametrize(("backend", "precision", "device", "expected"), [
+    ("onnxruntime", "int8", "cpu", "runs mb1-ssd-Epoch-0-Loss-9.876.pth as fp32"),
+    ("torch", "int8", "auto", "the torch backend cannot run int8"),
+    ("torch", "fp16", "cpu", "fp16 with the torch backend needs a CUDA GPU"),
+    ("torch", "bf16", "cpu", "bf16 with the torch backend needs a CUDA GPU"),
+    ("onnxruntime", "fp16", "cpu", "the onnxruntime backend cannot run fp16"),
+])
+def test_detect_refuses_precisions_it_cannot_run(random_model, frames, tmp_path, capsys, backend, precision, device,
+                                                  expected):
+    import cv2
+
+    weights, labels = random_model
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), frames[0])
+    _refused(["detect", "--weights", str(weights), "--labels", str(labels), "--image", str(image),
+              "--backend", backend, "--precision", precision, "--device", device], capsys, expected)
+
+
+def test_detect_refuses_int8_of_an_fp32_onnx(random_model, fp32_onnx, frames, tmp_path, capsys):
+    import cv2
+
+    _, labels = random_model
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), frames[0])
+    _refused(["detect", "--weights", str(fp32_onnx), "--labels", str(labels), "--image", str(image),
+              "--backend", "onnxruntime", "--precision", "int8"], capsys,
+             "fp32.onnx runs at fp32 on the onnxruntime backend, not int8")
+
+
+def test_evaluate_refuses_int8_of_an_fp32_model(tiny_dataset, fp32_onnx, ledger, capsys):
+    _refused(["evaluate", "--weights", str(fp32_onnx), "--labels", str(LABELS), "--data", str(tiny_dataset),
+              "--backend", "onnxruntime", "--precision", "int8", "--no-progress"], capsys, "runs at fp32")
+    assert _runs(ledger) == {}
+
+
+def test_evaluate_refuses_int8_on_torch(tiny_dataset, ledger, capsys):
+    _refused(["evaluate", "--weights", str(WEIGHTS), "--labels", str(LABELS), "--data", str(tiny_dataset),
+              "--precision", "int8"], capsys, "the torch backend cannot run int8")
+
+
+def test_receive_refuses_precision_before_opening_the_stream(random_model, capsys):
+    weights, labels = random_model
+    _refused(["receive", "demo:", "--detect", "--weights", str(weights), "--labels", str(labels),
+              "--backend", "onnxruntime", "--precision", "int8", "--frames", "1"], capsys, "as fp32")
+
+
+@pytest.mark.parametrize(("name", "requested", "has_cuda", "expected"), [
+    ("torch-fp32", "auto", True, "cuda"),  # the FP32 reference of the GPU targets runs on the same GPU
+    ("torch-fp32", "auto", False, "cpu"),
+    ("torch-fp32", "cpu", True, "cpu"),
+    ("ort-fp32", "auto", True, "cpu"),
+    ("ort-int8", "cuda", True, "cuda"),
+    ("torch-fp16", "cpu", True, "cuda"),
+])
+def test_target_device(name, requested, has_cuda, expected):
+    assert target_device(TARGETS_BY_NAME[name], requested, has_cuda=lambda: has_cuda) == expected
