@@ -11,49 +11,22 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
-import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import save_results, time_call
+from benchmarks.history_fill import fill
 from core.ledger import run_recorder
 from db import queries
 from db.engine import make_engine, session_scope
-from db.migrate import upgrade_to_head
 
 GOAL_MS = 100.0
-KINDS = ("train", "export", "quantize", "engine", "evaluate", "benchmark")
-
-
-def synthetic_records(runs: int, metrics: int) -> list[dict[str, Any]]:
-    """`runs` finished runs, one a minute, each with `metrics` key metrics."""
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    records = []
-    for index in range(runs):
-        started = start + timedelta(minutes=index)
-        records.append({
-            "uuid": str(uuid.uuid4()), "kind": KINDS[index % len(KINDS)], "status": "succeeded",
-            "started_at": started.isoformat(), "finished_at": (started + timedelta(seconds=42)).isoformat(),
-            "params": {"index": index, "batch_size": 8}, "device": "synthetic", "host": "bench", "pid": None,
-            "environment": {}, "parent_uuid": None, "error": None, "artifacts": [],
-            "metrics": [{"name": f"metric_{number:02d}", "value": index + number / 100, "unit": "ms", "epoch": None,
-                         "class_name": None} for number in range(metrics)],
-        })
-    return records
-
-
 def measure(url: str, *, runs: int, metrics: int, limit: int) -> dict[str, Any]:
     """Fill a fresh ledger at `url`, then time listing the latest `limit` runs with their key metrics."""
-    upgrade_to_head(url)
+    fill_s = fill(url, runs=runs, metrics=metrics)
     engine = make_engine(url)
     try:
-        began = time.perf_counter()
-        with session_scope(engine) as session:
-            queries.import_records(session, records=synthetic_records(runs, metrics))
-        fill_s = time.perf_counter() - began
         shown: list[int] = []
 
         def list_latest() -> None:

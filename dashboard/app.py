@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so pages impo
 
 from dashboard import resources  # noqa: E402  (needs the path above)
 from dashboard.components import login  # noqa: E402
+from dashboard.components.guard import run_guarded  # noqa: E402
 
 PAGES_DIR = Path(__file__).parent / "views"  # not "pages": Streamlit would also list that folder on its own
 
@@ -20,7 +21,10 @@ navigation = st.navigation(
         st.Page(PAGES_DIR / "detect.py", title="Detect", icon=":material/image_search:", default=True),
         st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/dataset:"),
         st.Page(PAGES_DIR / "live.py", title="Live", icon=":material/videocam:"),
+        st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/history:"),
+        st.Page(PAGES_DIR / "compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page(PAGES_DIR / "training.py", title="Training", icon=":material/show_chart:"),
     ]
 )
-login.require_login()  # with a password configured, nothing below runs before login
-navigation.run()
+login.require_login(resources.settings())  # nothing below runs before this session logs in (unless EDS_AUTH=off)
+run_guarded(navigation.run)  # an unexpected error shows one line; its traceback goes to the server log

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -56,6 +58,7 @@ class Run(Base):
     """One long job (training, export, quantization, engine build, evaluation, benchmark) and where it ran.
 
     `uuid` is the identity shared between databases (import never duplicates it); `id` is this database's key.
+    An `archived` run is hidden from the default listing but kept, with its metrics and artifacts.
     """
 
     __tablename__ = "runs"
@@ -63,6 +66,7 @@ class Run(Base):
         Index("ix_runs_started_at", "started_at"),
         Index("ix_runs_kind_started_at", "kind", "started_at"),
         Index("ix_runs_status_host", "status", "host"),
+        Index("ix_runs_archived_started_at", "archived", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -78,6 +82,7 @@ class Run(Base):
     environment: Mapped[dict[str, Any]]
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
     error: Mapped[str | None] = mapped_column(Text)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     artifacts: Mapped[list[Artifact]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True, order_by="Artifact.id"

@@ -1,6 +1,7 @@
 """Flat query functions over the ledger; each takes a session and keyword-only arguments and never commits.
 
-The caller owns the transaction (see `db.engine.session_scope`).
+The caller owns the transaction (see `db.engine.session_scope`). Listings read one statement per table whatever
+the number of runs shown: paging, sorting and filtering happen in the database.
 """
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, delete, func, literal, select, update
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from db.models import Artifact, Metric, Run, RunStatus
 from db.records import record_to_run, run_to_record
@@ -197,11 +198,15 @@ def mark_interrupted(session: Session, *, run_ids: Iterable[int], finished_at: d
     return int(result.rowcount or 0)
 
 
-def export_records(session: Session, *, kind: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every run (oldest first) as a portable record with its metrics and artifacts."""
+def export_records(
+    session: Session, *, kind: str | None = None, run_ids: Iterable[int] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every run (oldest first), or only those of `kind` / `run_ids`, as portable records with metrics and artifacts."""
     query = select(Run).options(selectinload(Run.metrics), selectinload(Run.artifacts)).order_by(Run.started_at, Run.id)
     if kind is not None:
         query = query.where(Run.kind == kind)
+    if run_ids is not None:
+        query = query.where(Run.id.in_(list(run_ids)))
     uuids: dict[int, str] = {run_id: uuid for run_id, uuid in session.execute(select(Run.id, Run.uuid))}
     for run in session.scalars(query):
         yield run_to_record(run, uuids.get(run.parent_id) if run.parent_id is not None else None)
@@ -237,3 +242,233 @@ def import_records(session: Session, *, records: Iterable[dict[str, Any]]) -> Im
         if parent_uuid and parent_uuid in parents:
             run.parent_id = parents[parent_uuid]
     return ImportResult(added=len(added), skipped=skipped)
+
+
+# --- the history pages: paged listing, detail with lineage, metrics of many runs, archive and delete ---
+
+def _param(name: str) -> ColumnElement[str]:
+    """A text parameter of the run (JSON), usable in WHERE, ORDER BY and GROUP BY on every backend."""
+    return Run.params[name].as_string()
+
+
+MODEL_PARAM = "weights"  # the model a run used or produced, as its command line named it
+SORT_COLUMNS: dict[str, Any] = {
+    "id": Run.id, "kind": Run.kind, "status": Run.status, "started_at": Run.started_at,
+    "finished_at": Run.finished_at, "device": Run.device, "host": Run.host, "model": _param(MODEL_PARAM),
+    "target": _param("target"), "precision": _param("precision"),
+}
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What the run listing shows; empty fields do not filter. `archived`: False active, True archived, None all."""
+
+    kinds: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    model: str | None = None
+    target: str | None = None
+    precision: str | None = None
+    device: str | None = None
+    host: str | None = None
+    started_from: datetime | None = None
+    started_before: datetime | None = None
+    archived: bool | None = False
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One row of the paged listing: the run's columns and the parameters the history pages show."""
+
+    id: int
+    uuid: str
+    kind: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    device: str
+    host: str
+    pid: int | None
+    parent_id: int | None
+    error: str | None
+    archived: bool
+    params: dict[str, Any]
+
+    @property
+    def model(self) -> str | None:
+        return self.params.get(MODEL_PARAM)
+
+    @property
+    def target(self) -> str | None:
+        return self.params.get("target")
+
+    @property
+    def precision(self) -> str | None:
+        return self.params.get("precision")
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.finished_at is None else (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class RunPage:
+    rows: list[RunRow]
+    total: int
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    run_id: int
+    name: str
+    value: float
+    unit: str | None
+    epoch: int | None
+    class_name: str | None
+
+
+@dataclass(frozen=True)
+class LineageItem:
+    """A run related to the one shown: `depth` < 0 for ancestors (-1 the parent), > 0 for children."""
+
+    id: int
+    kind: str
+    status: str
+    depth: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: Run
+    ancestors: list[LineageItem]
+    children: list[LineageItem]
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The distinct values each listing filter can take, for the page's select boxes."""
+
+    kinds: list[str]
+    statuses: list[str]
+    models: list[str]
+    targets: list[str]
+    precisions: list[str]
+    devices: list[str]
+    hosts: list[str]
+
+
+_ROW_COLUMNS = (Run.id, Run.uuid, Run.kind, Run.status, Run.started_at, Run.finished_at, Run.device, Run.host,
+                Run.pid, Run.parent_id, Run.error, Run.archived, Run.params)
+
+
+def _filtered(query: Any, filters: RunFilters) -> Any:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.kinds:
+        conditions.append(Run.kind.in_(filters.kinds))
+    if filters.statuses:
+        conditions.append(Run.status.in_(filters.statuses))
+    for column, value in ((_param(MODEL_PARAM), filters.model), (_param("target"), filters.target),
+                          (_param("precision"), filters.precision), (Run.device, filters.device),
+                          (Run.host, filters.host)):
+        if value is not None:
+            conditions.append(column == value)
+    if filters.started_from is not None:
+        conditions.append(Run.started_at >= filters.started_from)
+    if filters.started_before is not None:
+        conditions.append(Run.started_at < filters.started_before)
+    if filters.archived is not None:
+        conditions.append(Run.archived == filters.archived)
+    return query.where(*conditions)
+
+
+def page_runs(
+    session: Session,
+    *,
+    filters: RunFilters = RunFilters(),
+    sort: str = "started_at",
+    descending: bool = True,
+    offset: int = 0,
+    limit: int = 50,
+) -> RunPage:
+    """One page of the filtered, sorted listing and the filtered total, in one statement (the count is an
+    uncorrelated subquery, so the page itself walks only `offset + limit` rows of an index)."""
+    if sort not in SORT_COLUMNS:
+        raise ValueError(f"cannot sort runs by {sort!r}; one of {', '.join(SORT_COLUMNS)}")
+    column = SORT_COLUMNS[sort]
+    # missing values sort as the smallest on every backend (PostgreSQL would put NULLs last going up)
+    order = (column.desc().nulls_last(), Run.id.desc()) if descending else (column.asc().nulls_first(), Run.id.asc())
+    total = _filtered(select(func.count(Run.id)), filters).scalar_subquery()
+    query = _filtered(select(*_ROW_COLUMNS, total.label("total")), filters)
+    rows = session.execute(query.order_by(*order).offset(max(offset, 0)).limit(limit)).all()
+    if rows:
+        return RunPage([RunRow(*row[:-1]) for row in rows], int(rows[0].total))
+    total_only = session.scalar(_filtered(select(func.count(Run.id)), filters)) if offset > 0 else 0
+    return RunPage([], int(total_only or 0))  # past the last page: the count alone
+
+
+def filter_options(session: Session) -> FilterOptions:
+    """The distinct kinds, statuses, models, targets, precisions, devices and hosts, in one grouped statement."""
+    columns = (Run.kind, Run.status, _param(MODEL_PARAM), _param("target"), _param("precision"), Run.device, Run.host)
+    rows = session.execute(select(*columns).group_by(*columns)).all()
+    values = [sorted({row[index] for row in rows if row[index] not in (None, "")}) for index in range(len(columns))]
+    return FilterOptions(*values)
+
+
+def run_detail(session: Session, *, run_id: int) -> RunDetail | None:
+    """A run with its metrics and artifacts, its ancestors (root first) and its children."""
+    run = session.scalar(
+        select(Run).where(Run.id == run_id).options(selectinload(Run.metrics), selectinload(Run.artifacts))
+    )
+    if run is None:
+        return None
+    lineage = _lineage(session, run_id=run_id)
+    return RunDetail(run, sorted((item for item in lineage if item.depth < 0), key=lambda item: item.depth),
+                     [item for item in lineage if item.depth > 0])
+
+
+def _lineage(session: Session, *, run_id: int) -> list[LineageItem]:
+    """Ancestors (a recursive walk up parent_id) and direct children of a run, in one statement."""
+    up = select(Run.parent_id.label("id"), literal(-1).label("depth")).where(Run.id == run_id).cte(recursive=True)
+    parent = aliased(Run)
+    up = up.union_all(select(parent.parent_id, up.c.depth - 1).join(parent, parent.id == up.c.id)
+                      .where(parent.parent_id.is_not(None), up.c.depth > -100))
+    ancestors = select(Run.id, Run.kind, Run.status, up.c.depth, Run.params).join(up, up.c.id == Run.id)
+    children = select(Run.id, Run.kind, Run.status, literal(1), Run.params).where(Run.parent_id == run_id)
+    rows = session.execute(ancestors.union_all(children)).all()
+    return sorted((LineageItem(*row) for row in rows), key=lambda item: (item.depth, item.id))
+
+
+def metrics_of_runs(
+    session: Session, *, run_ids: Iterable[int], key_only: bool = False, names: Iterable[str] | None = None
+) -> list[MetricRow]:
+    """The metrics of many runs in one statement (per 500 runs), in recording order; `key_only`: summary values."""
+    ids = list(dict.fromkeys(run_ids))
+    wanted = None if names is None else list(names)
+    found: list[MetricRow] = []
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        query = select(Metric.run_id, Metric.name, Metric.value, Metric.unit, Metric.epoch, Metric.class_name).where(
+            Metric.run_id.in_(ids[start : start + _LOOKUP_CHUNK]))
+        if key_only:
+            query = query.where(Metric.epoch.is_(None), Metric.class_name.is_(None))
+        if wanted is not None:
+            query = query.where(Metric.name.in_(wanted))
+        found += [MetricRow(*row) for row in session.execute(query.order_by(Metric.id))]
+    return found
+
+
+def set_archived(session: Session, *, run_ids: Iterable[int], archived: bool) -> int:
+    """Archive (hide from the default listing) or bring back runs; returns how many changed."""
+    result = session.execute(
+        update(Run).where(Run.id.in_(list(run_ids)), Run.archived != archived).values(archived=archived)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def delete_runs(session: Session, *, run_ids: Iterable[int]) -> int:
+    """Delete runs with their metrics and artifacts; their children stay, with parent_id set NULL (as the FK says)."""
+    ids = list(run_ids)
+    session.execute(update(Run).where(Run.parent_id.in_(ids)).values(parent_id=None)
+                    .execution_options(synchronize_session=False))
+    result = session.execute(delete(Run).where(Run.id.in_(ids)).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)

@@ -7,6 +7,7 @@ duplicates a run. CSV is one row per run with its key metrics as columns, for sp
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -47,9 +48,13 @@ def export_jsonl(url: str, output: str | Path, *, kind: str | None = None) -> in
     """Write every run (optionally of one kind) as JSON lines; returns the number of runs."""
     records = _records(url, kind)
     with _atomic_text(Path(output)) as handle:
-        for record in records:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.write(jsonl_text(records))
     return len(records)
+
+
+def jsonl_text(records: Iterable[dict[str, Any]]) -> str:
+    """Records as the JSON lines `import_jsonl` reads."""
+    return "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
 
 
 def _key_metrics(record: dict[str, Any]) -> dict[str, float]:
@@ -68,30 +73,43 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def export_csv(url: str, output: str | Path, *, kind: str | None = None) -> int:
     """Write one CSV row per run with its key metrics as `metric.NAME` columns; returns the number of runs."""
-    rows = [_csv_row(record) for record in _records(url, kind)]
-    metric_columns = sorted({column for row in rows for column in row if column.startswith(METRIC_PREFIX)})
+    records = _records(url, kind)
     with _atomic_text(Path(output)) as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*CSV_COLUMNS, *metric_columns])
-        writer.writeheader()
-        writer.writerows(rows)
-    return len(rows)
+        handle.write(csv_text(records))
+    return len(records)
+
+
+def csv_text(records: Iterable[dict[str, Any]]) -> str:
+    """Records as CSV: one row per run with its key metrics as `metric.NAME` columns."""
+    rows = [_csv_row(record) for record in records]
+    metric_columns = sorted({column for row in rows for column in row if column.startswith(METRIC_PREFIX)})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*CSV_COLUMNS, *metric_columns])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def read_jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
     """The records of a JSONL export; a line that is not JSON is a UserError naming the line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read {path}: {error}") from error
+    return parse_jsonl(text, str(path))
+
+
+def parse_jsonl(text: str, source: str) -> list[dict[str, Any]]:
+    """The records of JSONL text; a line that is not JSON is a UserError naming `source` and the line."""
     records = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as error:
-            raise UserError(f"{path}:{number}: not a JSON run record ({error.msg})") from error
+            raise UserError(f"{source}:{number}: not a JSON run record ({error.msg})") from error
     return records
 
 

@@ -1,0 +1,213 @@
+"""Runs page: the run history as a filtered, sorted table paged in the database; a run's detail with its lineage;
+archive, delete, export (CSV, JSONL) and import (JSONL)."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.compare import METRIC_NAMES
+from core.errors import UserError
+from dashboard.components import history, inline
+from db.queries import SORT_COLUMNS, RunFilters, RunRow
+
+ALL = "(all)"
+PAGE_SIZES = (25, 50, 100, 200)
+KEY_METRICS_SHOWN = 3
+PREFERRED_METRICS = [METRIC_NAMES[key] for key in ("map50", "coco_map", "latency_p50_ms", "e2e_ms", "images_per_sec")]
+STATUS_COLORS = {"succeeded": "green", "failed": "red", "interrupted": "orange", "running": "blue"}
+CELL_COLORS = {"green": "#21c354", "red": "#ff4b4b", "orange": "#ffa421", "blue": "#1c83e1"}
+_DONE = "runs_done_message"
+_GENERATION = "runs_table_generation"
+FIRST_RUN = ("python -m core dataset synth data/demo && python -m core evaluate --weights "
+             "assets/demo/mb1-ssd-demo-fp16.pth --labels assets/demo/labels.txt --data data/demo")
+
+
+def _choice(column: Any, label: str, values: list[str], key: str) -> str | None:
+    picked = column.selectbox(label, [ALL, *values], key=key)
+    return None if picked == ALL else picked
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    """Midnight of `day` in the server's time zone, the one the table's times are shown in."""
+    return dt.datetime.combine(day, dt.time()).astimezone()
+
+
+def _filters() -> RunFilters:
+    options = history.options()
+    with st.expander("Filters", expanded=False):
+        first = st.columns(4)
+        kinds = first[0].multiselect("Kind", options.kinds, key="runs_kinds")
+        statuses = first[1].multiselect("Status", options.statuses, key="runs_statuses")
+        model = _choice(first[2], "Model", options.models, "runs_model")
+        target = _choice(first[3], "Target", options.targets, "runs_target")
+        second = st.columns(4)
+        precision = _choice(second[0], "Precision", options.precisions, "runs_precision")
+        device = _choice(second[1], "Device", options.devices, "runs_device")
+        host = _choice(second[2], "Host", options.hosts, "runs_host")
+        dates = second[3].date_input("Started between", value=(), key="runs_dates")
+        archived = st.radio("Show", ["active runs", "archived runs", "all runs"], horizontal=True, key="runs_archived")
+    start, end = (list(dates) + [None, None])[:2] if isinstance(dates, (tuple, list)) else (dates, None)
+    return RunFilters(
+        kinds=tuple(kinds), statuses=tuple(statuses), model=model, target=target, precision=precision, device=device,
+        host=host, started_from=_day_start(start) if start else None,
+        started_before=_day_start(end + dt.timedelta(days=1)) if end else None,
+        archived={"active runs": False, "archived runs": True}.get(archived),
+    )
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    """The most telling key metrics first (accuracy, latency, speed), then the others in recording order."""
+    names = sorted(metrics, key=lambda name: PREFERRED_METRICS.index(name) if name in PREFERRED_METRICS
+                   else len(PREFERRED_METRICS))
+    return ", ".join(f"{name}={metrics[name]:.4g}" for name in names[:KEY_METRICS_SHOWN])
+
+
+def _table(rows: list[RunRow]) -> pd.DataFrame:
+    metrics = history.key_metrics(tuple(row.id for row in rows))
+    return pd.DataFrame([{
+        "id": row.id, "status": f"● {row.status}", "kind": row.kind,
+        "model": Path(row.model).name if row.model else "", "target": row.target or "",
+        "precision": row.precision or "", "device": row.device, "host": row.host,
+        "started": row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": None if row.duration_s is None else round(row.duration_s, 1),
+        "key metrics": _metrics_text(metrics[row.id]) + (" (archived)" if row.archived else ""),
+    } for row in rows])
+
+
+def _status_style(cell: str) -> str:
+    color = STATUS_COLORS.get(cell.removeprefix("● "))
+    return f"color: {CELL_COLORS[color]}; font-weight: bold" if color else ""
+
+
+def _paging(total: int, filters: RunFilters) -> tuple[str, bool, int, int]:
+    columns = st.columns([2, 1, 1, 1])
+    sort = columns[0].selectbox("Sort by", list(SORT_COLUMNS), index=list(SORT_COLUMNS).index("started_at"),
+                                key="runs_sort")
+    descending = columns[1].toggle("Descending", value=True, key="runs_descending")
+    size = columns[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="runs_page_size")
+    pages = max(1, -(-total // size))
+    number = columns[3].number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
+                                     key=f"runs_page_{hash((filters, size))}")  # back to page 1 on a new filter
+    return sort, descending, (int(number) - 1) * size, size
+
+
+def _done(message: str) -> None:
+    """Rerun the whole page so every part shows the change, and say what changed at its top; the table and the
+    delete confirmation come back new, with nothing selected (a selection never moves onto other runs)."""
+    st.session_state[_DONE] = message
+    st.session_state[_GENERATION] = _generation() + 1
+    st.rerun()
+
+
+def _generation() -> int:
+    return int(st.session_state.get(_GENERATION, 0))
+
+
+def _actions(selected: list[int]) -> None:
+    st.caption(f"{len(selected)} run(s) selected: " + ", ".join(f"#{run_id}" for run_id in selected))
+    columns = st.columns(4)
+    ids = tuple(selected)
+    with columns[0]:
+        inline.download_link("Export CSV", history.export_csv(ids).encode("utf-8"), "runs.csv", "text/csv")
+    with columns[1]:
+        inline.download_link("Export JSONL", history.export_jsonl(ids).encode("utf-8"), "runs.jsonl", "application/jsonl")
+        st.caption("the file `python -m core runs import` reads")
+    if columns[2].button("Archive", key="runs_archive"):
+        _done(f"archived {history.set_archived(selected, True)} run(s)")
+    if columns[2].button("Unarchive", key="runs_unarchive"):
+        _done(f"unarchived {history.set_archived(selected, False)} run(s)")
+    confirm = columns[3].checkbox("Yes, delete for good", key=f"runs_confirm_delete_{_generation()}",
+                                  help="deletes the runs with their metrics and artifacts' records; their children "
+                                       "stay, without a parent")
+    if columns[3].button("Delete", key="runs_delete", disabled=not confirm, type="primary"):
+        _done(f"deleted {history.delete(selected)} run(s)")
+
+
+def _lineage_line(item: Any, relation: str) -> str:
+    target = item.params.get("target") or item.params.get("precision") or ""
+    return f"- {relation} **#{item.id}** {item.kind} {target} ({item.status})"
+
+
+def _detail(run_id: int) -> None:
+    view = history.detail(run_id)
+    if view is None:
+        st.warning(f"run {run_id} is no longer in the history")
+        return
+    record = view.record
+    st.subheader(f"Run #{view.id}: {record['kind']}")
+    st.badge(record["status"], color=STATUS_COLORS.get(record["status"], "gray"))
+    started = dt.datetime.fromisoformat(record["started_at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    st.markdown(f"{record['device']} on {record['host']} · started {started}" + (" · archived" if view.archived
+                else "") + f"  \n`{record['uuid']}`")
+    if record["error"]:
+        st.error(record["error"])
+    lineage, params, metrics, artifacts, environment = st.tabs(
+        ["Lineage", "Parameters", "Metrics", "Artifacts", "Environment"])
+    with lineage:
+        lines = [_lineage_line(item, "ancestor" if item.depth < -1 else "parent") for item in view.ancestors]
+        lines.append(f"- this run **#{view.id}** {record['kind']} ({record['status']})")
+        lines += [_lineage_line(item, "child") for item in view.children]
+        st.markdown("\n".join(lines))
+    params.json(record["params"])
+    metrics.dataframe(pd.DataFrame(record["metrics"], columns=["name", "value", "unit", "epoch", "class_name"]),
+                      hide_index=True, key="run_metrics")
+    artifacts.dataframe(pd.DataFrame(record["artifacts"], columns=["kind", "format", "precision", "bytes",
+                                                                   "sha256", "path"]),
+                        hide_index=True, key="run_artifacts")
+    environment.json(record["environment"], expanded=False)
+
+
+def _import_section(expanded: bool) -> None:
+    with st.expander("Import a history (JSONL from `python -m core runs export --jsonl`)", expanded=expanded):
+        upload = st.file_uploader("JSONL file", type=["jsonl", "json", "txt"], key="runs_import_file")
+        if upload is not None and st.button("Import", key="runs_import"):
+            try:
+                result = history.import_jsonl(upload.name, upload.getvalue())
+            except UserError as error:
+                st.error(str(error))
+            else:
+                _done(f"imported {result.added} runs, skipped {result.skipped} already present")
+
+
+@st.fragment
+def _listing(filters: RunFilters) -> None:
+    """The table, its paging, the selection's actions and a run's detail; paging reruns only this fragment."""
+    sort, descending, offset, size = _paging(history.page(filters, "started_at", True, 0, 1).total, filters)
+    listing = history.page(filters, sort, descending, offset, size)
+    st.caption(f"{listing.total} runs match; showing {offset + 1 if listing.rows else 0}-{offset + len(listing.rows)}")
+    if not listing.rows:
+        st.info("No run matches these filters.")
+        return
+    table = _table(listing.rows)
+    event = st.dataframe(table.style.map(_status_style, subset=["status"]), hide_index=True, on_select="rerun",
+                         selection_mode="multi-row", key=f"runs_table_{_generation()}", width="stretch")
+    selected = [int(table.iloc[index]["id"]) for index in event.selection.rows]
+    if selected:
+        _actions(selected)
+    ids = selected or [row.id for row in listing.rows]
+    shown = st.selectbox("Run detail", ids, index=0 if selected else None, key="runs_detail",
+                         placeholder="pick a run, or select rows in the table",
+                         format_func=lambda run_id: f"#{run_id}")
+    if shown is not None:  # drawn on demand: a page change stays one small query and one table
+        _detail(int(shown))
+
+
+def render() -> None:
+    st.title("Runs")
+    if _DONE in st.session_state:
+        st.success(st.session_state.pop(_DONE))
+    if history.page(RunFilters(archived=None), "id", True, 0, 1).total == 0:
+        st.info("No runs recorded yet. Every training, export, evaluation, optimization and benchmark is a run; "
+                f"make the first one with\n\n`{FIRST_RUN}`\n\nor import a history below "
+                "(the demo model's: `python -m core runs import assets/demo/training-runs.jsonl`).")
+        _import_section(expanded=True)
+        return
+    _listing(_filters())
+    _import_section(expanded=False)
+
+
+render()

@@ -1,0 +1,111 @@
+"""The Runs, Compare and Training pages in headless chromium, on a history made by the project's own commands on the
+demo model: evaluate the .pth, export the ONNX, evaluate the ONNX, import the demo model's training runs, optimize
+(torch-fp32, ort-fp32, ort-int8)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.config import REPO_ROOT
+from tests.browser.conftest import screenshot, start_streamlit
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+DEMO = REPO_ROOT / "assets" / "demo"
+MODEL = ["--weights", str(DEMO / "mb1-ssd-demo-fp16.pth"), "--labels", str(DEMO / "labels.txt")]
+
+
+def make_history(root: Path) -> None:
+    """The demo model measured by torch and onnxruntime, and optimized, on a small synthetic dataset: runs 1-3 are
+    evaluate/export/evaluate, 4-8 the imported training runs, 9-11 optimize's torch-fp32, ort-fp32, ort-int8."""
+    onnx = root / "models" / "mb1-ssd-demo-fp16.onnx"
+    evaluate = ["evaluate", "--data", str(root / "demo"), "--split", "test", "--no-progress", "--threads", "1"]
+    commands = [
+        ["dataset", "synth", str(root / "demo"), "--images", "40", "--seed", "0"],
+        [*evaluate, *MODEL],
+        ["export-onnx", *MODEL, "--output", str(onnx)],
+        [*evaluate, "--weights", str(onnx), "--labels", str(DEMO / "labels.txt"), "--backend", "onnxruntime"],
+        ["runs", "import", str(DEMO / "training-runs.jsonl")],
+        ["optimize", *MODEL, "--data", str(root / "demo"), "--targets", "torch-fp32,ort-fp32,ort-int8",
+         "--calib-images", "16", "--batch-sizes", "1,4", "--repeats", "5", "--threads", "1", "--no-progress"],
+    ]
+    env = {**os.environ, "EDS_DATA_ROOT": str(root)}
+    for command in commands:
+        subprocess.run([sys.executable, "-m", "core", *command], cwd=REPO_ROOT, env=env, check=True, timeout=180,
+                       stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def history_app(tmp_path_factory):
+    data_root = tmp_path_factory.mktemp("history")
+    make_history(data_root)
+    process, url = start_streamlit({"EDS_AUTH": "off"}, data_root)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def tall_page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
+    yield context.new_page()
+    context.close()
+
+
+def pick_run(page, name: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Run detail").click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def test_runs_page_lists_runs_and_opens_a_detail_with_lineage(history_app, tall_page):
+    page = tall_page
+    page.goto(f"{history_app}/runs", wait_until="domcontentloaded")
+    page.get_by_text("11 runs match; showing 1-11").wait_for(timeout=60_000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+    pick_run(page, "#11")  # the newest run: ort-int8
+    page.get_by_text("Run #11: optimize").wait_for(timeout=30_000)
+    page.get_by_text("ancestor #9 optimize torch-fp32").wait_for(timeout=30_000)
+    page.get_by_text("parent #10 optimize ort-fp32").wait_for(timeout=30_000)  # INT8 was quantized from that ONNX
+    page.get_by_role("tab", name="Artifacts").click()
+    page.wait_for_timeout(1000)
+    screenshot(page, "runs_page")
+    page.get_by_role("tab", name="Lineage").click()
+    pick_run(page, "#2")
+    page.get_by_text("Run #2: export").wait_for(timeout=30_000)
+    page.get_by_text("child #3 evaluation").wait_for(timeout=30_000)
+
+
+def test_compare_page_shows_table_with_deltas_and_pareto_chart(history_app, tall_page):
+    page = tall_page
+    page.goto(f"{history_app}/compare", wait_until="domcontentloaded")
+    page.get_by_text("Side by side, against #9 torch-fp32").wait_for(timeout=60_000)  # the latest optimize
+    page.locator(".js-plotly-plot").nth(2).wait_for(state="attached", timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 3
+    page.get_by_text("Throughput vs mAP@0.5 (Pareto front marked)").wait_for(timeout=30_000)
+    page.get_by_text("on the Pareto front").first.wait_for(timeout=30_000)  # the chart's legend
+    page.get_by_text("Copy as Markdown").click()
+    markdown = page.locator('[data-testid="stCode"]').first.inner_text(timeout=30_000)
+    assert "ΔmAP@0.5" in markdown and "speed-up" in markdown and "img/s bs4" in markdown
+    assert [line.split(" | ")[1] for line in markdown.splitlines()[2:]] == ["torch-fp32", "ort-fp32", "ort-int8"]
+    delta_header = page.locator('[role="columnheader"]', has_text="Δ #11 ort-int8")  # the grid's accessible header
+    delta_header.first.wait_for(state="attached", timeout=30_000)  # per-class AP with its delta against the base
+    page.wait_for_timeout(1500)  # plotly finishes drawing after the elements exist
+    screenshot(page, "compare_page")
+
+
+def test_training_page_shows_curves_and_the_seed_table(history_app, tall_page):
+    page = tall_page
+    page.goto(f"{history_app}/training", wait_until="domcontentloaded")
+    page.get_by_text("Training speed").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").nth(2).wait_for(state="attached", timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 3
+    page.get_by_text("Copy as Markdown").click()
+    table = page.locator('[data-testid="stCode"]').first.inner_text(timeout=30_000)
+    assert table.startswith("| device | Images/sec | Time per epoch | batch size | dataset |")
+    assert "| NVIDIA H100 80GB HBM3 | 646.0 | 5.0 s | 64 | synthetic |" in table
+    page.wait_for_timeout(1500)
+    screenshot(page, "training_page")
