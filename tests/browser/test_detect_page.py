@@ -1,4 +1,6 @@
-"""README command 1 in headless chromium: the Detect page detects a bundled sample and shows it annotated."""
+"""README command 1 in headless chromium: over HTTPS, logged in through the one-time URL it printed, the Detect
+page detects a bundled sample and shows it annotated, and the history pages show the demo model's committed runs
+(training, and optimize on this CPU and on an H200)."""
 from __future__ import annotations
 
 import re
@@ -10,13 +12,15 @@ from tests.browser.conftest import screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
-def test_readme_demo_command_serves_detect_page_with_annotated_sample(demo_url, page):
-    page.goto(demo_url, wait_until="domcontentloaded")
+def test_readme_demo_command_serves_detect_page_with_annotated_sample(demo_server, page):
+    assert demo_server.login_url.startswith(demo_server.url + "/?token=")
+    page.goto(demo_server.login_url, wait_until="domcontentloaded")
     page.get_by_role("heading", name="Detect").wait_for(timeout=60_000)
-    image = page.locator('[data-testid="stImage"] img').first
+    page.wait_for_function("() => !location.search.includes('token')", timeout=10_000)  # gone from the address bar
+    image = page.locator(".eds-image img").first
     image.wait_for(state="visible", timeout=120_000)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=30_000)
-    caption = page.locator('[data-testid="stImage"]').first.inner_text()
+    caption = page.locator(".eds-image figcaption").first.inner_text()
     match = re.search(r"(\d+) detections, (\d+)x(\d+)", caption)
     assert match, caption
     assert int(match.group(1)) >= 1, "the bundled demo model finds the shapes of the bundled sample"
@@ -27,3 +31,20 @@ def test_readme_demo_command_serves_detect_page_with_annotated_sample(demo_url, 
     page.wait_for_timeout(1000)  # the grid paints its canvas after it becomes visible
     path = screenshot(page, "detect_page")
     assert path.stat().st_size > 10_000
+
+    _history_pages_are_populated(page)
+
+
+def _history_pages_are_populated(page) -> None:
+    """In the same session (sidebar navigation keeps the login): the committed optimize and training runs."""
+    page.get_by_role("link", name="Compare").click()
+    page.get_by_text(re.compile("Side by side, against #\\d+ torch-fp32")).wait_for(timeout=60_000)
+    page.get_by_text("Copy as Markdown").click()
+    markdown = page.locator('[data-testid="stCode"]').first.inner_text(timeout=30_000)
+    targets = [line.split(" | ")[1] for line in markdown.splitlines()[2:]]
+    assert targets == ["torch-fp32", "ort-fp32", "ort-int8"], markdown  # the latest optimize: this CPU's
+    screenshot(page, "demo_compare_page")
+    page.get_by_role("link", name="Runs").click()
+    page.get_by_text(re.compile(r"\d+ runs match")).wait_for(timeout=60_000)
+    page.get_by_role("link", name="Training").click()
+    page.get_by_text("Training speed").wait_for(timeout=60_000)
