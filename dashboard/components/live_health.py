@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.live import registry
 from core.live.monitor import PipelineMonitor, monitor_for
-from core.live.viewer import Viewer
+from core.live.viewer import Viewer, janitor
 from dashboard.components.live_video import check_webrtc_connection
 
 HEALTH_PERIOD_S = 1.0
@@ -81,19 +81,22 @@ def health_panel(viewer: Viewer) -> None:
     stats = pipeline.stats()
     source = stats["source"]
     _state_banner(source)
-    rates = st.columns(4)
-    rates[0].metric("fps arriving", f"{source['fps_arrival']:.1f}", help="frames received, decodable or not")
-    rates[1].metric("fps decoded", f"{source['fps_decoded']:.1f}")
-    rates[2].metric("fps processed", f"{stats['fps_processed']:.1f}")
-    rates[3].metric("fps shown", f"{viewer.fps_shown():.1f}")
+    if stats["failure"]:
+        st.error(f"Pipeline failed: {stats['failure']}. Choose the source again to restart it.",
+                 icon=":material/error:")
+    arriving, processing = st.columns(2), st.columns(2)  # two by two, so the labels fit beside the video
+    arriving[0].metric("fps in", f"{source['fps_arrival']:.1f}", help="frames arriving, decodable or not")
+    arriving[1].metric("fps decoded", f"{source['fps_decoded']:.1f}")
+    processing[0].metric("fps processed", f"{stats['fps_processed']:.1f}", help="frames detected and drawn")
+    processing[1].metric("fps shown", f"{viewer.fps_shown():.1f}", help="frames sent to this browser")
     latency = stats["latency_ms"]
-    latencies = st.columns(2)
+    latencies = st.columns(3)
     latencies[0].metric("latency p50", _ms(latency, "p50"))
     latencies[1].metric("latency p95", _ms(latency, "p95"))
-    stream = st.columns(3)
+    latencies[2].metric("viewers", registry.viewers(viewer.uri or ""))
+    stream = st.columns(2)
     stream[0].metric("resolution", f"{source['width']}×{source['height']}" if source["width"] else "–")
     stream[1].metric("first frame", _first_frame(source), help="from the first data received to the first picture")
-    stream[2].metric("viewers", registry.viewers(viewer.uri or ""))
     lost, received = source["packets_lost"], source["packets"]
     errors = st.columns(2)
     errors[0].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
@@ -101,6 +104,9 @@ def health_panel(viewer: Viewer) -> None:
     st.caption(f"source {stats['uri']} · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")
+    threads = [stats, monitor_for(pipeline).stats(), janitor.stats()]
+    st.caption(f"thread errors {sum(t['thread_errors'] for t in threads)} · restarts "
+               f"{sum(t['restarts'] for t in threads)} (pipeline, monitor, janitor; details in the server log)")
     stages = stats["stages_ms"]
     st.caption("stage p50 ms: " + " · ".join(f"{name} {value['p50']:.1f}" for name, value in stages.items()))
     monitor = monitor_for(pipeline)

@@ -70,6 +70,7 @@ def test_webrtc_shows_demo_stream_with_detections(live_url, webrtc_browser) -> N
     table = page.locator('[data-testid="stTable"]').first
     wait_until(lambda: "circle" in table.inner_text() and "star" in table.inner_text(), 30,
                "circle and star in the detections table")
+    page.get_by_text(re.compile(r"thread errors 0 · restarts 0")).first.wait_for(timeout=10_000)  # supervision
     screenshot(page, "live_page_webrtc")
     assert decoded >= delivered / 2, f"the browser decoded {decoded} of {delivered} frames delivered"
     # the frame number stamped in the picture advances in the shown video (however slowly a loaded machine shows it)
