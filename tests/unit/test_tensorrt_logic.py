@@ -633,8 +633,12 @@ def _fake_tools(tmp_path: Path, *, hardware_video: bool) -> tuple[Path, dict[str
     log, bin_dir = tmp_path / "calls.log", tmp_path / "bin"
     bin_dir.mkdir()
     tools = {
+        # its `core receive` waits (up to 10 s) for the background sender to start, as a real receiver waits for
+        # the stream: on a loaded machine the sender's shell may not have run yet when the receiver starts
         "fake-python": f'#!/bin/bash\necho "$*" >> {log}\ncase "$*" in *"tensorrt.__version__"*) echo 8.2.1 ;; '
-                       '*receive_pipeline*) echo "udpsrc ! nvv4l2decoder ! appsink" ;; esac\n',
+                       '*receive_pipeline*) echo "udpsrc ! nvv4l2decoder ! appsink" ;; '
+                       f'*"core receive"*) for _ in $(seq 100); do grep -q "^gst-launch" {log} && break; sleep 0.1; '
+                       'done ;; esac\n',
         "gst-inspect-1.0": f"#!/bin/bash\nexit {0 if hardware_video else 1}\n",
         "gst-launch-1.0": f'#!/bin/bash\necho "gst-launch $*" >> {log}\nexec sleep 30\n',
     }
