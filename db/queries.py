@@ -136,10 +136,13 @@ def get_run(session: Session, *, run_id: int) -> Run | None:
 
 
 def find_run(session: Session, *, ref: str) -> Run | None:
-    """A run by database id, by uuid, or by a unique uuid prefix of at least 6 characters."""
+    """A run by database id, by uuid, or by a unique uuid prefix of at least 6 characters (all digits: the id
+    first, then the prefix, since about one uuid in 40 starts with 8 decimal digits)."""
     ref = ref.strip()
     if ref.isdigit():
-        return get_run(session, run_id=int(ref))
+        run = get_run(session, run_id=int(ref))
+        if run is not None:
+            return run
     if len(ref) < 6:
         return None
     ids = session.scalars(select(Run.id).where(Run.uuid.startswith(ref, autoescape=True)).limit(2)).all()

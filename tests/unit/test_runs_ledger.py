@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from core.errors import UserError
 from core.ledger import prepare_ledger, run_recorder
@@ -17,6 +18,7 @@ from core.ledger.liveness import process_identity
 from db import queries
 from db.engine import make_engine, session_scope
 from db.migrate import upgrade_engine
+from db.models import Run
 
 
 @pytest.fixture
@@ -115,6 +117,8 @@ def test_listing_is_newest_first_with_key_metrics_and_filters(db_url: str) -> No
         assert queries.find_run(session, ref=uuid).id == 5
         assert queries.find_run(session, ref="2").id == 2
         assert queries.find_run(session, ref="abc") is None
+        session.execute(update(Run).where(Run.id == 3).values(uuid="56083367-0000-4000-8000-000000000003"))
+        assert queries.find_run(session, ref="56083367").id == 3  # an all-digit prefix that is no run's id
     engine.dispose()
 
 
