@@ -17,6 +17,7 @@ BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "torch": ("core.detect.torch_backend", "TorchDetector", ("torch",)),
     "onnxruntime": ("core.detect.onnxruntime_backend", "OnnxRuntimeDetector", ("onnxruntime",)),
     "tensorrt": ("core.detect.tensorrt_backend", "TensorRtDetector", ("tensorrt", "pycuda")),
+    "triton": ("core.detect.triton_backend", "TritonDetector", ("tritonclient.grpc",)),
 }
 
 # Precisions each backend can run (kept apart from BACKENDS so adding a backend row stays a one-line edit);
@@ -25,6 +26,7 @@ BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
     "torch": ("fp32", "fp16", "bf16"),
     "onnxruntime": ("fp32", "int8"),
     "tensorrt": ("fp32", "fp16", "int8"),
+    "triton": ("fp32", "fp16", "bf16", "int8"),  # what the server runs; checked against what it reports
 }
 GPU_PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp16", "bf16")}
 CHECKPOINT_SUFFIXES = (".pth", ".pt")

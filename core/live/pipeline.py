@@ -258,6 +258,7 @@ class LivePipeline:
                 "detector": None if detector is None else {"name": detector.name, "backend": detector.backend,
                                                            "precision": detector.precision, "device": detector.device},
                 "detector_errors": self.detector_errors,
+                "detector_last_error": self._detector_errors.newest(),
                 "detector_swaps": self.detector_swaps,
                 "thread_errors": sum(thread.errors for thread in self._threads),
                 "restarts": sum(thread.restarts for thread in self._threads),

@@ -26,12 +26,15 @@ class ErrorLog:
         self._lock = threading.Lock()
         self._unlogged = 0
         self._logged_at: float | None = None
+        self.last_message: str | None = None  # the newest error, one line, and when it came (by `clock`)
+        self.last_at: float | None = None
 
     def report(self, error: BaseException) -> None:
         """Count `error` and log it if the rate limit allows."""
         now = self.clock()
         with self._lock:
             self.count += 1
+            self.last_message, self.last_at = " ".join(str(error).split()) or type(error).__name__, now
             first = self._logged_at is None
             due = first or now - self._logged_at >= self.every
             if not due:
@@ -43,6 +46,12 @@ class ErrorLog:
         else:
             self.logger.error("%s failed %d more times since the last report (errors so far %d); latest: %s: %s",
                               self.what, unlogged + 1, self.count, type(error).__name__, error)
+
+    def newest(self) -> dict | None:
+        """{"message", "age_s"} of the newest error, or None before the first."""
+        with self._lock:
+            message, at = self.last_message, self.last_at
+        return None if at is None else {"message": message, "age_s": round(self.clock() - at, 2)}
 
 
 class SupervisedThread:

@@ -1,0 +1,83 @@
+"""`python -m core serve`: our detector's network behind a Triton Inference Server with dynamic batching."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from core.commands.options import DEVICES, PRECISION_HELP, PRECISIONS
+from core.commands.export_triton import DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US
+
+SERVE_BACKENDS = ("torch", "onnxruntime")  # core.serve.network's (kept equal by a test), without loading torch
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the model through Triton Inference Server (dynamic batching) for --backend triton clients",
+        description="Starts tritonserver (PyTriton) with the model bound as `ssd`: input_0 FP32 [3,300,300] "
+        "(preprocessed by the client) -> scores [3000,C], boxes [3000,4]. Clients: any command with --backend "
+        "triton --triton-url grpc://HOST:GRPC_PORT. Health: http://HOST:HTTP_PORT/v2/health/ready; Prometheus "
+        "metrics: http://HOST:METRICS_PORT/metrics. Ctrl-C stops it.",
+    )
+    parser.add_argument("--weights", required=True, help="pytorch-ssd .pth checkpoint (or .onnx with onnxruntime)")
+    parser.add_argument("--labels", required=True, help="labels.txt (first line BACKGROUND)")
+    parser.add_argument("--backend", default="torch", choices=SERVE_BACKENDS)
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+    parser.add_argument("--address", default="0.0.0.0", help="address to bind (default 0.0.0.0: the LAN)")
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="largest batch Triton forms")
+    parser.add_argument("--queue-delay-us", type=int, default=DEFAULT_QUEUE_DELAY_US,
+                        help="how long the dynamic batcher waits to fill a batch, in microseconds (default 2000)")
+    parser.set_defaults(func=run)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`) stops the server the way Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _log_file(grpc_port: int) -> Path:
+    """tritonserver's log, under the data root (stdout stays one JSON line)."""
+    from core.config import load_settings
+
+    folder = load_settings().data_root / "serve"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"tritonserver-{grpc_port}.log"
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.ledger import run_recorder
+    from core.ledger.environment import cpu_model
+    from core.serve.network import load_network
+    from core.serve.server import ServerOptions, triton_server
+
+    options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port, metrics_port=args.metrics_port,
+                            address=args.address, model_name=args.model_name, max_batch=args.max_batch,
+                            queue_delay_us=args.queue_delay_us, log_file=_log_file(args.grpc_port)).check()
+    network = load_network(Path(args.weights), Path(args.labels), backend=args.backend, device=args.device,
+                           precision=args.precision)
+    params = {"weights": args.weights, "labels": args.labels, "backend": network.backend, "device": network.device,
+              "precision": network.precision, "model_name": options.model_name, "max_batch": options.max_batch,
+              "queue_delay_us": options.queue_delay_us, "address": options.address,
+              **{f"{name}_port": getattr(options, f"{name}_port") for name in ("grpc", "http", "metrics")}}
+    _stop_on_sigterm()
+    device = cpu_model() if network.device == "cpu" else None  # None: the machine's GPU
+    with run_recorder("serve", params, device=device) as ledger_run:
+        ledger_run.artifact(args.weights, kind="input")
+        ledger_run.artifact(args.labels, kind="input", format="labels")
+        with triton_server(network, options) as triton:
+            print(json.dumps({"serving": options.model_name, "run_id": ledger_run.id, **options.endpoints(),
+                              "log": str(options.log_file)}), flush=True)
+            print("Ctrl-C stops the server", file=sys.stderr, flush=True)
+            triton.serve()
+    return 0

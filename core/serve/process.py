@@ -1,0 +1,124 @@
+"""`python -m core serve` as a child process on chosen ports (tests, benchmarks): start, wait until it serves, read
+Triton's Prometheus counters, stop with SIGINT or kill the whole process group (our process and its tritonserver).
+
+Each start gets its own PyTriton workspace (sockets, model store) in a temporary folder that is removed once the
+process has ended, so a killed server leaves nothing behind."""
+from __future__ import annotations
+
+import os
+import shutil
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.errors import UserError
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+READY_PREFIX = '{"serving"'  # the one JSON line `core serve` prints once the model is loaded
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `python -m core` runs from
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports that were free on `host` a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind((host, 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def metric_total(text: str, name: str, model: str) -> float:
+    """The sum of a Prometheus counter over the versions of `model` in Triton's /metrics text."""
+    pattern = rf'^{re.escape(name)}{{[^}}]*model="{re.escape(model)}"[^}}]*}} (\S+)$'
+    return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
+
+
+class ServeProcess:
+    """One `core serve` child on 127.0.0.1 with fixed ports, so it can be killed and restarted on the same ones."""
+
+    def __init__(self, weights: Path, labels: Path, *, options: Sequence[str] = (), ports: Sequence[int] | None = None,
+                 model: str = "ssd") -> None:
+        self.weights, self.labels, self.options, self.model = Path(weights), Path(labels), list(options), model
+        self.grpc_port, self.http_port, self.metrics_port = ports or free_ports(3)
+        self.url = f"grpc://127.0.0.1:{self.grpc_port}"
+        self.process: subprocess.Popen | None = None
+        self._workspace: str | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "core", "serve", "--weights", str(self.weights), "--labels", str(self.labels),
+                "--address", "127.0.0.1", "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
+                "--metrics-port", str(self.metrics_port), "--model-name", self.model, *self.options]
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> ServeProcess:
+        """Start it and return once the model is loaded (a UserError if it is not within `timeout` seconds)."""
+        self._workspace = tempfile.mkdtemp(prefix="eds-serve-")
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        cwd=PROJECT_ROOT, start_new_session=True,
+                                        env={**os.environ, "PYTRITON_HOME": self._workspace})
+        ready = threading.Event()
+        errors: list[str] = []
+
+        def drain(stream, on_line) -> None:  # read until the process ends, so a full pipe never blocks it
+            for line in stream:
+                on_line(line)
+
+        threading.Thread(target=drain, args=(self.process.stdout, lambda line: line.startswith(READY_PREFIX)
+                                             and ready.set()), daemon=True).start()
+        threading.Thread(target=drain, args=(self.process.stderr, lambda line: errors.append(line.strip())),
+                         daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.2):
+            exited = self.process.poll() is not None
+            if exited or time.monotonic() > deadline:
+                self.kill()
+                last = next((line for line in reversed(errors) if line.startswith("error:")), "")
+                what = "core serve exited before serving" if exited else f"core serve did not start within {timeout:g} s"
+                raise UserError(f"{what} {last}".strip())
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the process group: a server that dies rather than stops."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        self._remove_workspace()
+
+    def stop(self) -> None:
+        """Ctrl-C (SIGINT to the group), then SIGKILL if it has not ended in time."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._remove_workspace()
+
+    def _remove_workspace(self) -> None:
+        if self._workspace is not None:
+            shutil.rmtree(self._workspace, ignore_errors=True)
+            self._workspace = None
+
+    def metric(self, name: str) -> float:
+        """A Triton counter of this server's model, e.g. nv_inference_count (requests) or nv_inference_exec_count
+        (executions: fewer than requests when the dynamic batcher grouped them)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return metric_total(response.read().decode(), name, self.model)
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
