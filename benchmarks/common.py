@@ -1,6 +1,7 @@
 """Shared benchmark plumbing: machine description, warm repeated timing with robust statistics, JSON output."""
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -47,4 +48,18 @@ def save_results(name: str, payload: dict, metrics: Metrics | None = None) -> Pa
             for metric, (value, unit) in metrics.items():
                 run.metric(metric, value, unit=unit)
             run.artifact(path, kind="output", format="json")
+    return path
+
+
+def save_rows_result(name: str, result: dict, json_out: Path | None = None) -> Path:
+    """Save a result made of judged rows (scenario, target, ours, median, unit, verdict): JSON, a `benchmark` run of
+    the measured medians, a copy at `json_out`; print the rows as Markdown and the JSON's path."""
+    metrics = {row["scenario"]: (row["median"], row["unit"]) for row in result["rows"]
+               if isinstance(row["median"], float)}
+    path = save_results(name, result, metrics)
+    if json_out:
+        json_out.write_text(path.read_text())
+    for row in result["rows"]:
+        print(f"| {row['scenario']} | {row['target']} | {row['ours']} | {row['verdict']} |")
+    print(json.dumps({"json": str(path)}))
     return path

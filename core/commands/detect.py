@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
-from core.commands.options import add_model_options
+from core.commands.options import add_model_options, runtime_fields
 from core.jsonio import write_json
 
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     image = read_image(args.image)
     spec = DetectorSpec(args.weights, args.labels, backend=args.backend, device=args.device,
-                        precision=args.precision, score_threshold=args.threshold)
+                        precision=args.precision, score_threshold=args.threshold, **runtime_fields(args))
     detector = load_detector(spec)
     try:
         (detections,) = detector.detect([image])

@@ -3,10 +3,11 @@ VOC 2007 AP; COCO mAP), per class."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.commands.options import add_model_options
+from core.commands.options import add_model_options, runtime_fields
 from core.jsonio import write_json
 from core.optimize.voc_ap import USE_2007_METRIC, voc_metric_name
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     tables = read_dataset(args.data)
     spec = evaluation_spec(args.weights, args.labels, backend=args.backend, device=args.device,
                            precision=args.precision, threads=args.threads)
-    detector = load_detector(spec)
+    detector = load_detector(dataclasses.replace(spec, **runtime_fields(args)))
     try:
         dataset = open_split(tables, args.split, detector.class_names)
         params = {"weights": str(args.weights), "labels": str(args.labels), "data": str(args.data),

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from core.atomic import write_text_atomic
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
-from core.commands.options import PRECISION_HELP, PRECISIONS
+from core.commands.options import (PRECISION_HELP, PRECISIONS, add_cuda_options, add_triton_options,
+                                   runtime_fields)
 from core.detect.registry import BACKENDS
 from core.errors import UserError
 from core.stream.nal import FORMATS
@@ -67,6 +68,8 @@ def _register_receive(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS))
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
+    add_triton_options(parser)
+    add_cuda_options(parser)
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--frames", type=_positive(int), help="stop after this many processed frames")
     stop.add_argument("--duration", type=_positive(float), help="stop after this many seconds (default 10)")
@@ -100,7 +103,7 @@ def _load_detector(args: argparse.Namespace):
     if not args.weights or not args.labels:
         raise UserError("--detect needs --weights and --labels")
     return load_detector(DetectorSpec(args.weights, args.labels, backend=args.backend, precision=args.precision,
-                                      score_threshold=args.threshold))
+                                      score_threshold=args.threshold, **runtime_fields(args)))
 
 
 def _rate(count: int, seconds: float) -> float:

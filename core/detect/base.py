@@ -65,7 +65,11 @@ class DetectorSpec:
     precision: str = "auto"  # "auto" (what the model file is: fp32 for a .pth), "fp32", "fp16", "bf16" or "int8"
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     threads: int | None = None  # CPU threads for the runtime (None: the runtime's default)
-    cuda_graph: bool = False  # torch on CUDA: capture one CUDA graph per batch size and replay it
+    cuda_graph: bool | None = None  # torch: replay one captured CUDA graph per batch shape (None: on with CUDA)
+    compile: bool = False  # torch on CUDA: fuse kernels with torch.compile for the warm-up batch sizes (slow load)
+    warmup_batch_sizes: tuple[int, ...] = (1,)  # torch on CUDA: batch sizes run at load, so first calls are fast
+    triton_url: str | None = None  # triton: the inference server, grpc://HOST:PORT
+    triton_model: str = "ssd"  # triton: the model name on that server
 
 
 class Detector(Protocol):

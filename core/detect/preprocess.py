@@ -1,7 +1,9 @@
 """Frames -> network input exactly as pytorch-ssd's predictor: resize to 300x300 (bilinear), RGB, (x-127)/128, NCHW.
 
-Split in two so GPU backends upload 4x fewer bytes: `preprocess_batch` resizes on the CPU and keeps uint8 BGR;
-the colour swap and normalization then run where the network runs (`normalize_numpy` here, torch ops on CUDA).
+Split in two: `preprocess_batch` resizes on the CPU and keeps uint8 BGR; the colour swap and normalization then run
+where the network runs (ONNX ops prepended to the onnxruntime graph, torch ops in the torch backend, or
+`normalize_numpy` here for runtimes that take the float input), so GPU backends upload 4x fewer bytes and the CPU
+does no extra pass over the pixels.
 """
 from __future__ import annotations
 

@@ -5,7 +5,10 @@
 - end-to-end milliseconds of `detect()` on one 640x480 frame (resize + inference + decode + NMS);
 - peak memory: growth of the process's resident-set high-water mark (Linux VmHWM, reset before loading);
 - fidelity: the largest absolute difference of the raw network outputs (class scores, box corners) from a
-  reference detector's outputs on the same images.
+  reference detector's outputs on the same images;
+- the benchmark's view (`measure_detect_call`): the whole `detect()` call on real-size frames, warmed up, repeated
+  for a minimum time, median and p95 per image, and the same frames split into stages (resize, network with
+  normalization, decode + NMS).
 Call counts are parameters and are returned, so tests check what ran and never how fast this machine is.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ import cv2
 import numpy as np
 
 from core.detect.base import Detector
+from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
 from core.model.config import IMAGE_SIZE
 
@@ -73,6 +77,65 @@ def measure_speed(detector: Detector, image: np.ndarray, config: SpeedConfig, *,
     _timed(lambda: detector.detect([frame]), config.warmup, clock)
     end_to_end = _timed(lambda: detector.detect([frame]), config.repeats, clock)
     result.end_to_end_ms, result.end_to_end_samples = float(np.median(end_to_end)), len(end_to_end)
+    return result
+
+
+@dataclass(frozen=True)
+class RepeatConfig:
+    """Warm-up calls, then calls until both the minimum time and the minimum count are reached."""
+
+    warmup: int = 5
+    min_seconds: float = 2.0
+    min_repeats: int = 20
+
+
+def repeat_timed(call: Callable[[], object], config: RepeatConfig, *,
+                 clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
+    """Milliseconds of each call of `call` after `config.warmup` untimed ones, until both minimums are met."""
+    _timed(call, config.warmup, clock)
+    samples: list[float] = []
+    started = clock()
+    while len(samples) < config.min_repeats or (clock() - started) < config.min_seconds:
+        samples += _timed(call, 1, clock)
+    return np.asarray(samples)
+
+
+def _robust(samples_ms: np.ndarray, per: int = 1) -> dict[str, float]:
+    median, p95 = np.percentile(samples_ms / per, [50, 95])
+    return {"median_ms": float(median), "p95_ms": float(p95)}
+
+
+# Where each backend turns uint8 pixels into the network's float input: inside its network call, every one of them
+# (onnxruntime: ONNX ops prepended to the graph; torch: tensor ops on the device; tensorrt: numpy before the copy).
+NORMALIZED_IN = {"onnxruntime": "graph", "torch": "torch ops before the network", "tensorrt": "numpy in infer"}
+
+
+def measure_detect_call(detector: Detector, frames: Sequence[np.ndarray], config: RepeatConfig, *,
+                        clock: Callable[[], float] = time.perf_counter) -> dict:
+    """`detect(frames)` as a user calls it (BGR frames in, final boxes out), per image, and its stages.
+
+    Returns median_ms, p95_ms (per image), images_per_sec, batch_size, repeats and `stages_ms` (median per image of
+    resize, network and decode + NMS, each timed on its own; the network stage includes normalization, and
+    `normalized_in` says how the backend does it). Backends without `infer` get no stage split."""
+    frames = list(frames)
+    calls = repeat_timed(lambda: detector.detect(frames), config, clock=clock)
+    whole = _robust(calls, len(frames))
+    result = {**whole, "images_per_sec": 1000.0 / whole["median_ms"] if whole["median_ms"] > 0 else 0.0,
+              "batch_size": len(frames), "repeats": len(calls), "stages_ms": None,
+              "normalized_in": NORMALIZED_IN.get(detector.backend)}
+    infer = getattr(detector, "infer", None)
+    if infer is None:
+        return result
+    part = RepeatConfig(warmup=2, min_seconds=config.min_seconds / 4, min_repeats=max(3, config.min_repeats // 4))
+    resized, sizes = preprocess_batch(frames)
+    scores, boxes = infer(resized)
+    stage = {
+        "resize": lambda: preprocess_batch(frames),
+        "network": lambda: infer(resized),
+        "decode_nms": lambda: postprocess(scores, boxes, sizes, detector.score_threshold),
+    }
+    result["stages_ms"] = {name: _robust(repeat_timed(call, part, clock=clock), len(frames))["median_ms"]
+                           for name, call in stage.items()}
     return result
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ from core.model import build_mobilenet_v1_ssd, read_labels
 from core.model.checkpoint import read_state_dict, save_state_dict, write_labels
 from core.model.mobilenet_ssd import MobileNetV1SSD
 from core.model.priors import generate_priors
-from core.optimize.augment import augment, resize_normalize
+from core.optimize.augment import augment, augment_reference, resize_normalize
 from core.optimize.multibox_loss import multibox_loss
 from core.optimize.targets import match_priors
 
@@ -40,6 +41,7 @@ NET_NAME = "mb1-ssd"
 STATE_FILE = "training-state.pt"
 METRICS_FILE = "metrics.jsonl"
 _EPOCH_IN_NAME = re.compile(r"-Epoch-(\d+)-")
+AUGMENTATIONS = {"warp": augment, "reference": augment_reference}
 
 
 @dataclass
@@ -66,14 +68,18 @@ class TrainConfig:
     seed: int = 0
     validation_epochs: int = 1
     evaluate_map: bool = True
+    augmentation: str = "warp"  # "warp" (one warp per sample) or "reference" (pytorch-ssd's step-by-step images)
 
 
 class SSDTrainingSet(Dataset):
     """Samples of a `DetectionDataset` as (input, regression targets, class targets); augmented when training."""
 
-    def __init__(self, dataset: DetectionDataset, *, train: bool) -> None:
+    def __init__(self, dataset: DetectionDataset, *, train: bool, augmentation: str = "warp") -> None:
+        if augmentation not in AUGMENTATIONS:
+            raise UserError(f"unknown augmentation {augmentation!r} ({' or '.join(AUGMENTATIONS)})")
         self.dataset = dataset
         self.train = train
+        self.augment = AUGMENTATIONS[augmentation]
         self.priors = generate_priors()
 
     def __len__(self) -> int:
@@ -91,7 +97,7 @@ class SSDTrainingSet(Dataset):
         height, width = sample.image.shape[:2]
         if self.train:
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
-            image, boxes, labels = augment(sample.image, sample.boxes, sample.labels, rng)
+            image, boxes, labels = self.augment(sample.image, sample.boxes, sample.labels, rng)
         else:
             image = resize_normalize(sample.image)
             boxes = sample.boxes / np.array([width, height, width, height], np.float32)
@@ -154,9 +160,15 @@ def checkpoint_name(epoch: int, validation_loss: float) -> str:
     return f"{NET_NAME}-Epoch-{epoch}-Loss-{validation_loss}.pth"
 
 
+def _single_threaded_worker(worker_id: int) -> None:
+    """Loader workers already run in parallel: OpenCV's own thread pool in each would oversubscribe the cores."""
+    cv2.setNumThreads(1)
+
+
 def _loader(dataset: Dataset, config: TrainConfig, *, train: bool, cuda: bool) -> DataLoader:
     return DataLoader(dataset, batch_size=config.batch_size, shuffle=train, num_workers=config.workers,
                       pin_memory=cuda, drop_last=False, persistent_workers=config.workers > 0,
+                      worker_init_fn=_single_threaded_worker if config.workers > 0 else None,
                       generator=torch.Generator().manual_seed(config.seed) if train else None)
 
 
@@ -196,7 +208,8 @@ class Trainer:
             self._resume(config.resume)
         else:
             initialise(self.network, config.pretrained)
-        self.train_loader = _loader(SSDTrainingSet(self.train_data, train=True), config, train=True, cuda=cuda)
+        self.train_loader = _loader(SSDTrainingSet(self.train_data, train=True, augmentation=config.augmentation),
+                                    config, train=True, cuda=cuda)
         self.validation_loader = (_loader(SSDTrainingSet(self.validation_data, train=False), config, train=False,
                                           cuda=cuda) if self.validation_data is not None and len(self.validation_data)
                                   else None)
@@ -235,6 +248,7 @@ class Trainer:
         self.network.train()
         totals = torch.zeros(2, device=self.device)
         images_seen, started = 0, time.perf_counter()
+        first_step_seconds = math.nan
         for images, locations, labels in self.train_loader:
             regression, classification = self._losses(images, locations, labels)
             self.optimizer.zero_grad(set_to_none=True)
@@ -242,6 +256,10 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             totals += torch.stack([regression.detach(), classification.detach()]) * len(images)
+            if not images_seen:  # the epoch's first step, loader start-up and first batch included
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                first_step_seconds = time.perf_counter() - started
             images_seen += len(images)
             progress.update(len(images))
             progress.set_postfix(img_s=f"{images_seen / (time.perf_counter() - started):.1f}",
@@ -252,7 +270,7 @@ class Trainer:
         regression_loss, classification_loss = (totals / max(images_seen, 1)).tolist()
         return {"train_loss": regression_loss + classification_loss, "train_regression_loss": regression_loss,
                 "train_classification_loss": classification_loss, "images_per_sec": images_seen / seconds,
-                "epoch_seconds": seconds}
+                "epoch_seconds": seconds, "first_step_seconds": first_step_seconds}
 
     @torch.no_grad()
     def validation_loss(self) -> dict:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.detect.postprocess import postprocess
+from core.detect.postprocess import postprocess, postprocess_numpy, postprocess_torch
 from core.model.box_ops import pairwise_iou
 
 
@@ -84,3 +84,69 @@ def test_empty_when_nothing_passes():
     results = postprocess(torch.full((2, 10, 3), 1 / 3), torch.rand(2, 10, 4), np.ones((2, 2)), score_threshold=0.9)
     assert [len(r) for r in results] == [0, 0]
     assert results[0].boxes.shape == (0, 4)
+
+
+def _random_outputs(seed: int, batch: int = 3, priors: int = 3000, classes: int = 8, tie_step: float | None = None):
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.softmax(torch.randn(batch, priors, classes, generator=generator) * 4, dim=-1)
+    if tie_step:  # coarse probabilities make many exact ties, which both paths must break by prior order
+        scores = torch.round(scores / tie_step) * tie_step
+    centers = torch.rand(batch, priors, 2, generator=generator)
+    sizes = torch.rand(batch, priors, 2, generator=generator) * 0.4 + 0.01
+    return scores, torch.cat([centers - sizes / 2, centers + sizes / 2], dim=-1)
+
+
+def _assert_identical(numpy_results, torch_results):
+    assert len(numpy_results) == len(torch_results)
+    for ours, theirs in zip(numpy_results, torch_results):
+        assert ours.labels.dtype == theirs.labels.dtype and ours.boxes.dtype == theirs.boxes.dtype == np.float32
+        np.testing.assert_array_equal(ours.labels, theirs.labels)
+        np.testing.assert_array_equal(ours.scores, theirs.scores)
+        np.testing.assert_array_equal(ours.boxes, theirs.boxes)
+
+
+@pytest.mark.parametrize(("seed", "threshold", "tie_step"),
+                         [(1, 0.0, None), (2, 0.05, None), (3, 0.3, None), (4, 0.6, None), (5, 0.02, 0.01),
+                          (6, 0.1, 0.05)])
+def test_numpy_path_equals_torch_path_on_random_outputs(seed, threshold, tie_step):
+    scores, boxes = _random_outputs(seed, tie_step=tie_step)
+    sizes = np.array([[640, 480], [1280, 720], [77, 33]], np.float32)
+    numpy_results = postprocess_numpy(scores.numpy(), boxes.numpy(), sizes, threshold)
+    _assert_identical(numpy_results, postprocess_torch(scores, boxes, sizes, threshold))
+    assert sum(len(r) for r in numpy_results) > 0
+
+
+def test_numpy_path_caps_candidates_like_the_torch_path():
+    scores, boxes = _random_outputs(7, batch=1, classes=2)
+    scores[..., 1] = 0.9  # every prior is a candidate of class 1, all tied: only the first 200 priors compete
+    sizes = np.array([[300, 300]], np.float32)
+    for candidate_size in (1, 5, 200):
+        _assert_identical(postprocess_numpy(scores.numpy(), boxes.numpy(), sizes, 0.4, candidate_size=candidate_size),
+                          postprocess_torch(scores, boxes, sizes, 0.4, candidate_size=candidate_size))
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.2, 0.4])
+def test_numpy_path_equals_torch_path_on_real_outputs(threshold):
+    from core.config import DEMO_DIR, SAMPLES_DIR
+    from core.detect import DetectorSpec, load_detector
+    from core.detect.preprocess import preprocess_batch
+    from core.imageio import read_image
+
+    detector = load_detector(DetectorSpec(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt", device="cpu"))
+    frames = [read_image(path) for path in sorted(SAMPLES_DIR.glob("*.jpg"))]
+    resized, sizes = preprocess_batch(frames)
+    scores, boxes = detector.infer(resized)
+    numpy_results = postprocess_numpy(scores.numpy(), boxes.numpy(), sizes, threshold)
+    _assert_identical(numpy_results, postprocess_torch(scores, boxes, sizes, threshold))
+    assert all(len(result) for result in numpy_results)
+
+
+def test_cpu_outputs_take_the_numpy_path(monkeypatch):
+    import core.detect.postprocess as module
+
+    called = []
+    monkeypatch.setattr(module, "postprocess_torch", lambda *a, **k: called.append("torch"))
+    scores, boxes = _random_outputs(8, batch=1)
+    postprocess(scores, boxes, np.array([[640, 480]]), 0.4)
+    postprocess(scores.numpy(), boxes.numpy(), np.array([[640, 480]]), 0.4)
+    assert called == []

@@ -10,7 +10,8 @@ import onnx
 import pytest
 
 from core.detect import DetectorSpec, load_detector
-from core.detect.onnxruntime_backend import model_precision
+from core.detect.onnxruntime_backend import PIXELS_NAME, model_precision
+from core.detect.preprocess import normalize_numpy
 from core.errors import UserError
 from core.model.onnx_export import export_onnx
 from core.optimize.formats import TARGETS, TARGETS_BY_NAME, lineage, parse_targets, unavailable_reason
@@ -50,7 +51,8 @@ class _CapturingSession:
         self.session, self.feeds = session, []
 
     def run(self, outputs, feed):
-        self.feeds.append(feed["input_0"].copy())
+        # the session's graph normalizes the uint8 frames itself, exactly as normalize_numpy does
+        self.feeds.append(normalize_numpy(feed[PIXELS_NAME]))
         return self.session.run(outputs, feed)
 
 

@@ -11,6 +11,7 @@ import torch
 from core.cli import main
 from core.data.synthetic import make_synthetic_dataset
 from core.detect import DetectorSpec, load_detector
+from core.errors import UserError
 from core.model.box_ops import center_to_corner
 from core.model.priors import generate_priors
 from core.optimize.multibox_loss import hard_negative_mask, multibox_loss
@@ -150,3 +151,27 @@ def test_pretrained_ssd_initialises_everything_but_the_heads(tmp_path):
     assert torch.equal(state["extras.3.2.weight"], source["extras.3.2.weight"])
     assert not torch.equal(state["regression_headers.0.weight"], source["regression_headers.0.weight"])
     assert state["classification_headers.0.weight"].shape[0] == 48
+
+
+def test_warp_augmentation_matches_the_reference_chain_on_fixed_seeds(tiny_dataset):
+    from core.data.readers import default_class_names, open_split, read_dataset
+    from core.optimize.augment import augment, augment_reference
+
+    tables = read_dataset(tiny_dataset)
+    split = open_split(tables, "train", default_class_names(tables))
+    expanded = 0
+    for seed in range(24):
+        sample = split[seed % len(split)]
+        image, boxes, labels = augment(sample.image, sample.boxes, sample.labels, np.random.default_rng(seed))
+        expected = augment_reference(sample.image, sample.boxes, sample.labels, np.random.default_rng(seed))
+        assert labels.tolist() == expected[2].tolist()
+        np.testing.assert_allclose(boxes, expected[1], atol=1e-6)
+        levels = np.abs(image - expected[0])[:, 1:-1, 1:-1] * 128  # inside the outermost ring, in 0..255 levels
+        assert image.shape == (3, 300, 300) and levels.max() < 4 and levels.mean() < 0.2
+        expanded += bool((np.abs(image * 128) < 0.5).all(axis=0).mean() > 0.2)  # a fifth or more is canvas mean
+    assert expanded > 0, "some seeds zoom out onto the mean-filled canvas"
+
+
+def test_an_unknown_augmentation_is_refused(tiny_dataset, tmp_path):
+    with pytest.raises(UserError, match="unknown augmentation"):
+        Trainer(_config(tiny_dataset, tmp_path, 1, augmentation="fancy"))
