@@ -12,13 +12,17 @@ from core.errors import UserError
 # Each module exposes `register(subparsers)` and sets `func(args) -> int` on the parsers it adds.
 COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.auth",
+    "core.commands.benchmark",
     "core.commands.dataset",
     "core.commands.detect",
     "core.commands.evaluate",
     "core.commands.export",
+    "core.commands.export_triton",
     "core.commands.optimize",
     "core.commands.runs",
+    "core.commands.serve",
     "core.commands.stream",
+    "core.commands.streams",
     "core.commands.train",
     "core.commands.report",
 )

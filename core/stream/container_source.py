@@ -27,7 +27,47 @@ def _open_container(target: str, *, device: bool, options: dict[str, str]) -> av
         raise UserError(f"cannot open {'camera' if device else 'video'} {target}: {error}") from None
 
 
-class ContainerSource(ThreadedSource):
+class DemuxedSource(ThreadedSource):
+    """A ThreadedSource that decodes the first video stream of FFmpeg containers (files, cameras, RTSP sessions)."""
+
+    def _play(self, container: av.container.InputContainer, *, paced: bool, thread_type: str) -> None:
+        """Demux and decode `container` until it ends or the source stops; `paced` holds each picture until its
+        presentation time (a file played like a camera). FFmpeg's read errors propagate to the caller."""
+        stream = container.streams.video[0]
+        stream.thread_type = thread_type
+        time_base = float(stream.time_base) if stream.time_base else 1.0
+        started = self.clock()
+        first_pts: float | None = None
+        health = self.health
+        for packet in container.demux(stream):
+            if self._stopping.is_set():
+                return
+            now = self.clock()
+            if packet.size:  # the last, empty packet only flushes the decoder
+                self._note_data(now)
+                self._note_frame_arrival(now)
+                health.packets += 1
+                health.bytes += packet.size
+                health.keyframes += int(packet.is_keyframe)
+            try:
+                frames = packet.decode()
+                images = [(frame.pts, frame.to_ndarray(format="bgr24")) for frame in frames]
+            except (av.error.FFmpegError, ValueError) as error:
+                health.decode_errors += 1
+                logger.debug("source %s: decode error: %s", self.uri, error)
+                continue
+            decode_ms = (self.clock() - now) * 1000.0
+            for pts, image in images:
+                seconds = None if pts is None else pts * time_base
+                if paced and seconds is not None:
+                    first_pts = seconds if first_pts is None else first_pts
+                    if self._stopping.wait(max(started + seconds - first_pts - self.clock(), 0.0)):
+                        return
+                received = self.clock() if paced else now
+                self._publish(image, pts=seconds, received=received, timings={"receive": 0.0, "decode": decode_ms})
+
+
+class ContainerSource(DemuxedSource):
     """Frames of the first video stream of a file or capture device."""
 
     def __init__(self, uri: str, target: str, *, device: bool = False, realtime: bool = True, loop: bool = False,
@@ -50,45 +90,12 @@ class ContainerSource(ThreadedSource):
 
     def _produce(self) -> None:
         while not self._stopping.is_set():
-            self._play_once()
+            self._play(self._container, paced=self.realtime and not self.device,
+                       thread_type="SLICE" if self.device else "AUTO")
             if not self.loop or self.device or self._stopping.is_set():
                 return
             self._container.close()
             self._container = _open_container(self.target, device=False, options=self._options)
-
-    def _play_once(self) -> None:
-        stream = self._container.streams.video[0]
-        stream.thread_type = "SLICE" if self.device else "AUTO"
-        time_base = float(stream.time_base) if stream.time_base else 1.0
-        started = self.clock()
-        first_pts: float | None = None
-        health = self.health
-        for packet in self._container.demux(stream):
-            if self._stopping.is_set():
-                return
-            now = self.clock()
-            if packet.size:  # the last, empty packet only flushes the decoder
-                self._note_data(now)
-                self._note_frame_arrival(now)
-                health.packets += 1
-                health.bytes += packet.size
-                health.keyframes += int(packet.is_keyframe)
-            try:
-                frames = packet.decode()
-                images = [(frame.pts, frame.to_ndarray(format="bgr24")) for frame in frames]
-            except (av.error.FFmpegError, ValueError) as error:
-                health.decode_errors += 1
-                logger.debug("source %s: decode error: %s", self.uri, error)
-                continue
-            decode_ms = (self.clock() - now) * 1000.0
-            for pts, image in images:
-                seconds = None if pts is None else pts * time_base
-                if self.realtime and not self.device and seconds is not None:
-                    first_pts = seconds if first_pts is None else first_pts
-                    if self._stopping.wait(max(started + seconds - first_pts - self.clock(), 0.0)):
-                        return
-                received = self.clock() if self.realtime and not self.device else now
-                self._publish(image, pts=seconds, received=received, timings={"receive": 0.0, "decode": decode_ms})
 
     def _release(self) -> None:
         self._container.close()

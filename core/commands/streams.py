@@ -1,0 +1,178 @@
+"""`python -m core streams ...`: the Jetson's sender command for this server, and explaining or converting any
+gst-launch-1.0 pipeline (the Streams page's tools, from the command line)."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+from core.gst.sender import CODECS, JETPACKS, PRESETS
+
+if TYPE_CHECKING:
+    from core.gst.explain import Explanation
+
+DEFAULT_PRESET = "seed"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("streams", help="camera streams: the Jetson's sender command, explain or convert "
+                                                   "a gst-launch-1.0 pipeline")
+    actions = parser.add_subparsers(dest="streams_command", required=True, metavar="ACTION")
+    _register_sender_command(actions)
+    _register_explain(actions)
+    _register_convert(actions)
+    _register_list(actions)
+    _register_listen(actions)
+
+
+def _register_sender_command(actions: argparse._SubParsersAction) -> None:
+    presets = "\n".join(f"  {name}: {preset.description}" for name, preset in PRESETS.items())
+    parser = actions.add_parser(
+        "sender-command", help="the gst-launch-1.0 command to run on the Jetson, filled in for this server",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Presets (options given on the command line override the preset's):\n{presets}")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
+                        help=f"starting point (default {DEFAULT_PRESET}: the seed's command as written)")
+    parser.add_argument("--host", help="this server's address as the Jetson reaches it (default: its first LAN "
+                                       "IPv4 address)")
+    parser.add_argument("--port", type=int, help="UDP port this server listens on (preset: 5000)")
+    parser.add_argument("--codec", choices=CODECS)
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--height", type=int)
+    parser.add_argument("--fps", type=int, help="frames per second")
+    parser.add_argument("--bitrate", type=int, help="bits per second, e.g. 4000000")
+    parser.add_argument("--keyframe-interval", type=int, help="frames between keyframes (a late viewer's wait)")
+    parser.add_argument("--camera", help="/dev/videoN (USB, v4l2src) or csi / csi:N (CSI sensor N, "
+                                         "nvarguscamerasrc)")
+    parser.add_argument("--jetpack", type=int, choices=JETPACKS, help="4 (omx encoders) or 5 (5.x and later, "
+                                                                      "nvv4l2 encoders)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (command, options, addresses)")
+    parser.set_defaults(func=run_sender_command)
+
+
+def _register_explain(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser("explain", help="explain each element, property and caps filter of a pipeline")
+    parser.add_argument("pipeline", help="a gst-launch-1.0 line, quoted as one argument")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_explain)
+
+
+def _register_convert(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser("convert", help="replace a pipeline's display sink (xvimagesink, ximagesink, "
+                                                "autovideosink) with NVIDIA's")
+    parser.add_argument("pipeline", help="a gst-launch-1.0 line, quoted as one argument")
+    parser.add_argument("--jetpack", type=int, choices=JETPACKS, default=4,
+                        help="4: nvegltransform ! nveglglessink (default); 5: nv3dsink (5.x and later)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_convert)
+
+
+def run_sender_command(args: argparse.Namespace) -> int:
+    from core.gst.addresses import server_ipv4_addresses
+    from core.gst.sender import preset_options, sender_command
+
+    addresses = server_ipv4_addresses()
+    host = args.host or addresses[0].address
+    options = preset_options(args.preset, host, port=args.port, codec=args.codec, width=args.width,
+                             height=args.height, fps=args.fps, bitrate=args.bitrate,
+                             keyframe_interval=args.keyframe_interval, camera=args.camera, jetpack=args.jetpack)
+    command = sender_command(options)
+    if args.json:
+        print(json.dumps({"command": command, "preset": args.preset, "options": options.as_dict(),
+                          "addresses": [entry.address for entry in addresses]}))
+    else:
+        print(command)
+    return 0
+
+
+def _explanation_text(explanation: Explanation) -> str:
+    lines = [f"option {option.flag}{' ' + option.argument if option.argument else ''}: {option.meaning}"
+             for option in explanation.options]
+    for row in explanation.elements:
+        heading = f"{row.index}. {row.kind} {row.text}"
+        if row.kind == "element":
+            about = f"{row.klass}: {row.description} [{row.source}]" if row.klass else row.source
+            lines.append(f"{heading}\n   {about}")
+        else:
+            lines.append(f"{heading}\n   {row.description}")
+        for prop in (p for p in explanation.properties if p.index == row.index):
+            if prop.status == "known":
+                problem = f" PROBLEM: {prop.problem}" if prop.problem else ""
+                lines.append(f"   property {prop.name}={prop.value}: {prop.type}, default {prop.default or '-'}"
+                             f" ({prop.description}){problem}")
+            else:
+                lines.append(f"   property {prop.name}={prop.value}: {prop.status}")
+        for caps in (c for c in explanation.caps if c.index == row.index):
+            features = f" with features {', '.join(caps.features)}" if caps.features else ""
+            fields = ", ".join(f"{name}={value} ({kind})" for name, value, kind in caps.fields) or "no fields"
+            lines.append(f"   capability ({caps.origin}): {caps.media_type}{features}; {fields}")
+    return "\n".join(lines)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from core.gst.explain import explain_pipeline
+
+    explanation = explain_pipeline(args.pipeline)
+    print(json.dumps(explanation.as_dict()) if args.json else _explanation_text(explanation))
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from core.gst.convert import convert_for_display
+
+    conversion = convert_for_display(args.pipeline, args.jetpack)
+    if args.json:
+        print(json.dumps(conversion.as_dict()))
+        return 0
+    print(conversion.converted)
+    for change in conversion.changes:
+        before = change.before or "(nothing)"
+        after = change.after or "(removed)"
+        print(f"  {before} -> {after}: {change.why}")
+    return 0
+
+
+def _register_list(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser("list", help="the configured streams (DATA_ROOT/streams.toml; the Streams page "
+                                             "edits them)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_list)
+
+
+def _register_listen(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser("listen", help="what arrives on each configured RTP port: sender, SSRC, payload "
+                                               "type, codec, resolution, packets/s, loss (exit 1: nothing on a port)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="how long to listen (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_listen)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from core.config import load_settings
+    from core.stream.configured import load_streams, rtp_port, streams_file
+    from core.stream.sources import display_uri
+
+    settings = load_settings()
+    streams = [{"name": entry.name, "uri": display_uri(entry.uri), "udp_port": rtp_port(entry.uri)}
+               for entry in load_streams(settings)]
+    if args.json:
+        print(json.dumps({"file": str(streams_file(settings)), "streams": streams}))
+    for stream in [] if args.json else streams:
+        print(f"{stream['name']}: {stream['uri']}")
+    return 0
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    from core.config import load_settings
+    from core.errors import UserError
+    from core.stream.configured import load_streams
+    from core.stream.listen_report import arrivals_text, listen
+
+    if not 0 < args.seconds <= 3600:
+        raise UserError(f"--seconds must be between 0 and 3600, not {args.seconds:g}")
+    rows = listen(load_streams(load_settings()), args.seconds)
+    if not rows:
+        raise UserError("no RTP stream is configured (add one on the Streams page: rtp://0.0.0.0:PORT)")
+    print(json.dumps({"seconds": args.seconds, "streams": [row.as_dict() for row in rows]}) if args.json
+          else arrivals_text(rows))
+    return 0 if all(row.arriving for row in rows) else 1

@@ -1,0 +1,3 @@
+"""GStreamer tools for people connecting a camera: the Jetson's sender command (`sender`), an explainer for any
+`gst-launch-1.0` line (`syntax`, `caps`, `registry`, `nvidia`, `explain`) and a converter of a pipeline's display
+sink to NVIDIA's (`convert`). Pure text work plus `gst-inspect-1.0` lookups; no GStreamer Python bindings needed."""
