@@ -21,6 +21,12 @@ import threading
 import time
 from pathlib import Path
 
+from core.config import load_settings
+from core.stream.configured import StreamEntry, save_streams
+from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
+
+RTP_STREAM = "Benchmark RTP"  # the benchmark's one configured stream
+
 CHROMIUM_WEBRTC_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                         "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
                         "--disable-features=WebRtcHideLocalIpsWithMdns", "--disable-background-networking",
@@ -83,34 +89,49 @@ PEER_COUNTS_JS = """async () => {
 }"""
 
 
-def choose_rtp_source(page, port: int) -> None:
-    """On the Live page: pick the RTP source on `port`, the port the server offers first (start it with
-    EDS_RTP_PORTS=`port`)."""
-    page.get_by_text("Jetson stream (RTP)").click()
-    page.get_by_text(f"source rtp://0.0.0.0:{port}").wait_for(timeout=30_000)
+def configure_streams(data_root: Path, entries: list[StreamEntry], rtp_ports: tuple[int, ...]) -> dict[str, str]:
+    """A streams file in `data_root` configuring `entries`; the server's settings (data root, its RTP ports)."""
+    env = {"EDS_DATA_ROOT": str(data_root), "EDS_RTP_PORTS": ",".join(map(str, rtp_ports))}
+    save_streams(load_settings(env), entries)
+    return env
 
 
-def start_webrtc(page, timeout_ms: int = 60_000):
-    """Click START in the WebRTC component, wait for a playing video, install the frame probe; return the iframe."""
-    frame = page.frame_locator(WEBRTC_FRAME).first
-    frame.get_by_role("button", name="Start").click(timeout=timeout_ms)
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the Live page's select box labelled `label`."""
+    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def choose_stream(page, name: str) -> None:
+    choose(page, "Stream", name)
+
+
+def playing_video(page, timeout_ms: int = 60_000):
+    """The WebRTC iframe once its video plays (nobody clicks START: the page starts it), with the frame probe."""
     handle = page.locator(WEBRTC_FRAME).first.element_handle(timeout=timeout_ms).content_frame()
-    handle.wait_for_function("() => { const v = document.querySelector('video');"
-                             " return v && v.videoWidth > 0 && v.currentTime > 0; }", timeout=timeout_ms)
+    try:
+        handle.wait_for_function("() => { const v = document.querySelector('video');"
+                                 " return v && v.videoWidth > 0 && v.currentTime > 0; }", timeout=timeout_ms)
+    except Exception:
+        screenshot(page, "live_page_video_not_playing")  # what the page showed instead, for the failure report
+        raise
     handle.evaluate(FRAME_PROBE_JS)
     return handle
 
 
-def open_live(browser, url: str, *, rtp_port: int | None = None, viewport: dict | None = None):
-    """A new page on the Live page (RTP source on `rtp_port`, else the demo stream) with WebRTC playing."""
+def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | None = None, requests=None):
+    """A new page on the Live page (the stream `stream`, else the first: the demo stream) with its video playing;
+    every URL the page requests is appended to `requests` when given."""
     context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
     context.add_init_script(PEER_RECORDER_JS)
     page = context.new_page()
+    if requests is not None:
+        page.on("request", lambda request: requests.append(request.url))
     page.goto(f"{url}/live", wait_until="domcontentloaded")
     page.get_by_role("heading", name="Live").wait_for(timeout=60_000)
-    if rtp_port is not None:
-        choose_rtp_source(page, rtp_port)
-    return page, start_webrtc(page)
+    if stream is not None:
+        choose_stream(page, stream)
+    return page, playing_video(page)
 
 
 def probe(frame) -> dict:
@@ -198,18 +219,19 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from benchmarks.common import save_results
-    from tests.browser.conftest import CHROMIUM, free_port, start_streamlit
 
     port = free_port()
     with tempfile.TemporaryDirectory() as data, DemoSender(port) as sender, sync_playwright() as playwright:
-        process, url = start_streamlit({**APP_ENV, "EDS_RTP_PORTS": str(port)}, Path(data))
+        streams = [StreamEntry(RTP_STREAM, f"rtp://127.0.0.1:{port}?codec=h265")]
+        process, url = start_streamlit({**APP_ENV, **configure_streams(Path(data), streams, (port,))}, Path(data))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_WEBRTC_ARGS)
         try:
             small = {"width": 1000, "height": 900}
-            frames = [open_live(browser, url, rtp_port=port, viewport=small)[1]]
+            frames = [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]]
             time.sleep(3)
             rows = [measure(process.pid, frames, args.seconds)]
-            frames += [open_live(browser, url, rtp_port=port, viewport=small)[1] for _ in range(args.viewers - 1)]
+            frames += [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]
+                       for _ in range(args.viewers - 1)]
             time.sleep(3)
             rows.append(measure(process.pid, frames, args.seconds))
         finally:

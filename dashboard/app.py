@@ -14,13 +14,15 @@ from dashboard.components.guard import run_guarded  # noqa: E402
 
 PAGES_DIR = Path(__file__).parent / "views"  # not "pages": Streamlit would also list that folder on its own
 
-st.set_page_config(page_title="edge detector studio", page_icon=":material/center_focus_strong:", layout="wide")
+# An emoji icon becomes an inline picture; a ":material/...:" page icon is fetched from a font server on the internet.
+st.set_page_config(page_title="edge detector studio", page_icon="🎯", layout="wide")
 resources.ledger_url()  # upgrade the run history's schema and mark runs of dead processes, once per server
 navigation = st.navigation(
     [
         st.Page(PAGES_DIR / "detect.py", title="Detect", icon=":material/image_search:", default=True),
         st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/dataset:"),
         st.Page(PAGES_DIR / "live.py", title="Live", icon=":material/videocam:"),
+        st.Page(PAGES_DIR / "streams.py", title="Streams", icon=":material/settings_input_antenna:"),
         st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/history:"),
         st.Page(PAGES_DIR / "compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page(PAGES_DIR / "training.py", title="Training", icon=":material/show_chart:"),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up and start the demo: our own RTP sender (H.265, the Jetson's caps) on the demo scene, and the dashboard on
-# all interfaces (port 8501) with the embedded defaults: demo weights, demo stream, demo dataset on first visit.
+# Set up and start the demo: the dashboard on all interfaces (port 8501) with the embedded defaults: demo weights,
+# demo stream (drawn inside the app only while someone watches it), demo dataset on first visit. No UDP port is
+# taken: udp/5000 stays free for a real Jetson. EDS_DEMO_RTP_PORT=PORT also starts our own RTP sender (H.265, the
+# Jetson's caps) on the demo scene to 127.0.0.1:PORT, to try the RTP path (a configured stream on that port).
 # The dashboard serves HTTPS with a self-signed certificate made on first use (EDS_TLS=off: plain HTTP) and asks for
 # a password: on first start one is generated and printed with a one-time login URL (EDS_AUTH=off: no password).
 set -euo pipefail
@@ -23,8 +25,11 @@ fi
 if [ "${EDS_AUTH:-on}" != "off" ]; then
     python3 -m core auth startup --url "$scheme://${host:-localhost}:$port"
 fi
-python3 -m core send --source demo: --codec h265 --host 127.0.0.1 --port "${EDS_DEMO_PORT:-5000}" &
-sender=$!
-trap 'kill "$sender" 2>/dev/null || true' EXIT INT TERM
-echo "dashboard: $scheme://${host:-localhost}:$port  (demo stream on udp/${EDS_DEMO_PORT:-5000})"
+if [ -n "${EDS_DEMO_RTP_PORT:-}" ]; then
+    python3 -m core send --source demo: --codec h265 --host 127.0.0.1 --port "$EDS_DEMO_RTP_PORT" &
+    sender=$!
+    trap 'kill "$sender" 2>/dev/null || true' EXIT INT TERM
+    echo "demo RTP sender: H.265 to udp/$EDS_DEMO_RTP_PORT on 127.0.0.1"
+fi
+echo "dashboard: $scheme://${host:-localhost}:$port"
 python3 -m streamlit run dashboard/app.py --server.address "$address" --server.port "$port" "${tls[@]}"

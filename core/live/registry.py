@@ -5,6 +5,11 @@ Loading a model and opening a source take seconds, so they happen outside the re
 is marked, a second viewer of that URI waits for it (and then shares it), while other URIs, `get()` and
 `viewers()` go on. What a failed start opened is closed again, so a port is never left bound. At most
 `max_pipelines` pipelines run at once.
+
+A UDP port is bound by one pipeline at a time. Acquiring an rtp:// URI whose port another URI's pipeline holds (the
+same port with other settings: codec, payload type) rebuilds the port's receiver in place: the old pipeline is
+stopped, closing its socket, before the new one binds, and its viewers carry over to the new URI (`successor`
+tells them where their stream went), so there is never an "Address already in use".
 """
 from __future__ import annotations
 
@@ -17,9 +22,19 @@ from core.detect.base import Detector
 from core.errors import UserError
 from core.live.pipeline import LivePipeline
 from core.stream.base import FrameSource
+from core.stream.configured import rtp_port
 from core.stream.sources import open_source
 
 DetectorFactory = Callable[[], Detector | None]
+
+
+def bound_port(uri: str) -> int | None:
+    """The UDP port the source of `uri` binds: an rtp:// URI's fixed port; None for port 0 (any free port), other
+    sources and URIs that do not parse (opening them says why)."""
+    try:
+        return rtp_port(uri) or None
+    except UserError:
+        return None
 
 
 @dataclass
@@ -40,37 +55,72 @@ class PipelineRegistry:
         self.max_pipelines = max_pipelines
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
+        self._successors: dict[str, str] = {}  # a URI whose port was rebuilt in place -> the URI that took it
 
     def acquire(self, uri: str, detector: DetectorFactory | None = None) -> LivePipeline:
         """The running pipeline for `uri` (one more viewer), created and started if there is none.
 
         `detector` is a factory called only when the pipeline is created; to change the model of a running
         pipeline, use `pipeline.set_detector`. A pipeline that failed or ended is replaced (its viewers carry over).
-        Raises UserError when `max_pipelines` are running already; nothing is left open when a step fails.
+        Raises UserError when `max_pipelines` are running already; nothing is left open when a step fails. Another
+        URI's pipeline on the same UDP port is replaced (see the module docstring).
         """
         while True:
             with self._lock:
                 entry = self._entries.get(uri)
-                if entry is not None and entry.pipeline is None:
+                rival = self._rival(uri) if entry is None else None
+                if rival is not None and rival[1].pipeline is None:
+                    starting = rival[1].ready  # the port's other settings are being started: replace them after
+                elif entry is not None and entry.pipeline is None:
                     starting = entry.ready  # another viewer is starting this URI: wait for it, then share it
                 elif entry is not None and entry.pipeline.running:
                     entry.viewers += 1
                     return entry.pipeline
                 else:
-                    dead, entry = self._claim(uri, entry)
+                    dead, entry = self._claim(uri, entry, rival)
                     break
             starting.wait()
         return self._start(uri, entry, dead, detector)
 
-    def _claim(self, uri: str, entry: _Entry | None) -> tuple[LivePipeline | None, _Entry]:
-        """Mark `uri` as being started (under the lock); returns the dead pipeline it replaces, if any."""
-        if entry is None and self.max_pipelines is not None and len(self._entries) >= self.max_pipelines:
+    def _rival(self, uri: str) -> tuple[str, _Entry] | None:
+        """Another URI's entry bound to the UDP port of `uri` (under the lock)."""
+        port = bound_port(uri)
+        if port is None:
+            return None
+        return next(((other, entry) for other, entry in self._entries.items()
+                     if other != uri and bound_port(other) == port), None)
+
+    def _claim(self, uri: str, entry: _Entry | None,
+               rival: tuple[str, _Entry] | None) -> tuple[LivePipeline | None, _Entry]:
+        """Mark `uri` as being started (under the lock); returns the dead or displaced pipeline it replaces, if any
+        (a displaced one's viewers carry over)."""
+        if entry is None and rival is None and self.max_pipelines is not None \
+                and len(self._entries) >= self.max_pipelines:
             raise UserError(f"at most {self.max_pipelines} live streams at once (EDS_MAX_PIPELINES); "
                             "close another live view or wait until an idle one is released")
+        if rival is not None:
+            del self._entries[rival[0]]
+            self._successors[rival[0]] = uri
+            entry = rival[1]
+        self._successors.pop(uri, None)
         dead = entry.pipeline if entry is not None else None
         claimed = _Entry(viewers=entry.viewers if entry is not None else 0)
         self._entries[uri] = claimed
         return dead, claimed
+
+    def successor(self, uri: str) -> str | None:
+        """The URI whose pipeline now holds the port `uri` had (its viewers were carried over), if it runs."""
+        with self._lock:
+            return self._successor(uri)
+
+    def _successor(self, uri: str) -> str | None:
+        seen: set[str] = set()
+        while uri not in self._entries:
+            if uri in seen or uri not in self._successors:
+                return None
+            seen.add(uri)
+            uri = self._successors[uri]
+        return uri if seen else None
 
     def _start(self, uri: str, entry: _Entry, dead: LivePipeline | None,
                detector: DetectorFactory | None) -> LivePipeline:
@@ -118,6 +168,8 @@ class PipelineRegistry:
     def release(self, uri: str) -> None:
         """One viewer fewer; the last one stops the pipeline (source closed, detector closed)."""
         with self._lock:
+            if uri not in self._entries:
+                uri = self._successor(uri) or uri  # a viewer of a port rebuilt in place: its count moved there
             entry = self._entries.get(uri)
             if entry is None or entry.viewers == 0:
                 return
@@ -142,6 +194,7 @@ class PipelineRegistry:
         with self._lock:
             pipelines = [entry.pipeline for entry in self._entries.values() if entry.pipeline is not None]
             self._entries.clear()
+            self._successors.clear()
         for pipeline in pipelines:
             pipeline.stop()
 

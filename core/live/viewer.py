@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +19,7 @@ import numpy as np
 from core.detect.base import Detections, Detector
 from core.detect.overlay import draw_detections
 from core.errors import UserError
+from core.live.detector_pool import DetectorPool, detector_pool as shared_detector_pool
 from core.live.pipeline import LivePipeline, LiveResult
 from core.live.registry import PipelineRegistry, registry as shared_registry
 from core.live.supervise import SupervisedThread
@@ -30,6 +31,20 @@ NO_SIGNAL_AFTER_S = 0.5
 PAGE_GONE_S = 5.0  # no `touch()` for this long: the page is closed or hidden, so its frames are not drawn
 IDLE_RELEASE_S = 30.0  # a viewer whose page has not asked for anything this long stops holding its pipeline
 _JANITOR_PERIOD_S = 5.0
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where one consumer of a viewer's pictures (its WebRTC track, its image view) is: the viewer's `generation`
+    (which pipeline it held) and the newest result `sequence` of that pipeline already shown.
+
+    Result sequences count per pipeline from 1, so a sequence reached on one source means nothing on the next: a
+    cursor of an older generation starts the new pipeline from its first result (a plain number carried over
+    would wait for the new source to pass the old one's count, showing "no signal" meanwhile).
+    """
+
+    generation: int = -1
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,8 +105,9 @@ class Viewer:
     """
 
     def __init__(self, registry: PipelineRegistry | None = None, clock: Callable[[], float] = time.monotonic, *,
-                 idle_release: float = IDLE_RELEASE_S) -> None:
+                 idle_release: float = IDLE_RELEASE_S, detectors: DetectorPool | None = None) -> None:
         self._registry = registry or shared_registry
+        self._detectors = detectors or shared_detector_pool
         self.clock = clock
         self.idle_release = idle_release
         self._touched = clock()
@@ -100,11 +116,16 @@ class Viewer:
         self._lock = threading.Lock()
         self._pipeline: LivePipeline | None = None
         self._uri: str | None = None
+        self._generation = 0  # counts the pipelines this viewer held (see Cursor)
         self._release: weakref.finalize | None = None
         self._fps = FpsMeter()
         self.frames_shown = 0
         self._last_image: np.ndarray | None = None
         self._last_result_at: float | None = None
+        self._held = threading.Event()  # set while a pipeline is held: next_image waits for one
+        self._requested: tuple[str, Hashable] | None = None
+        self._requests_running = 0
+        self._request_error: str | None = None
 
     @property
     def uri(self) -> str | None:
@@ -114,8 +135,68 @@ class Viewer:
     def pipeline(self) -> LivePipeline | None:
         return self._pipeline
 
+    @property
+    def starting(self) -> bool:
+        """A `request` is still being carried out (a model loading, a source opening)."""
+        with self._lock:
+            return self._requests_running > 0
+
+    @property
+    def request_error(self) -> str | None:
+        """Why the newest `request` failed (one line), or None."""
+        with self._lock:
+            return self._request_error
+
+    def request(self, uri: str, detector: Callable[[], Detector], detector_key: Hashable) -> None:
+        """Watch `uri` with the model `detector_key` names, without waiting: a page asks this on every run and
+        draws at once, while a helper thread loads the model and opens the source (seconds). Asking again for what
+        was asked last does nothing. The same source with another model swaps the model of the running pipeline
+        (shared: every viewer of it sees the new model) unless the pipeline had to be created anyway. Models come
+        from the detector pool, so switching source reuses the model the old source's pipeline gave back. The
+        newest request wins; a failure is kept in `request_error` for the page to show."""
+        with self._lock:
+            if self._requested == (uri, detector_key):
+                return
+            previous, self._requested = self._requested, (uri, detector_key)
+            self._request_error = None
+            self._requests_running += 1
+        swap = previous is not None and previous[0] == uri
+        threading.Thread(target=self._carry_out, args=(uri, detector, detector_key, swap),
+                         name=f"live view start {uri[:30]}", daemon=True).start()
+
+    def _carry_out(self, uri: str, detector: Callable[[], Detector], detector_key: Hashable,
+                   swap: bool) -> None:
+        created: list[bool] = []
+
+        def create() -> Detector:
+            created.append(True)
+            return self._detectors.lend(detector_key, detector)
+
+        try:
+            pipeline = self.watch(uri, create)
+            if swap and not created and self._is_requested(uri, detector_key):
+                pipeline.set_detector(self._detectors.lend(detector_key, detector))
+        except UserError as error:
+            self._request_failed(uri, detector_key, str(error))
+        except Exception as error:  # any other failure is shown too (one line); the trace goes to the log
+            logger.exception("live view of %s did not start", uri)
+            self._request_failed(uri, detector_key, f"the stream did not start: {type(error).__name__}: {error}")
+        finally:
+            with self._lock:
+                self._requests_running -= 1
+
+    def _is_requested(self, uri: str, detector_key: Hashable) -> bool:
+        with self._lock:
+            return self._requested == (uri, detector_key)
+
+    def _request_failed(self, uri: str, detector_key: Hashable, message: str) -> None:
+        with self._lock:
+            if self._requested == (uri, detector_key):
+                self._request_error = message
+                self._requested = None  # asking again retries
+
     def watch(self, uri: str, detector: Callable[[], Detector | None] | None = None) -> LivePipeline:
-        """Watch `uri` (its shared pipeline is created with `detector()` if nobody watches it yet)."""
+        """Watch `uri` (its shared pipeline is created with `detector()` if nobody watches it yet) and wait for it."""
         with self._lock:
             self._wanted, self._touched = (uri, detector), self.clock()
             if self._uri == uri and self._pipeline is not None and self._pipeline.running:
@@ -140,7 +221,9 @@ class Viewer:
                 return False
             previous, self._release = self._release, weakref.finalize(self, self._registry.release, uri)
             self._pipeline, self._uri = pipeline, uri
+            self._generation += 1
             self._last_image, self._last_result_at = None, None
+            self._held.set()
         if previous is not None:
             previous()
         janitor.add(self)
@@ -152,17 +235,44 @@ class Viewer:
         with self._lock:
             release, self._release = self._release, None
             self._pipeline, self._uri = None, None
+            self._held.clear()
             if forget:
                 self._wanted = None
         if release is not None:
             release()
 
+    def _follow_successor(self) -> None:
+        """If the pipeline held stopped because another URI rebuilt its UDP port in place (see the registry), watch
+        that URI's pipeline instead: the registry already counts this viewer there."""
+        with self._lock:
+            pipeline, uri = self._pipeline, self._uri
+        if pipeline is None or uri is None or pipeline.running:
+            return
+        successor = self._registry.successor(uri)
+        replacement = self._registry.get(successor) if successor is not None else None
+        if replacement is None or not replacement.running:
+            return
+        with self._lock:
+            if self._pipeline is not pipeline:
+                return  # a watch() came first
+            if self._release is not None:
+                self._release.detach()
+            self._release = weakref.finalize(self, self._registry.release, successor)
+            self._pipeline, self._uri = replacement, successor
+            self._wanted = (successor, self._wanted[1] if self._wanted is not None else None)
+            self._generation += 1
+            self._last_image, self._last_result_at = None, None
+        logger.info("live view follows %s to %s (its port was reopened with other settings)", uri, successor)
+
     def touch(self) -> None:
-        """The page is still open: keep (or take up again) the pipeline; a failed pipeline is started again."""
+        """The page is still open: keep (or take up again) the pipeline; a failed pipeline is started again, one
+        whose port another URI took over is followed there."""
+        self._follow_successor()
         with self._lock:
             self._touched = self.clock()
             pipeline = self._pipeline
-            resume = self._wanted if pipeline is None or pipeline.failure is not None else None
+            idle = self._requests_running == 0  # else a request is starting the source: not a second time
+            resume = self._wanted if idle and (pipeline is None or pipeline.failure is not None) else None
         if resume is not None:
             try:
                 self.watch(*resume)
@@ -188,32 +298,41 @@ class Viewer:
         detector = pipeline.detector if pipeline is not None else None
         return list(detector.class_names) if detector is not None else []
 
-    def next_image(self, after: int, timeout: float) -> tuple[np.ndarray | None, int]:
-        """The next picture for this viewer and its result's sequence number.
+    def next_image(self, cursor: Cursor, timeout: float) -> tuple[np.ndarray | None, Cursor]:
+        """The next picture for this viewer and the cursor to pass next time.
 
-        A result newer than `after` (waiting up to `timeout` s) drawn with this viewer's filter; else, when the
+        A result newer than `cursor` (waiting up to `timeout` s) drawn with this viewer's filter; else, when the
         source has been quiet for NO_SIGNAL_AFTER_S or is not live, a placeholder saying so; else None (the
-        stream is only slower than `timeout`).
+        stream is only slower than `timeout`). A cursor of a source this viewer no longer watches starts at the
+        current source's first result. Without a pipeline it waits up to `timeout` for one, and says "STARTING"
+        while a `request` is under way.
         """
-        pipeline = self._pipeline
+        self._follow_successor()
+        if not self._held.wait(timeout):
+            return (placeholder_image(None, "STARTING...") if self.starting else None), cursor
+        with self._lock:
+            pipeline, generation = self._pipeline, self._generation
         if pipeline is None:
-            return None, after
+            return None, cursor
+        after = cursor.sequence if cursor.generation == generation else 0
+        cursor = Cursor(generation, after)
         result = pipeline.wait_result(after, timeout)
         now = self.clock()
         if result is not None:
             image = render_view(result, self.filter, self.class_names())
             with self._lock:
-                self._last_image, self._last_result_at = image, now
-            return image, result.sequence
+                if generation == self._generation:  # not a late result of a source switched away from meanwhile
+                    self._last_image, self._last_result_at = image, now
+            return image, Cursor(generation, result.sequence)
         health = pipeline.source.health
         quiet = self._last_result_at is None or now - self._last_result_at >= NO_SIGNAL_AFTER_S
         if health.state == "live" and not quiet:
-            return None, after
+            return None, cursor
         seconds = health.seconds_since_data
         if seconds is None and self._last_result_at is not None:
             seconds = now - self._last_result_at
         state = "no_signal" if health.state == "live" else health.state
-        return placeholder_image(self._last_image, signal_text(state, seconds)), after
+        return placeholder_image(self._last_image, signal_text(state, seconds)), cursor
 
     def note_shown(self) -> None:
         """Count one picture handed to the browser (for "fps shown")."""

@@ -26,7 +26,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from core.errors import UserError
-from core.live.viewer import Viewer
+from core.live.viewer import Cursor, Viewer
 
 logger = logging.getLogger(__name__)
 
@@ -69,25 +69,26 @@ def pin_host_addresses(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 class ViewerVideoTrack(MediaStreamTrack):
-    """Sends what one `Viewer` sees: each new pipeline result drawn with the viewer's filter, or a "no signal"
-    picture about once a second while the source is quiet. Follows the viewer when it switches source."""
+    """Sends what one `Viewer` sees: each new pipeline result drawn with the viewer's filter, or a "starting" or
+    "no signal" picture twice a second while there is none. Follows the viewer when it switches source (from the
+    new source's first result, see `Cursor`)."""
 
     kind = "video"
 
     def __init__(self, viewer: Viewer) -> None:
         super().__init__()
         self.viewer = viewer
-        self._sequence = 0
+        self._cursor = Cursor()
         self._started: float | None = None
         self._last_pts = -1
 
     def _next(self) -> av.VideoFrame | None:
         """The next frame to send, or None if none came within about PLACEHOLDER_PERIOD_S (the helper thread is
         never held longer, so the pool drains promptly at shutdown)."""
-        if self.viewer.pipeline is None or not self.viewer.page_open():
-            time.sleep(PLACEHOLDER_PERIOD_S)  # no source chosen yet, or the page is gone: send nothing
+        if not self.viewer.page_open():
+            time.sleep(PLACEHOLDER_PERIOD_S)  # the page is gone: send nothing
             return None
-        image, self._sequence = self.viewer.next_image(self._sequence, PLACEHOLDER_PERIOD_S)
+        image, self._cursor = self.viewer.next_image(self._cursor, PLACEHOLDER_PERIOD_S)
         if image is None:
             return None
         self.viewer.note_shown()

@@ -1,4 +1,5 @@
-"""H.264 / H.265 NAL units: Annex B splitting and joining, and the per-codec facts the RTP payload formats need."""
+"""H.264 / H.265 NAL units: Annex B splitting and joining, the per-codec facts the RTP payload formats need, and
+telling the two codecs apart by their parameter sets."""
 from __future__ import annotations
 
 import re
@@ -48,6 +49,32 @@ class NalFormat:
 H264 = NalFormat("h264", "H264", "h264", "libx264", 1, 24, 28, frozenset({5}), (7, 8))
 H265 = NalFormat("h265", "H265", "hevc", "libx265", 2, 48, 49, frozenset(range(16, 22)), (32, 33, 34))
 FORMATS: dict[str, NalFormat] = {H264.name: H264, H265.name: H265}
+
+
+# profile_idc values of H.264 SPSs (A.2 and annexes G/H): the byte after an SPS header
+H264_PROFILES = frozenset({44, 66, 77, 83, 86, 88, 100, 110, 118, 122, 128, 134, 135, 138, 139, 144, 244})
+_H265_PARAMETER_SET_HEADERS = frozenset({32 << 1, 33 << 1, 34 << 1})  # VPS, SPS, PPS; layer 0 (first byte)
+
+
+def parameter_set_codec(nal: bytes) -> str | None:
+    """"h265" or "h264" when `nal` (from its header on, at least 2 bytes) is a parameter set only that codec makes.
+
+    H.265 (two-byte header `F|type(6)|layer(6)|TID(3)`): a VPS, SPS or PPS (types 32-34) of layer 0 with temporal
+    id 1, i.e. 0x40/0x42/0x44 then 0x01; read as H.264 those are types 0, 2 and 4, which H.264 senders do not make
+    (0 is unspecified, 2 and 4 are extended-profile partitions). H.264 (`F|NRI(2)|type(5)`): an SPS (type 7,
+    NRI > 0) whose next byte is a known profile_idc, or a PPS (type 8, NRI > 0) of pps_id 0 (next byte's top bit
+    set); their first byte is odd or has no H.265 meaning a sender uses, and an H.265 NAL is followed by 0x01.
+    Anything else could belong to either codec: None.
+    """
+    if len(nal) < 2 or nal[0] & 0x80:
+        return None
+    if nal[0] in _H265_PARAMETER_SET_HEADERS and nal[1] == 0x01:
+        return "h265"
+    if nal[0] & 0x60:
+        nal_type = nal[0] & 0x1F
+        if (nal_type == 7 and nal[1] in H264_PROFILES) or (nal_type == 8 and nal[1] & 0x80):
+            return "h264"
+    return None
 
 
 def split_annexb(data: bytes) -> list[bytes]:

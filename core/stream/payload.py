@@ -9,6 +9,9 @@ until the next keyframe).
 A hostile or broken sender cannot make the receiver hold unbounded memory: a pending access unit larger than
 `max_unit_bytes` or `max_unit_packets` is dropped (counted in `oversize`) with the rest of its packets, and
 fragments are only reassembled from a unit within those bounds.
+
+Which of the two codecs a stream carries is read from its payloads (`CodecDetector`): the parameter sets a sender
+repeats before every keyframe differ between H.264 and H.265 whatever packet structure carries them.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from core.stream.nal import NalFormat
+from core.stream.nal import NalFormat, parameter_set_codec
 from core.stream.rtp import SEQUENCE_MODULO, RtpPacket
 
 logger = logging.getLogger(__name__)
@@ -114,7 +117,6 @@ class AccessUnitAssembler:
 
     def __init__(self, nal_format: NalFormat, *, max_unit_bytes: int = MAX_UNIT_BYTES,
                  max_unit_packets: int = MAX_UNIT_PACKETS) -> None:
-        self.format = nal_format
         self.max_unit_bytes, self.max_unit_packets = max_unit_bytes, max_unit_packets
         self.malformed = 0  # payloads that could not be parsed (unsupported type, truncated aggregation)
         self.late = 0  # packets of a unit that was already handed to the decoder
@@ -123,12 +125,18 @@ class AccessUnitAssembler:
         self._dropped: int | None = None  # timestamp of the oversize unit whose remaining packets are ignored
         self._last_flushed: int | None = None
         self._last_sequence: int | None = None  # of the previous unit: a unit whose first packet is lost is incomplete
-        self._fu_type_mask = 0x1F if nal_format.header_size == 1 else 0x3F
+        self.use_format(nal_format)
 
     @property
     def pending_bytes(self) -> int:
         """Payload bytes of the unit being gathered (at most `max_unit_bytes`)."""
         return 0 if self._pending is None else self._pending.size
+
+    def use_format(self, nal_format: NalFormat) -> None:
+        """Depacketize `nal_format` from now on, the unit being gathered included (its packets are kept as they
+        came: the codec matters only when a unit is complete)."""
+        self.format = nal_format
+        self._fu_type_mask = 0x1F if nal_format.header_size == 1 else 0x3F
 
     def reset(self) -> None:
         self._pending = None
@@ -219,14 +227,79 @@ class AccessUnitAssembler:
         return nals
 
     def _unaggregate(self, body: bytes) -> list[bytes]:
-        nals = []
-        offset = 0
-        while offset + 2 <= len(body):
-            (size,) = struct.unpack_from("!H", body, offset)
-            offset += 2
-            if size == 0 or offset + size > len(body):
-                self.malformed += 1
-                break
-            nals.append(body[offset:offset + size])
-            offset += size
+        nals, well_formed = _aggregated_nals(body)
+        self.malformed += not well_formed
         return nals
+
+
+def _aggregated_nals(body: bytes) -> tuple[list[bytes], bool]:
+    """The NAL units of an STAP-A / AP body (16-bit size, NAL, ...) up to the first malformed entry, and whether
+    there was none."""
+    nals, offset = [], 0
+    while offset + 2 <= len(body):
+        (size,) = struct.unpack_from("!H", body, offset)
+        offset += 2
+        if size == 0 or offset + size > len(body):
+            return nals, False
+        nals.append(body[offset:offset + size])
+        offset += size
+    return nals, True
+
+
+def parameter_set_codecs(payload: bytes) -> list[str]:
+    """The codec ("h264"/"h265") of each parameter set one RTP payload carries, read without knowing the codec: a
+    single NAL, the NALs of an H.265 AP (type 48, header 0x60 0x01) or H.264 STAP-A (type 24), or the start of an
+    H.265 FU (type 49, 0x62 0x01) or H.264 FU-A (type 28). These headers do not overlap between the codecs (see
+    `parameter_set_codec`)."""
+    if len(payload) < 3 or payload[0] & 0x80:
+        return []
+    first, second = payload[0], payload[1]
+    if first == 48 << 1 and second == 0x01:
+        nals = _aggregated_nals(payload[2:])[0]
+    elif first & 0x1F == 24:
+        nals = _aggregated_nals(payload[1:])[0]
+    elif first == 49 << 1 and second == 0x01 and len(payload) > 3 and payload[2] & 0x80:
+        nals = [bytes([(first & 0x81) | ((payload[2] & 0x3F) << 1), second])]
+    elif first & 0x1F == 28 and second & 0x80:
+        nals = [bytes([(first & 0xE0) | (second & 0x1F)]) + payload[2:3]]
+    else:
+        nals = [payload]
+    return [codec for nal in nals if (codec := parameter_set_codec(nal)) is not None]
+
+
+class CodecDetector:
+    """Decides whether an RTP stream is H.264 or H.265 from the parameter sets its payloads carry.
+
+    Starts from `codec` (None: undecided until the first parameter set). A decided codec changes only when
+    `confirm` parameter sets of the other codec have arrived and none of its own since it was decided (or since
+    `restart`, a new sender): a wrong choice is corrected at the stream's first keyframe, while a stray packet can
+    never flip a stream that shows its own parameter sets, so the decision does not flip-flop.
+    """
+
+    def __init__(self, codec: str | None = None, *, confirm: int = 2) -> None:
+        self.codec = codec
+        self.confirm = confirm
+        self.corrections = 0  # a decided (or chosen) codec replaced by the other one
+        self._seen = {"h264": 0, "h265": 0}
+
+    def offer(self, payload: bytes) -> bool:
+        """Account for one payload; True when it decided or changed `codec`."""
+        found = parameter_set_codecs(payload)
+        if not found:
+            return False
+        for codec in found:
+            self._seen[codec] += 1
+        if self.codec is None:
+            self.codec = max(self._seen, key=self._seen.__getitem__)
+            return True
+        other = "h264" if self.codec == "h265" else "h265"
+        if self._seen[self.codec] == 0 and self._seen[other] >= self.confirm:
+            self.codec = other
+            self.corrections += 1
+            self.restart()
+            return True
+        return False
+
+    def restart(self) -> None:
+        """A new sender: only parameter sets from now on count against the decided codec."""
+        self._seen = {"h264": 0, "h265": 0}

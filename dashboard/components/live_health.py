@@ -19,7 +19,9 @@ HEALTH_PERIOD_S = 1.0
 
 def _state_banner(source: dict) -> None:
     state, seconds = source["state"], source.get("seconds_since_data")
-    if state == "live":
+    if source.get("not_decoding"):
+        st.warning(f"Packets arrive but nothing decodes: {source['not_decoding']}", icon=":material/report:")
+    elif state == "live":
         st.success("Live", icon=":material/videocam:")
     elif state == "waiting":
         st.info("Waiting for the stream...", icon=":material/hourglass_empty:")
@@ -75,8 +77,10 @@ def health_panel(viewer: Viewer) -> None:
     check_webrtc_connection()
     viewer.touch()
     pipeline = viewer.pipeline
+    if viewer.request_error is not None:
+        st.error(viewer.request_error, icon=":material/error:")
     if pipeline is None:
-        st.info("Choose a source.")
+        st.info("Starting the stream..." if viewer.starting else "Choose a source.", icon=":material/hourglass_empty:")
         return
     stats = pipeline.stats()
     source = stats["source"]
@@ -84,6 +88,10 @@ def health_panel(viewer: Viewer) -> None:
     if stats["failure"]:
         st.error(f"Pipeline failed: {stats['failure']}. Choose the source again to restart it.",
                  icon=":material/error:")
+    newest = stats.get("detector_last_error")
+    if newest and newest["age_s"] < 10:  # a recent one: "inference server unreachable at grpc://..." while it is down
+        st.warning(f"Detector: {newest['message']} ({newest['age_s']:.0f} s ago; the stream goes on unannotated)",
+                   icon=":material/cloud_off:")
     arriving, processing = st.columns(2), st.columns(2)  # two by two, so the labels fit beside the video
     arriving[0].metric("fps in", f"{source['fps_arrival']:.1f}", help="frames arriving, decodable or not")
     arriving[1].metric("fps decoded", f"{source['fps_decoded']:.1f}")
@@ -101,7 +109,10 @@ def health_panel(viewer: Viewer) -> None:
     errors = st.columns(2)
     errors[0].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
     errors[1].metric("decode errors", source["decode_errors"])
-    st.caption(f"source {stats['uri']} · skipped waiting for a keyframe {source['frames_skipped']}")
+    codec = source.get("codec")
+    st.caption(f"source {stats['uri']}" + (f" · codec {codec} (from the stream)" if codec else "")
+               + (f" · model {stats['detector']['name']} ({stats['detector']['backend']})" if stats["detector"] else "")
+               + f" · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")
     threads = [stats, monitor_for(pipeline).stats(), janitor.stats()]

@@ -1,5 +1,6 @@
-"""The Live page's video: WebRTC (receive-only, fed by this session's viewer track), or the compatibility view (an
-image a fragment refreshes), chosen by a toggle or automatically when WebRTC does not connect in time."""
+"""The Live page's video: WebRTC (receive-only, fed by this session's viewer track, playing without a click where
+the browser allows muted autoplay), or the compatibility view (an image a fragment refreshes), chosen by a toggle
+or automatically when WebRTC does not connect in time."""
 from __future__ import annotations
 
 import time
@@ -8,11 +9,13 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.live.snapshot import jpeg_data_uri
-from core.live.viewer import Viewer
+from core.live.viewer import Cursor, Viewer
 from core.live.webrtc import ViewerVideoTrack, pin_host_addresses, rtc_configuration
 
 WEBRTC_KEY = "live_webrtc"
-WEBRTC_CONNECT_TIMEOUT_S = 12.0
+# The video connects as the page first loads (no START click), while a first visit also imports and loads the model:
+# 7-9 s to a playing video on this 2-core machine, more under load, where 12 s fell back to the image view.
+WEBRTC_CONNECT_TIMEOUT_S = 25.0
 IMAGE_PERIOD_S = 0.1
 _FAILED = "live_webrtc_failed"
 _SIGNALLING_SINCE = "live_webrtc_signalling_since"
@@ -52,6 +55,7 @@ def _webrtc_view() -> None:
     _host_addresses()
     webrtc_streamer(
         key=WEBRTC_KEY, mode=WebRtcMode.RECVONLY, source_video_track=st.session_state["live_track"],
+        desired_playing_state=True,  # connects on its own (no START button); the video is muted, so it autoplays
         rtc_configuration=rtc_configuration(), sendback_audio=False,
         media_stream_constraints={"video": True, "audio": False},
         video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True, "controls": False,
@@ -75,9 +79,9 @@ def check_webrtc_connection() -> None:
 @st.fragment(run_every=IMAGE_PERIOD_S)
 def _image_view(viewer: Viewer) -> None:
     viewer.touch()
-    image, sequence = viewer.next_image(st.session_state.get("live_image_sequence", 0), 0.0)
+    image, cursor = viewer.next_image(st.session_state.get("live_image_cursor", Cursor()), 0.0)
     if image is not None:
-        st.session_state["live_image_sequence"] = sequence
+        st.session_state["live_image_cursor"] = cursor
         st.session_state["live_image_uri"] = jpeg_data_uri(image)
         viewer.note_shown()
     uri = st.session_state.get("live_image_uri")

@@ -4,19 +4,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from core.errors import UserError
+from core.stream.configured import rtp_port
 
-CODECS = ("h265", "h264")
 
-
-def rtp_uri(port: object, codec: str, allowed_ports: Collection[int]) -> str:
-    """`rtp://0.0.0.0:PORT?codec=CODEC`; a UserError unless PORT is one of `allowed_ports` (EDS_RTP_PORTS)."""
-    try:
-        number = int(port)  # type: ignore[call-overload]  (a widget value: int, str or anything a session sends)
-    except (TypeError, ValueError):
-        raise UserError(f"not a UDP port: {port!r}") from None
-    if number not in allowed_ports:
+def checked_stream_uri(uri: str, allowed_ports: Collection[int]) -> str:
+    """`uri` itself; a UserError if it does not parse, or binds a UDP port that is not one of `allowed_ports`
+    (EDS_RTP_PORTS)."""
+    port = rtp_port(uri)
+    if port is not None and port not in allowed_ports:
         ranges = f"{min(allowed_ports)}-{max(allowed_ports)}" if allowed_ports else "none"
-        raise UserError(f"UDP port {number} is not one this server may bind ({ranges}; set EDS_RTP_PORTS)")
-    if codec not in CODECS:
-        raise UserError(f"unknown codec {codec!r} (expected {' or '.join(CODECS)})")
-    return f"rtp://0.0.0.0:{number}?codec={codec}"
+        raise UserError(f"UDP port {port} is not one this server may bind ({ranges}; set EDS_RTP_PORTS)")
+    return uri

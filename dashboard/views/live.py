@@ -1,7 +1,10 @@
-"""Live page: watch a source (the Jetson's RTP stream, a video file, the demo stream) with detections drawn.
+"""Live page: watch a configured stream (the Jetson's RTP stream, an RTSP camera, the demo stream...) or a video file
+from the data roots, with detections drawn.
 
 Every viewer of a source shares one pipeline (one decode, one inference per frame); the model and backend belong
-to that pipeline, while the score threshold and class filter belong to this viewer only.
+to that pipeline, while the score threshold and class filter belong to this viewer only. The page never waits for a
+stream: it asks this session's viewer for the source and model and draws at once; the model loads and the source
+opens on a helper thread while the video says "starting" and the health panel follows.
 """
 from __future__ import annotations
 
@@ -9,40 +12,48 @@ import time
 
 import streamlit as st
 
-from core.catalog import find_models
-from core.detect import DetectorSpec, available_backends, load_detector
-from core.errors import UserError
-from core.live.snapshot import snapshot_png
-from core.live.viewer import ViewFilter
-from dashboard import resources
-from dashboard.components import inline
-from dashboard.components.live_health import health_panel
-from dashboard.components.live_video import session_viewer, show_video
-from dashboard.components.sources import rtp_uri
+st.title("Live")  # drawn before the imports below, which take seconds on a server's first visit (WebRTC, pipeline)
+with st.spinner("Loading the live view..."):
+    from core.catalog import find_models
+    from core.detect import DetectorSpec, available_backends, load_detector
+    from core.errors import UserError
+    from core.live.snapshot import snapshot_png
+    from core.live.viewer import ViewFilter
+    from core.model import read_labels
+    from core.stream.configured import load_streams
+    from core.stream.video_files import VIDEO_SUFFIXES, find_video_files, resolve_video_file
+    from dashboard import resources
+    from dashboard.components import inline
+    from dashboard.components.live_health import health_panel
+    from dashboard.components.live_video import session_viewer, show_video
+    from dashboard.components.sources import checked_stream_uri
 
 PIPELINE_MIN_SCORE = 0.1  # the shared detector keeps everything a viewer's threshold slider can ask for
-SOURCES = ("Demo stream", "Jetson stream (RTP)", "Video file")
+SOURCES = ("Stream", "Video file")
+VIDEO_LIST_TTL_S = 30
 
-st.title("Live")
 settings = resources.settings()
 viewer = session_viewer()
 
 
+@st.cache_data(ttl=VIDEO_LIST_TTL_S, show_spinner=False)
+def _video_names() -> list[str]:
+    return [file.name for file in find_video_files(settings)]
+
+
 def _source_uri() -> str:
     kind = st.radio("Source", SOURCES, horizontal=True, key="live_source")
-    if kind == "Jetson stream (RTP)":
-        port_column, codec_column = st.columns(2)
-        port = port_column.selectbox("RTP port", settings.rtp_ports, key="live_rtp_port",
-                                     help="the UDP ports this server may bind (EDS_RTP_PORTS)")
-        codec = codec_column.selectbox("Codec", ["h265", "h264"], key="live_rtp_codec")
-        return rtp_uri(port, codec, settings.rtp_ports)
     if kind == "Video file":
-        path = st.text_input("Video file (under the data root)", key="live_file").strip()
-        if not path:
-            st.info("Enter the path of a video file.")
+        names = _video_names()
+        if not names:
+            st.info(f"No video files ({', '.join(sorted(VIDEO_SUFFIXES))}) under the data root {settings.data_root}.")
             st.stop()
-        return f"{settings.confine(path)}?loop=1"
-    return "demo:"
+        name = st.selectbox("Video file (under the data root)", names, key="live_file")
+        return f"{resolve_video_file(settings, name)}?loop=1"
+    streams = load_streams(settings)
+    names = [stream.name for stream in streams]
+    name = st.selectbox("Stream", names, key="live_stream", help="the configured streams (Streams page)")
+    return checked_stream_uri(streams[names.index(name)].uri, settings.rtp_ports)
 
 
 def _detector_spec() -> DetectorSpec:
@@ -64,22 +75,14 @@ with st.expander("Source and model (shared by everyone watching this source)", e
     try:
         uri = _source_uri()
         spec = _detector_spec()
-        with st.spinner("Starting the stream..."):
-            pipeline = viewer.watch(uri, lambda: load_detector(spec))
-            if st.session_state.get("live_applied") not in (None, (uri, spec)) \
-                    and st.session_state["live_applied"][0] == uri:
-                pipeline.set_detector(load_detector(spec))  # this viewer picked another model: hot swap
-        st.session_state["live_applied"] = (uri, spec)
     except UserError as error:
         st.error(str(error))
         st.stop()
-    detector = pipeline.detector
-    if detector is not None:
-        st.caption(f"Pipeline model: {detector.name} ({detector.backend}, {detector.device})")
+    viewer.request(uri, lambda: load_detector(spec), spec)  # returns at once; the health panel follows the start
 
 video_column, health_column = st.columns([3, 2])
 with video_column:
-    names = viewer.class_names()
+    names = viewer.class_names() or read_labels(spec.labels)  # the chosen model's, until the pipeline has one
     threshold_column, classes_column = st.columns([1, 2])
     threshold = threshold_column.slider("Score threshold (this view)", PIPELINE_MIN_SCORE, 0.95, 0.5, 0.05,
                                         key="live_threshold")

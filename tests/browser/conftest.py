@@ -107,8 +107,7 @@ def demo_server(tmp_path_factory) -> Iterator[DemoServer]:
     port = free_port()
     data_root = tmp_path_factory.mktemp("demo-data")
     console = data_root / "console.log"
-    env = {**os.environ, "EDS_DATA_ROOT": str(data_root), "EDS_PORT": str(port), "EDS_ADDRESS": "127.0.0.1",
-           "EDS_DEMO_PORT": str(free_port())}
+    env = {**os.environ, "EDS_DATA_ROOT": str(data_root), "EDS_PORT": str(port), "EDS_ADDRESS": "127.0.0.1"}
     for name in ("EDS_AUTH", "EDS_TLS", "EDS_PASSWORD"):
         env.pop(name, None)
     with console.open("wb") as output:

@@ -98,19 +98,21 @@ def collect(source: FrameSource, seconds: float, *, until_silent: float | None =
 
 class LossyRelay:
     """Forwards UDP datagrams from a port to a destination, dropping `loss` of them and swapping `reorder` of
-    them with the next one (seeded, so a failure can be replayed). With `join_after` it also drops everything
-    during the first seconds after the first datagram, like a receiver that joins a running stream."""
+    them with the next one (seeded, so a failure can be replayed). With `join_after_frames` it also drops every
+    datagram of the first frames (counted by RTP timestamp, not by the clock, so a loaded machine drops the same
+    frames), like a receiver that joins a running stream."""
 
     def __init__(self, destination: int, *, loss: float = 0.0, reorder: float = 0.0, seed: int = 1,
-                 join_after: float = 0.0) -> None:
+                 join_after_frames: int = 0) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("127.0.0.1", 0))
         self._socket.settimeout(0.1)
         self.port = self._socket.getsockname()[1]
         self._destination = ("127.0.0.1", destination)
         self._random = random.Random(seed)
-        self.loss, self.reorder, self.join_after = loss, reorder, join_after
-        self._first: float | None = None
+        self.loss, self.reorder, self.join_after_frames = loss, reorder, join_after_frames
+        self._timestamps_seen = 0
+        self._last_timestamp: bytes | None = None
         self.forwarded = self.dropped = self.swapped = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -127,8 +129,7 @@ class LossyRelay:
                     out.sendto(held, self._destination)
                     held = None
                 continue
-            self._first = time.monotonic() if self._first is None else self._first
-            if time.monotonic() - self._first < self.join_after or self._random.random() < self.loss:
+            if self._before_join(datagram) or self._random.random() < self.loss:
                 self.dropped += 1
                 continue
             if held is None and self._random.random() < self.reorder:
@@ -142,6 +143,14 @@ class LossyRelay:
                 self.forwarded += 1
                 held = None
         out.close()
+
+    def _before_join(self, datagram: bytes) -> bool:
+        """Whether `datagram` belongs to one of the first `join_after_frames` frames (RTP timestamp, bytes 4-7)."""
+        timestamp = datagram[4:8]
+        if timestamp != self._last_timestamp:
+            self._last_timestamp = timestamp
+            self._timestamps_seen += 1
+        return self._timestamps_seen <= self.join_after_frames
 
     def close(self) -> None:
         self._stop.set()

@@ -34,10 +34,27 @@ def test_gstreamer_sender_with_the_seed_chain_is_received_at_30_fps(codec: str) 
     latencies = sorted((a - f.received_monotonic) * 1000 for a, f in zip(got.arrivals, got.frames))
     print(f"{codec}: {len(got.frames)} frames at {got.fps():.2f} fps, "
           f"median latency {latencies[len(latencies) // 2]:.2f} ms")
-    assert len(got.frames) >= 115  # the receiver is listening before the first packet: nothing to wait for
+    # The receiver listens before the first packet, so it decodes (nearly) every frame; the test thread reading
+    # them may be descheduled on a loaded machine (the source keeps the newest frame), so it only checks order.
     assert health["frames_decoded"] >= 115  # of 120 sent: counts, not this machine's speed (see benchmarks/)
+    assert got.frames and all(a.index < b.index for a, b in zip(got.frames, got.frames[1:]))
     assert (health["width"], health["height"]) == (640, 480)
     assert health["packets_lost"] == 0 and health["decode_errors"] == 0 and health["keyframes"] >= 4
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize(("chosen", "sent"), [("auto", "h265"), ("auto", "h264"), ("h264", "h265"), ("h265", "h264")])
+def test_the_codec_is_read_from_a_gstreamer_stream_whatever_was_chosen(chosen: str, sent: str) -> None:
+    require_gst_launch()
+    with open_source(f"rtp://127.0.0.1:0?codec={chosen}") as source:
+        sender = start_gst_sender(source.port, sent, frames=60)
+        got = collect(source, 12.0, until_silent=1.0)
+        assert sender.wait(timeout=10) == 0, sender.stderr.read().decode()[-500:]
+        health = source.health_snapshot()
+    assert health["codec"] == sent and health["codec_mismatch"] == (0 if chosen in ("auto", sent) else 1)
+    assert got.frames and health["frames_decoded"] >= 55  # of 60 sent: the first keyframe already decodes
+    assert health["decode_errors"] == 0
+    assert (health["width"], health["height"]) == (640, 480) and health["payload_type"] == 96
 
 
 def stopped_output(receiver: subprocess.Popen) -> bytes:
@@ -186,7 +203,7 @@ def test_resolution_change_mid_stream() -> None:
 
 @pytest.mark.timeout(150)
 def test_joining_a_stream_with_a_long_keyframe_interval_reports_decoded_and_arrival_rates_apart() -> None:
-    """x265enc key-int-max=90 at 30 fps, and the receiver misses the first keyframe (it joins 0.5 s late): it skips
+    """x265enc key-int-max=90 at 30 fps, and the receiver misses the first keyframe (it joins at frame 15): it skips
     frames until the next one, and its JSON says so instead of reporting the arrival rate as the decoded one."""
     require_gst_launch()
     port = free_udp_port()
@@ -196,7 +213,7 @@ def test_joining_a_stream_with_a_long_keyframe_interval_reports_decoded_and_arri
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         wait_until_listening(port)
-        relay = LossyRelay(port, join_after=0.5)
+        relay = LossyRelay(port, join_after_frames=15)
         try:
             sender = start_gst_sender(relay.port, "h265", frames=150, key_interval=90)
             assert sender.wait(timeout=30) == 0, sender.stderr.read().decode()[-500:]

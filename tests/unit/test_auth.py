@@ -14,7 +14,6 @@ from core.auth import CredentialStore, Throttle, check_guess, hash_password, sta
 from core.cli import main
 from core.errors import UserError
 from core.tls import ensure_certificate
-from dashboard.components.sources import rtp_uri
 
 
 class FakeClock:
@@ -124,15 +123,6 @@ def test_certificate_names_localhost_and_loopback_and_its_key_is_private(tmp_pat
     assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
     before = cert_path.read_bytes()
     assert ensure_certificate(tmp_path) == (cert_path, key_path) and cert_path.read_bytes() == before  # reused
-
-
-def test_rtp_uri_only_on_configured_ports() -> None:
-    assert rtp_uri(5003, "h265", range(5000, 5010)) == "rtp://0.0.0.0:5003?codec=h265"
-    for port in (22, 5010, "5000; rm", None):
-        with pytest.raises(UserError):
-            rtp_uri(port, "h265", range(5000, 5010))
-    with pytest.raises(UserError, match="codec"):
-        rtp_uri(5000, "mjpeg", range(5000, 5010))
 
 
 def _failing_page() -> None:

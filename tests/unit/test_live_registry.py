@@ -164,3 +164,30 @@ def test_a_failed_pipeline_is_replaced_on_the_next_acquire_and_keeps_its_viewers
         assert replacement.wait_result(0, timeout=10) is not None
     finally:
         registry.stop_all()
+
+
+@pytest.mark.timeout(30)
+def test_new_settings_on_a_bound_port_rebuild_its_receiver_in_place() -> None:
+    from core.live.viewer import Viewer
+
+    port = free_udp_port()
+    old, new = f"rtp://127.0.0.1:{port}?codec=h265", f"rtp://127.0.0.1:{port}?codec=auto"
+    registry = PipelineRegistry(max_pipelines=1)  # a rebuild replaces the port's pipeline: no second one counts
+    first, second = Viewer(registry), Viewer(registry)
+    try:
+        displaced = first.watch(old)
+        rebuilt = second.watch(new)  # "Address already in use" if the old socket were still open
+        assert not displaced.running and displaced.source.health.state == "stopped"
+        assert registry.get(old) is None and registry.successor(old) == new and registry.viewers(new) == 2
+        first.touch()  # the first viewer's page follows its port to the new settings
+        assert first.uri == new and first.pipeline is rebuilt
+        assert registry.acquire(old) is not rebuilt and registry.successor(new) == old  # and back again
+        registry.release(old)
+        assert registry.viewers(old) == 2
+        first.close()
+        second.close()
+        assert registry.get(old) is None and registry.get(new) is None
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", port))  # nothing holds the port any more
+    finally:
+        registry.stop_all()

@@ -17,7 +17,7 @@ from core.live import PipelineRegistry
 from core.live.monitor import PipelineMonitor, monitor_for
 from core.live.pipeline import LiveResult
 from core.live.snapshot import jpeg_data_uri, snapshot_png
-from core.live.viewer import Janitor, ViewFilter, Viewer, render_view, signal_text
+from core.live.viewer import Cursor, Janitor, ViewFilter, Viewer, render_view, signal_text
 from core.live.webrtc import ice_servers, rtc_configuration
 from core.stream import open_source
 from core.stream.base import Frame
@@ -83,9 +83,9 @@ def test_viewers_share_one_pipeline_and_release_it() -> None:
         assert first.watch(uri, make) is second.watch(uri, make)
         assert len(detectors) == 1 and registry.viewers(uri) == 2
         first.filter, second.filter = ViewFilter(0.5), ViewFilter(0.2)
-        image_a, sequence_a = first.next_image(0, 5.0)
-        image_b, sequence_b = second.next_image(0, 5.0)
-        assert image_a is not None and image_b is not None and sequence_a > 0 and sequence_b > 0
+        image_a, cursor_a = first.next_image(Cursor(), 5.0)
+        image_b, cursor_b = second.next_image(Cursor(), 5.0)
+        assert image_a is not None and image_b is not None and cursor_a.sequence > 0 and cursor_b.sequence > 0
         assert not image_a[10:60, 100:150].any() or image_b[10:60, 100:150].sum() > image_a[10:60, 100:150].sum()
         assert snapshot_png(first).startswith(b"\x89PNG")
         assert jpeg_data_uri(image_a).startswith("data:image/jpeg;base64,/9j/")
@@ -146,8 +146,8 @@ def test_no_signal_placeholder_when_the_source_is_quiet() -> None:
     viewer = Viewer(registry)
     try:
         viewer.watch("quiet:")
-        image, sequence = viewer.next_image(0, 0.3)
-        assert image is not None and sequence == 0 and image.shape == (480, 640, 3)
+        image, cursor = viewer.next_image(Cursor(), 0.3)
+        assert image is not None and cursor.sequence == 0 and image.shape == (480, 640, 3)
         assert (image[:, :, 2] > image[:, :, 0] + 50).any()  # the red "NO SIGNAL" text
     finally:
         viewer.close()
@@ -237,7 +237,7 @@ def test_touch_starts_a_failed_pipeline_again(monkeypatch) -> None:
         assert wait_until(lambda: failed.state == "failed")
         viewer.touch()
         assert viewer.pipeline is not failed and viewer.pipeline.running and registry.viewers("camera:") == 1
-        assert viewer.next_image(0, 10.0)[1] > 0
+        assert viewer.next_image(Cursor(), 10.0)[1].sequence > 0
     finally:
         viewer.close()
     assert registry.get("camera:") is None
@@ -253,6 +253,29 @@ def test_switching_source_at_the_pipeline_cap_releases_first() -> None:
         assert registry.get("demo:?width=160&height=120&fps=30") is None
         with pytest.raises(UserError, match="at most 1"):
             Viewer(registry).watch("demo:?width=160&height=120&fps=30")
+    finally:
+        viewer.close()
+
+
+@pytest.mark.timeout(30)
+def test_switching_source_shows_the_new_source_at_once() -> None:
+    """A consumer that has seen many results of the first source gets the second source's first result, not a
+    "no signal" picture until the new source's count passes the old one's."""
+    registry = PipelineRegistry()
+    viewer = Viewer(registry)
+    try:
+        viewer.watch("demo:?width=64&height=48&fps=120")
+        cursor = Cursor()
+        while cursor.sequence < 40:
+            image, cursor = viewer.next_image(cursor, 5.0)
+            assert image is not None and image.shape == (48, 64, 3)
+        viewer.watch("demo:?width=80&height=60&fps=10")
+        shapes, sequences = [], []
+        for _ in range(3):
+            image, cursor = viewer.next_image(cursor, 5.0)
+            shapes.append(image.shape)
+            sequences.append(cursor.sequence)
+        assert shapes == [(60, 80, 3)] * 3 and sequences == [1, 2, 3]  # the new source's frames, from its first
     finally:
         viewer.close()
 
@@ -301,3 +324,60 @@ def test_overlapping_watches_keep_the_newest_source_and_hold_nothing_else() -> N
         gate.set()
         viewer.close()
     assert registry.get(new) is None
+
+
+@pytest.mark.timeout(30)
+def test_request_returns_at_once_and_says_starting_until_the_pipeline_is_up() -> None:
+    registry = PipelineRegistry()
+    viewer = Viewer(registry)
+    gate = threading.Event()
+    loads: list[int] = []
+
+    def slow_model() -> BoxDetector:
+        loads.append(1)
+        assert gate.wait(timeout=20)
+        return BoxDetector()
+
+    uri = "demo:?width=64&height=48&fps=30"
+    try:
+        viewer.request(uri, slow_model, "slow")
+        viewer.request(uri, slow_model, "slow")  # asked again on the next page run: nothing new
+        for _ in range(3):
+            viewer.touch()  # the health panel: no second start while the request is under way
+        assert viewer.starting and viewer.pipeline is None and loads == [1]
+        image, cursor = viewer.next_image(Cursor(), 0.05)
+        assert image is not None and image.shape == (480, 640, 3)  # the "STARTING" picture
+        gate.set()
+        assert wait_until(lambda: not viewer.starting and viewer.pipeline is not None)
+        image, cursor = viewer.next_image(cursor, 5.0)
+        assert image.shape == (48, 64, 3) and registry.viewers(uri) == 1 and loads == [1]
+        first = viewer.pipeline
+        viewer.request(uri, BoxDetector, "other model")  # same source, another model: swapped in place
+        assert wait_until(lambda: not viewer.starting and first.detector_swaps == 1)
+        assert viewer.pipeline is first and viewer.request_error is None
+    finally:
+        gate.set()
+        viewer.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_failed_request_is_reported_and_asking_again_retries() -> None:
+    attempts: list[str] = []
+
+    def refuse_once(uri: str):
+        attempts.append(uri)
+        if len(attempts) == 1:
+            raise UserError("cannot listen on UDP 0.0.0.0:5000: Address already in use")
+        return open_source("demo:?width=64&height=48&fps=30")
+
+    viewer = Viewer(PipelineRegistry(refuse_once))
+    try:
+        viewer.request("camera:", BoxDetector, "model")
+        assert wait_until(lambda: not viewer.starting)
+        assert viewer.request_error == "cannot listen on UDP 0.0.0.0:5000: Address already in use"
+        assert viewer.pipeline is None and viewer.next_image(Cursor(), 0.05)[0] is None
+        viewer.request("camera:", BoxDetector, "model")
+        assert wait_until(lambda: not viewer.starting and viewer.pipeline is not None)
+        assert viewer.request_error is None and len(attempts) == 2
+    finally:
+        viewer.close()

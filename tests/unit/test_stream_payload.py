@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from core.stream.nal import H264, H265, join_annexb, split_annexb
-from core.stream.payload import AccessUnitAssembler, RtpPacketizer
+from core.stream.payload import AccessUnitAssembler, CodecDetector, RtpPacketizer, parameter_set_codecs
 from core.stream.rtp import RtpPacket
 
 H265_VPS, H265_SPS, H265_PPS = b"\x40\x01vps", b"\x42\x01sps", b"\x44\x01pps"
@@ -106,3 +106,64 @@ def test_aggregation_packets_are_unpacked_and_truncated_ones_counted(nal_format,
     assert unit.nals == nals
     (unit,) = assembler.push(RtpPacket(96, True, 2, 3000, 1, header + body[:-2]), 0.0)
     assert unit.nals == nals[:-1] and assembler.malformed == 1
+
+
+def _encoded_payloads(codec: str, frames: int = 3) -> list[bytes]:
+    """RTP payloads of a few demo frames encoded by the project's sender's encoder (real parameter sets)."""
+    import av
+
+    from core.stream.demo import draw_demo_frame
+    from core.stream.nal import FORMATS
+    from core.stream.sender import _encoder
+
+    encoder = _encoder(codec, 160, 120, 30.0, 30)
+    packetizer = RtpPacketizer(FORMATS[codec], mtu_payload=300)
+    payloads = []
+    for index in range(frames):
+        frame = av.VideoFrame.from_ndarray(draw_demo_frame(index, 160, 120)[0], format="bgr24")
+        for packet in encoder.encode(frame.reformat(format="yuv420p")):
+            payloads += [p.payload for p in packetizer.packetize(split_annexb(bytes(packet)), index * 3000)]
+    return payloads
+
+
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_parameter_sets_of_real_streams_name_their_codec(codec: str) -> None:
+    found = [c for payload in _encoded_payloads(codec) for c in parameter_set_codecs(payload)]
+    assert found and set(found) == {codec}
+
+
+def test_parameter_sets_inside_aggregates_and_fragments() -> None:
+    h265_sps, h264_sps = b"\x42\x01" + bytes(40), b"\x67\x64" + bytes(40)
+    ap = bytes([48 << 1, 1]) + struct.pack("!H", 4) + b"\x40\x01ab" + struct.pack("!H", 42) + h265_sps
+    stap_a = bytes([0x78]) + struct.pack("!H", 42) + h264_sps + struct.pack("!H", 3) + b"\x68\xce\x38"
+    fu = bytes([49 << 1, 1, 0x80 | 33]) + h265_sps[2:]
+    fu_a = bytes([0x7C, 0x80 | 7]) + h264_sps[1:]
+    assert parameter_set_codecs(ap) == ["h265", "h265"]
+    assert parameter_set_codecs(stap_a) == ["h264", "h264"]
+    assert parameter_set_codecs(fu) == ["h265"] and parameter_set_codecs(fu_a) == ["h264"]
+    assert parameter_set_codecs(bytes([49 << 1, 1, 33]) + h265_sps) == []  # not the first fragment
+    # slices of either codec say nothing
+    assert parameter_set_codecs(bytes([19 << 1, 1]) + bytes(50)) == []
+    assert parameter_set_codecs(b"\x65\x88" + bytes(50)) == [] and parameter_set_codecs(b"\x41\x9a" + bytes(50)) == []
+
+
+@pytest.mark.parametrize(("chosen", "sent"), [(None, "h265"), (None, "h264"), ("h264", "h265"), ("h265", "h264"),
+                                              ("h265", "h265")])
+def test_codec_detector_decides_and_corrects_a_wrong_choice(chosen, sent) -> None:
+    detector = CodecDetector(chosen)
+    changes = sum(detector.offer(payload) for payload in _encoded_payloads(sent, frames=2))
+    assert detector.codec == sent
+    assert changes == (0 if chosen == sent else 1)
+    assert detector.corrections == (1 if chosen not in (None, sent) else 0)
+
+
+def test_codec_detector_never_flip_flops() -> None:
+    h265, h264 = _encoded_payloads("h265", frames=1), _encoded_payloads("h264", frames=1)
+    detector = CodecDetector("h265")
+    for payload in h265 + h264[:1] + h265 + h264:  # the other codec's parameter sets mixed into an H.265 stream
+        detector.offer(payload)
+    assert detector.codec == "h265" and detector.corrections == 0
+    detector.restart()  # a new sender that sends H.264: corrected once, then it stays
+    for payload in h264 + h264 + h265[:1] + h264:
+        detector.offer(payload)
+    assert detector.codec == "h264" and detector.corrections == 1

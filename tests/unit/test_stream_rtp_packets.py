@@ -1,9 +1,18 @@
-"""RTP packets, sequence-number accounting and sender pinning."""
+"""RTP packets, sequence-number accounting, sender pinning, and the RTP receiver's health: what arrives, the codec
+read from the payload, why packets do not decode."""
 from __future__ import annotations
 
 import os
+import socket
+import time
 
-from core.stream.rtp import RtpPacket, SequenceTracker, SenderSelector, parse_rtp
+import pytest
+
+from core.stream.demo import draw_demo_frame
+from core.stream.nal import H264, H265
+from core.stream.rtp import RtpPacket, SenderAllowList, SequenceTracker, SenderSelector, parse_rtp
+from core.stream.rtp_source import RtpSource
+from core.stream.sender import RtpSender
 
 
 def test_packet_round_trip_and_header_fields() -> None:
@@ -68,3 +77,95 @@ def test_sender_selector_locks_after_consecutive_packets_and_ignores_garbage() -
     assert selector.offer(packet(2, 502), host, 0.25) == []  # old sender seen at 0.03: not silent long enough
     assert [p.sequence for p in selector.offer(packet(2, 503), host, 0.4)] == [500, 501, 502, 503]
     assert selector.locked == (2, host) and selector.switches == 1
+
+
+# --- RtpSource health: what arrives, the codec read from the payload, why nothing decodes -----------------------
+
+def _wait(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _receiver(stream_format=None, clock=time.monotonic) -> RtpSource:
+    return RtpSource("rtp://127.0.0.1:0", "127.0.0.1", 0, stream_format, allowed_senders=SenderAllowList(""),
+                     clock=clock)
+
+
+def _send_frames(sender: RtpSender, frames: int) -> None:
+    for index in range(frames):
+        sender.send(draw_demo_frame(index, 160, 120)[0])
+        time.sleep(0.005)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("chosen", "sent"), [(None, "h265"), (None, "h264"), (H264, "h265"), (H265, "h264")],
+                         ids=["auto-h265", "auto-h264", "h264-chosen-h265-sent", "h265-chosen-h264-sent"])
+def test_health_reports_the_sender_and_the_codec_read_from_the_payload(chosen, sent) -> None:
+    with _receiver(chosen) as source:
+        sender = RtpSender("127.0.0.1", source.port, sent, key_interval=5)
+        try:
+            _send_frames(sender, 12)
+            assert _wait(lambda: source.health.frames_decoded >= 5)
+            health = source.health_snapshot()
+        finally:
+            sender.close()
+    assert health["codec"] == sent and health["codec_mismatch"] == (0 if chosen is None else 1)
+    assert health["sender"].startswith("127.0.0.1:") and health["ssrc"] == sender.ssrc
+    assert health["payload_type"] == 96 and (health["width"], health["height"]) == (160, 120)
+    assert health["packets_per_s"] > 0 and 0 <= health["last_packet_age_s"] < 10
+    assert health["not_decoding"] is None and health["decode_errors"] == 0
+
+
+def test_health_before_anything_arrives() -> None:
+    with _receiver() as source:
+        health = source.health_snapshot()
+    assert {key: health[key] for key in ("sender", "ssrc", "payload_type", "codec", "width", "height",
+                                         "last_packet_age_s", "not_decoding")} == dict.fromkeys(
+        ("sender", "ssrc", "payload_type", "codec", "width", "height", "last_packet_age_s", "not_decoding"))
+    assert health["packets_per_s"] == 0.0 and health["codec_mismatch"] == 0
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _not_decoding_after(source: RtpSource, clock: ManualClock, datagrams: list[bytes]) -> list[str | None]:
+    """Send `datagrams` one per 0.5 s of `clock` (waiting until each is received); the `not_decoding` reason
+    after each."""
+    reasons = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for datagram in datagrams:
+            received = source.health.packets
+            sock.sendto(datagram, ("127.0.0.1", source.port))
+            assert _wait(lambda: source.health.packets > received)
+            reasons.append(source.health_snapshot()["not_decoding"])
+            clock.now += 0.5
+    return reasons
+
+
+def _slices(payload_type: int = 96, count: int = 9, header: bytes = bytes([1 << 1, 1])) -> list[bytes]:
+    return [RtpPacket(payload_type, True, number, number * 3000, 7, header + bytes(30)).to_bytes()
+            for number in range(count)]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("stream_format", "datagrams", "reason"), [
+    (None, _slices(payload_type=100), "payload type 100, this stream expects 96"),
+    (None, [b"hello, not RTP" * 3] * 9, "not RTP"),
+    (None, _slices(), "no parameter sets yet"),
+    (H265, _slices(), "no keyframe yet"),
+], ids=["payload-type", "not-rtp", "no-parameter-sets", "no-keyframe"])
+def test_packets_that_never_decode_are_explained_after_three_seconds(stream_format, datagrams, reason) -> None:
+    clock = ManualClock()
+    with _receiver(stream_format, clock) as source:
+        reasons = _not_decoding_after(source, clock, datagrams)
+    assert reasons[:6] == [None] * 6  # the first 2.5 s: not yet
+    assert all(reason is not None and reason_part in reason for reason, reason_part in zip(reasons[7:], [reason] * 2))
