@@ -34,9 +34,10 @@ CHROMIUM_WEBRTC_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usag
 APP_ENV = {"EDS_WEBRTC_HOST_ADDRESSES": "127.0.0.1"}  # a browser on the same machine reaches the app on loopback
 WEBRTC_FRAME = 'iframe[title*="streamlit_webrtc"]'
 
-# Installed in the WebRTC iframe: counts shown frames and, for each, reads the demo stamp's 16 blocks.
+# Installed in the WebRTC iframe: counts shown frames and, for each, reads the demo stamp's 16 blocks. It follows
+# the iframe's current <video> element (the component may replace it) and survives a frame it cannot read.
 FRAME_PROBE_JS = """() => {
-  const video = document.querySelector('video');
+  let video = null;
   const canvas = document.createElement('canvas');
   const context = canvas.getContext('2d', {willReadFrequently: true});
   window.liveProbe = {frames: 0, samples: []};
@@ -55,13 +56,21 @@ FRAME_PROBE_JS = """() => {
     }
     return value;
   };
-  const onFrame = () => {
+  const onFrame = element => () => {
+    if (element !== video) return;  // a replaced element's last callback
+    element.requestVideoFrameCallback(onFrame(element));
     const now = Date.now();
     window.liveProbe.frames += 1;
-    if (window.liveProbe.samples.length < 20000) window.liveProbe.samples.push([now, readCounter()]);
-    video.requestVideoFrameCallback(onFrame);
+    let counter = null;
+    try { counter = readCounter(); } catch (error) { /* a picture not drawable yet: counted, not read */ }
+    if (window.liveProbe.samples.length < 20000) window.liveProbe.samples.push([now, counter]);
   };
-  video.requestVideoFrameCallback(onFrame);
+  const follow = () => {
+    const current = document.querySelector('video');
+    if (current && current !== video) { video = current; video.requestVideoFrameCallback(onFrame(video)); }
+  };
+  follow();
+  setInterval(follow, 250);
 }"""
 
 
@@ -106,17 +115,30 @@ def choose_stream(page, name: str) -> None:
     choose(page, "Stream", name)
 
 
+VIDEO_PLAYING_JS = ("() => { const v = document.querySelector('video');"
+                    " return !!v && v.videoWidth > 0 && v.currentTime > 0; }")
+
+
 def playing_video(page, timeout_ms: int = 60_000):
-    """The WebRTC iframe once its video plays (nobody clicks START: the page starts it), with the frame probe."""
-    handle = page.locator(WEBRTC_FRAME).first.element_handle(timeout=timeout_ms).content_frame()
-    try:
-        handle.wait_for_function("() => { const v = document.querySelector('video');"
-                                 " return v && v.videoWidth > 0 && v.currentTime > 0; }", timeout=timeout_ms)
-    except Exception:
-        screenshot(page, "live_page_video_not_playing")  # what the page showed instead, for the failure report
-        raise
-    handle.evaluate(FRAME_PROBE_JS)
-    return handle
+    """The WebRTC iframe once its video plays (nobody clicks START: the page starts it), with the frame probe.
+
+    The iframes are looked up afresh on every try: while the page is still laying itself out, Streamlit may replace
+    the component's iframe, and a handle taken too early would wait on a detached frame forever."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        for element in page.locator(WEBRTC_FRAME).element_handles():
+            try:
+                frame = element.content_frame()
+                if frame is not None and frame.evaluate(VIDEO_PLAYING_JS):
+                    frame.evaluate(FRAME_PROBE_JS)
+                    return frame
+            except PlaywrightError:
+                continue  # replaced while we looked at it
+        time.sleep(0.25)
+    screenshot(page, "live_page_video_not_playing")  # what the page showed instead, for the failure report
+    raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s")
 
 
 def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | None = None, requests=None):
