@@ -2,7 +2,9 @@
 the factory's long name, class (Klass) and description, and each property's description, type, range and default.
 
 Each factory is inspected at most once per process (a few ms each; the first call may take longer while GStreamer
-builds its registry cache), with a timeout; a missing tool or factory is an absent answer, never an error.
+builds its registry cache), with a timeout; a missing tool or factory is an absent answer, never an error. Only a
+name shaped like a factory name reaches the tool (never an option such as `--gst-plugin-path=...`), and at most
+`MAX_REMEMBERED` answers are kept, since the names come from text a page visitor pasted.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ logger = logging.getLogger(__name__)
 GST_INSPECT = "gst-inspect-1.0"
 INSPECT_TIMEOUT_S = 10.0
 SOURCE_REGISTRY = "this machine's GStreamer registry"
+MAX_REMEMBERED = 512
+_FACTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 _DETAIL = re.compile(r"^  (?P<key>[A-Za-z-]+)\s{2,}(?P<value>.*)$")
 _PROPERTY_HEADER = re.compile(r"^  (?P<name>[A-Za-z_][A-Za-z0-9_-]*)\s*: (?P<description>.*)$")
@@ -115,7 +119,7 @@ def inspect_element(factory: str) -> ElementInfo | None:
     if factory in _answers:
         return _answers[factory]
     executable = shutil.which(GST_INSPECT)
-    if executable is None:
+    if executable is None or not _FACTORY_NAME.fullmatch(factory):
         return None
     try:
         result = subprocess.run([executable, factory], capture_output=True, text=True, timeout=INSPECT_TIMEOUT_S,
@@ -125,5 +129,7 @@ def inspect_element(factory: str) -> ElementInfo | None:
                        INSPECT_TIMEOUT_S)
         return None
     found = result.returncode == 0 and "Factory Details" in result.stdout
-    _answers[factory] = parse_inspect_output(factory, result.stdout) if found else None
-    return _answers[factory]
+    answer = parse_inspect_output(factory, result.stdout) if found else None
+    if len(_answers) < MAX_REMEMBERED:
+        _answers[factory] = answer
+    return answer

@@ -234,3 +234,13 @@ def test_command_line_explain_and_convert(capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().out.splitlines()[0] == RECEIVER.removesuffix("xvimagesink") + "nv3dsink -e"
     assert main(["streams", "explain", "videotestsrc ! ! fakesink"]) == 2
     assert capsys.readouterr().err.strip() == "error: syntax error at column 14: empty element between two '!': '! !'"
+
+
+def test_a_name_shaped_like_an_option_never_reaches_gst_inspect(monkeypatch) -> None:
+    from core.gst import registry
+
+    calls = []
+    monkeypatch.setattr(registry.subprocess, "run", lambda *args, **kwargs: calls.append(args) or None)
+    for name in ("--gst-plugin-path=/tmp", "-b", "a b", "x" * 65, ""):
+        assert registry.inspect_element(name) is None
+    assert calls == []
