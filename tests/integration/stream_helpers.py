@@ -1,8 +1,9 @@
 """Helpers for streaming tests on 127.0.0.1: gst-launch and in-process senders, a lossy UDP relay, frame
-collection, waiting for a receiver to listen."""
+collection, waiting for a receiver to listen, Jetson-only elements swapped for software stand-ins."""
 from __future__ import annotations
 
 import random
+import shlex
 import shutil
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from core.stream import open_source
 from core.stream.base import Frame, FrameSource
 from core.stream.demo import draw_demo_frame
 from core.stream.pipelines import software_send_pipeline
@@ -33,6 +35,54 @@ def start_gst_sender(port: int, codec: str = "h265", *, frames: int, width: int 
         host="127.0.0.1", port=port, codec=codec, frames=frames, width=width, height=height, fps=fps,
         key_interval=key_interval).split()
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+FRAMES = 60
+CAMERA = f"videotestsrc is-live=true num-buffers={FRAMES}"
+ENCODERS = {"h265": "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30",
+            "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30"}
+# Jetson-only element -> software stand-in ({codec} is the stream's codec); properties of the original go with it
+STAND_INS = {
+    "v4l2src": CAMERA,
+    "nvarguscamerasrc": CAMERA,
+    "nvvidconv": "videoconvert",
+    "nvegltransform": "identity",
+    "nveglglessink": "fakesink",
+    "nvv4l2decoder": "avdec_{codec}",
+    "omxh265enc": ENCODERS["h265"],
+    "nvv4l2h265enc": ENCODERS["h265"],
+    "omxh264enc": ENCODERS["h264"],
+    "nvv4l2h264enc": ENCODERS["h264"],
+}
+
+
+def with_stand_ins(command: str, codec: str) -> list[str]:
+    """The argument list of a `gst-launch-1.0 ...` command with each Jetson-only element replaced and NVMM caps
+    turned into system-memory caps."""
+    arguments = shlex.split(command)
+    assert arguments[0] == "gst-launch-1.0", command
+    elements: list[list[str]] = [[]]
+    for argument in arguments[1:]:
+        if argument == "!":
+            elements.append([])
+        else:
+            elements[-1].append(argument.replace("(memory:NVMM)", ""))
+    swapped = [STAND_INS[element[0]].format(codec=codec).split() if element[0] in STAND_INS else element
+               for element in elements]
+    return [require_gst_launch()] + [part for index, element in enumerate(swapped)
+                                     for part in (["!"] if index else []) + element]
+
+
+def receive_with_our_receiver(sender_arguments: list[str], codec: str) -> dict:
+    """Run a gst-launch sender (HOST and port= pointed at a receiver of ours) to its end; the receiver's health."""
+    with open_source(f"rtp://127.0.0.1:0?codec={codec}") as source:
+        arguments = [argument.replace("HOST", "127.0.0.1") for argument in sender_arguments]
+        arguments = [f"port={source.port}" if argument.startswith("port=") else argument for argument in arguments]
+        sender = subprocess.run(arguments, capture_output=True, timeout=60)
+        collect(source, 1.0)
+    assert sender.returncode == 0, sender.stderr.decode()[-800:]
+    assert b"Setting pipeline to PLAYING" in sender.stdout
+    return source.health_snapshot()
 
 
 def send_demo_frames(sender: RtpSender, *, frames: int, width: int = 640, height: int = 480) -> SenderStats:

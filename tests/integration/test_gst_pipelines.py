@@ -9,48 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from stream_helpers import collect, free_udp_port, require_gst_launch, start_gst_sender, wait_until_listening
+from stream_helpers import (FRAMES, free_udp_port, receive_with_our_receiver, start_gst_sender,
+                            wait_until_listening, with_stand_ins)
 
-from core.stream import open_source
 from core.stream.pipelines import jetson_send_pipeline, receive_pipeline, software_send_pipeline
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-FRAMES = 60
-CAMERA = f"videotestsrc is-live=true num-buffers={FRAMES}"
-ENCODERS = {"h265": "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30",
-            "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30"}
-# Jetson-only element -> software stand-in ({codec} is the stream's codec); properties of the original go with it
-STAND_INS = {
-    "v4l2src": CAMERA,
-    "nvarguscamerasrc": CAMERA,
-    "nvvidconv": "videoconvert",
-    "nvegltransform": "identity",
-    "nveglglessink": "fakesink",
-    "nvv4l2decoder": "avdec_{codec}",
-    "omxh265enc": ENCODERS["h265"],
-    "nvv4l2h265enc": ENCODERS["h265"],
-    "omxh264enc": ENCODERS["h264"],
-    "nvv4l2h264enc": ENCODERS["h264"],
-}
-
-
-def with_stand_ins(command: str, codec: str) -> list[str]:
-    """The argument list of a `gst-launch-1.0 ...` command with each Jetson-only element replaced and NVMM caps
-    turned into system-memory caps."""
-    arguments = shlex.split(command)
-    assert arguments[0] == "gst-launch-1.0", command
-    elements: list[list[str]] = [[]]
-    for argument in arguments[1:]:
-        if argument == "!":
-            elements.append([])
-        else:
-            elements[-1].append(argument.replace("(memory:NVMM)", ""))
-    swapped = [STAND_INS[element[0]].format(codec=codec).split() if element[0] in STAND_INS else element
-               for element in elements]
-    return [require_gst_launch()] + [part for index, element in enumerate(swapped)
-                                     for part in (["!"] if index else []) + element]
-
-
 def _ending_by_itself(arguments: list[str], buffers: int) -> list[str]:
     """A receive pipeline that gst-launch can run to its end: udpsrc sends end-of-stream after `buffers` packets,
     and the appsink, which no application pulls from here, does not wait for its queue to be pulled."""
@@ -67,22 +31,11 @@ def _readme_seed_command() -> str:
     return match.group(0).replace("\\\n", " ")
 
 
-def _receive_with_our_receiver(sender_arguments: list[str], codec: str) -> dict:
-    with open_source(f"rtp://127.0.0.1:0?codec={codec}") as source:
-        arguments = [argument.replace("HOST", "127.0.0.1") for argument in sender_arguments]
-        arguments = [f"port={source.port}" if argument.startswith("port=") else argument for argument in arguments]
-        sender = subprocess.run(arguments, capture_output=True, timeout=60)
-        collect(source, 1.0)
-    assert sender.returncode == 0, sender.stderr.decode()[-800:]
-    assert b"Setting pipeline to PLAYING" in sender.stdout
-    return source.health_snapshot()
-
-
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("codec", ["h265", "h264"])
 def test_jetson_sender_text_runs_with_stand_ins_and_is_received(codec: str) -> None:
     text = jetson_send_pipeline(host="127.0.0.1", port=5000, codec=codec)
-    health = _receive_with_our_receiver(with_stand_ins(text, codec), codec)
+    health = receive_with_our_receiver(with_stand_ins(text, codec), codec)
     assert health["frames_decoded"] >= FRAMES - 5 and (health["width"], health["height"]) == (640, 480)
     assert health["keyframes"] >= 2 and health["decode_errors"] == 0
 
@@ -91,7 +44,7 @@ def test_jetson_sender_text_runs_with_stand_ins_and_is_received(codec: str) -> N
 def test_the_readme_seed_command_runs_with_stand_ins_and_is_received() -> None:
     command = _readme_seed_command()
     assert "omxh265enc" in command and "udpsink host=HOST port=5000" in command
-    health = _receive_with_our_receiver(with_stand_ins(command, "h265"), "h265")
+    health = receive_with_our_receiver(with_stand_ins(command, "h265"), "h265")
     assert health["frames_decoded"] >= FRAMES - 5 and (health["width"], health["height"]) == (640, 480)
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from stream_helpers import free_udp_port
-from test_gst_pipelines import FRAMES, _receive_with_our_receiver, with_stand_ins
+from stream_helpers import FRAMES, free_udp_port, receive_with_our_receiver, with_stand_ins
 
 from core.gst.sender import PRESETS, preset_options, sender_command
 
@@ -30,6 +29,6 @@ def test_each_preset_runs_with_stand_ins_to_end_of_stream(name: str) -> None:
 @pytest.mark.parametrize("name", ["jetpack5-usb-h265", "jetpack5-usb-h264"])
 def test_a_preset_stream_is_received_and_decoded(name: str) -> None:
     options = preset_options(name, "127.0.0.1")
-    health = _receive_with_our_receiver(with_stand_ins(sender_command(options), options.codec), options.codec)
+    health = receive_with_our_receiver(with_stand_ins(sender_command(options), options.codec), options.codec)
     assert health["frames_decoded"] >= FRAMES - 5 and (health["width"], health["height"]) == (640, 480)
     assert health["keyframes"] >= 2 and health["decode_errors"] == 0
