@@ -35,6 +35,15 @@ from core.stream.sources import open_source, parse_source_uri
 logger = logging.getLogger(__name__)
 
 
+def encoder_options(codec: str, key_interval: int) -> dict[str, str]:
+    """FFmpeg's libx265/libx264 options for the stream a Jetson sends: zero latency, a keyframe every
+    `key_interval` frames, the parameter sets in front of every keyframe."""
+    params = f"keyint={key_interval}:min-keyint={key_interval}:scenecut=0:repeat-headers=1"
+    if codec == "h265":
+        return {"preset": "ultrafast", "tune": "zerolatency", "x265-params": params + ":log-level=error"}
+    return {"preset": "ultrafast", "tune": "zerolatency", "x264-params": params}
+
+
 def _encoder(codec: str, width: int, height: int, fps: float, key_interval: int) -> av.codec.context.CodecContext:
     if width % 2 or height % 2:
         raise UserError(f"frame size must be even for 4:2:0 video, got {width}x{height}")
@@ -43,11 +52,7 @@ def _encoder(codec: str, width: int, height: int, fps: float, key_interval: int)
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
     rate = Fraction(fps).limit_denominator(1001)
     encoder.framerate, encoder.time_base = rate, 1 / rate
-    params = f"keyint={key_interval}:min-keyint={key_interval}:scenecut=0:repeat-headers=1"
-    if codec == "h265":
-        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "x265-params": params + ":log-level=error"}
-    else:
-        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": params}
+    encoder.options = encoder_options(codec, key_interval)
     encoder.open()
     return encoder
 

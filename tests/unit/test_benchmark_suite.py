@@ -131,13 +131,15 @@ def test_peer_without_an_archive_says_how_to_give_one(tmp_path, monkeypatch):
         peer.install_peer(tmp_path / "peer")
 
 
-def test_live_pipeline_measures_a_real_sender_on_loopback(random_model):
+@pytest.mark.parametrize("sender", ["replay", "encode"])
+def test_live_pipeline_measures_a_real_sender_on_loopback(random_model, sender):
     from benchmarks import live_pipeline
     from core.detect import DetectorSpec
 
     weights, labels = random_model
     spec = DetectorSpec(weights, labels, backend="onnxruntime", device="cpu", threads=1)
-    result = live_pipeline.measure(spec, width=320, height=240, seconds=2.0, window=1.0)
-    assert result["size"] == "320x240" and result["fps_processed"] > 0 and result["latency_ms"]["count"] > 0
+    result = live_pipeline.measure(spec, width=320, height=240, seconds=2.0, window=1.0, sender_kind=sender)
+    assert result["size"] == "320x240" and result["sender"] == sender
+    assert result["fps_processed"] > 0 and result["latency_ms"]["count"] > 0 and result["decode_errors"] == 0
     assert [window["from_s"] for window in result["windows"]] == [0.0, 1.0]
     assert result["detector"]["backend"] == "onnxruntime" and "infer" in result["stages_ms_p50"]
