@@ -1,6 +1,6 @@
-"""Which way of running the torch FP32 network is fastest on this CPU: eager (what the torch backend runs), eager
-channels-last, and traced + frozen + `optimize_for_inference` (BatchNorm folded into the convolutions, oneDNN
-convolutions fused with their ReLU). Network only, batch 1, calls interleaved so a load change hits every variant
+"""Which way of running the torch FP32 network is fastest on this CPU: eager, eager channels-last, and traced +
+frozen + `optimize_for_inference` (BatchNorm folded into the convolutions, oneDNN convolutions fused with their
+ReLU; what the torch backend runs on the CPU, `core.detect.torch_backend.freeze_for_cpu`). Network only, batch 1, calls interleaved so a load change hits every variant
 alike; each variant's largest output difference from eager is reported beside its time.
 
     python -m benchmarks.cpu_torch_variants [--threads 2] [--rounds 100]
@@ -11,12 +11,12 @@ import argparse
 import json
 import sys
 import time
-import warnings
 
 import numpy as np
 import torch
 
 from benchmarks.cpu_detect import DEMO_LABELS, DEMO_WEIGHTS
+from core.detect.torch_backend import freeze_for_cpu
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_SIZE
 
@@ -27,12 +27,9 @@ def _network() -> torch.nn.Module:
 
 def variants(example: torch.Tensor) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
     channels_last = example.contiguous(memory_format=torch.channels_last)
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.compile, and says so
-        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(_network(), example).eval()))
     return {"eager": (_network(), example),
             "eager_channels_last": (_network().to(memory_format=torch.channels_last), channels_last),
-            "jit_frozen": (frozen, example)}
+            "jit_frozen": (freeze_for_cpu(_network(), example), example)}
 
 
 def measure(threads: int, rounds: int) -> dict:
