@@ -1,12 +1,15 @@
 """Benchmark: 1, 4, 8 and 16 simulated 30 fps cameras into one Triton Inference Server (`core serve`).
 
     python -m benchmarks.triton_streams [--streams 1,4,8,16] [--seconds 10] [--device cpu|cuda] [--precision fp16]
+                                        [--input frames|tensors]
 
 Each stream is a thread with its own `triton` detector (all sharing one gRPC channel) that takes the newest frame of
 a 640x480 camera running at --fps (frames it could not take in time are counted as skipped, as the live pipeline
-skips them) and detects in it: resize and normalization here, the network in the server (batched by Triton's
-dynamic batcher), decoding and NMS here. Per stream count: aggregate processed fps, latency from the frame's due
-time to its detections (p50/p95), skipped frames, errors, and Triton's own request/execution counters (mean batch).
+skips them) and detects in it. With --input frames (the default, as `core serve`'s) the uint8 frame goes to the
+server, which runs the whole detector; with --input tensors, resize and normalization run here, the network in the
+server and decoding and NMS here again. Either way Triton's dynamic batcher batches the requests. Per stream count:
+aggregate processed fps, latency from the frame's due time to its detections (p50/p95), skipped frames, errors,
+and Triton's own request/execution counters (mean batch).
 Writes benchmarks/results/triton_streams-*.json and records a `benchmark` run.
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import save_results
+from core.commands.serve import DEFAULT_INPUT, INPUT_MODES
 from core.detect import DetectorSpec, load_detector
 from core.serve.process import ServeProcess
 from core.stream.demo import draw_demo_frame
@@ -32,11 +36,16 @@ DISTINCT_FRAMES = 30  # one second of the demo scene, drawn once and replayed (d
 REQUEST_TIMEOUT_S = 10.0  # saturation should show as latency, not as errors
 
 
-def camera_stream(url: str, frames: list[np.ndarray], *, fps: float, start: float, stop: float,
-                  record: dict) -> None:
-    """Detect on the newest due frame until `stop` (monotonic seconds); latencies from each frame's due time."""
+def stream_detector(url: str):
+    """One stream's `triton` detector (loaded before the clock starts: loading is not what is measured)."""
     detector = load_detector(DetectorSpec(DEMO_WEIGHTS, DEMO_LABELS, backend="triton", triton_url=url))
     detector.timeout_s = REQUEST_TIMEOUT_S
+    return detector
+
+
+def camera_stream(detector, frames: list[np.ndarray], *, fps: float, start: float, stop: float,
+                  record: dict) -> None:
+    """Detect on the newest due frame until `stop` (monotonic seconds); latencies from each frame's due time."""
     taken = -1
     while True:
         now = time.monotonic()
@@ -59,9 +68,10 @@ def camera_stream(url: str, frames: list[np.ndarray], *, fps: float, start: floa
 def measure(server: ServeProcess, streams: int, frames: list[np.ndarray], *, fps: float, seconds: float,
             warmup: float) -> dict:
     records = [{"latencies": [], "skipped": 0, "errors": 0} for _ in range(streams)]
+    detectors = [stream_detector(server.url) for _ in range(streams)]
     start = time.monotonic() + 0.5
     stop = start + warmup + seconds
-    threads = [threading.Thread(target=camera_stream, args=(server.url, frames),
+    threads = [threading.Thread(target=camera_stream, args=(detectors[index], frames),
                                 kwargs={"fps": fps, "start": start + index / (fps * streams), "stop": stop,
                                         "record": records[index]}, daemon=True) for index in range(streams)]
     for thread in threads:
@@ -96,6 +106,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per stream count")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of each simulated camera")
+    parser.add_argument("--input", default=DEFAULT_INPUT, choices=INPUT_MODES,
+                        help="what the server takes: frames (default, the whole detector runs there) or tensors")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the server runs the network")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     parser.add_argument("--max-batch", type=int, default=32)
@@ -103,14 +115,14 @@ def main() -> int:
     args = parser.parse_args()
     counts = [int(count) for count in args.streams.split(",")]
     frames = [draw_demo_frame(index, stamp=False)[0] for index in range(DISTINCT_FRAMES)]
-    options = ["--backend", "torch", "--device", args.device, "--precision", args.precision,
+    options = ["--input", args.input, "--backend", "torch", "--device", args.device, "--precision", args.precision,
                "--max-batch", str(args.max_batch), "--queue-delay-us", str(args.queue_delay_us)]
     with ServeProcess(DEMO_WEIGHTS, DEMO_LABELS, options=options) as server:
         rows = []
         for streams in counts:
             rows.append(measure(server, streams, frames, fps=args.fps, seconds=args.seconds, warmup=args.warmup))
             print(json.dumps(rows[-1]), file=sys.stderr)
-    results = {"server": {"backend": "torch", "device": args.device, "precision": args.precision,
+    results = {"server": {"input": args.input, "backend": "torch", "device": args.device, "precision": args.precision,
                           "max_batch": args.max_batch, "queue_delay_us": args.queue_delay_us},
                "camera": {"width": 640, "height": 480, "fps": args.fps}, "seconds": args.seconds, "rows": rows}
     metrics = {}

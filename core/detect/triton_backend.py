@@ -1,5 +1,13 @@
-"""Triton backend: the network runs on a Triton Inference Server (ours, `core serve`, or NVIDIA's container serving
-the `export-triton` repository); resizing, normalization, decoding and NMS run here with the shared functions.
+"""Triton backend: detection on a Triton Inference Server, in whichever of two modes the served model speaks.
+
+- `input_0` (`core serve --input tensors`, or NVIDIA's container serving the `export-triton` repository): the server
+  runs the network only; resizing, normalization, decoding and NMS run here with the shared functions.
+- `frames` (`core serve --input frames`): the BGR uint8 frames go to the server as they are, one request per frame
+  size, and the server runs the whole detector. Its outputs per frame are `boxes` FP32 [M,4] (pixel x1,y1,x2,y2),
+  `scores` FP32 [M], `labels` INT32 [M] and `count` INT32 [1]: frames batched together are padded to the same M
+  (M >= 1; padding rows: zero box and score, label -1) and `count` says how many rows are real. `pad_detections` and
+  `unpad_detections` below are that contract's two ends. The server's own score threshold applies first; this
+  client's `score_threshold` filters on top of it (so it can raise the threshold, not lower it).
 
 Every detector of the process that talks to the same server shares one gRPC client (one channel), so a dozen live
 pipelines are a dozen concurrent requests on one connection, which Triton's dynamic batcher groups into batches.
@@ -9,6 +17,7 @@ at grpc://..."); nothing is cached about the failure, so the next call tries aga
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +27,7 @@ import numpy as np
 import torch
 
 from core.detect.base import Detections, DetectorSpec
-from core.detect.preprocess import normalize_numpy
+from core.detect.preprocess import check_frame, normalize_numpy
 from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
@@ -30,6 +39,11 @@ UNREACHABLE_CODES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EX
 MAX_MESSAGE_BYTES = 2**31 - 1  # a batch of 32 preprocessed frames is 35 MB; gRPC's default limit is 4 MB
 RECONNECT_BACKOFF_MS = 500  # retry a lost server every half second, not after gRPC's default of up to 2 minutes
 PRECISION_PARAMETER = "precision"  # written by `export-triton` into config.pbtxt
+FRAMES_INPUT = "frames"  # UINT8 [-1,-1,3]: one BGR frame of any size per batch row
+FRAME_OUTPUTS = ("boxes", "scores", "labels", "count")
+PADDING_LABEL = -1
+TRACEBACK_HEAD = "Traceback (most recent call last)"
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: (.+)$", re.MULTILINE)  # "module.SomeError: what went wrong"
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -77,13 +91,47 @@ def shared_client(target: str) -> Any:
         return client
 
 
+def _reason(message: str) -> str:
+    """The line of a server's error message that says what went wrong: its first line or, for a message holding a
+    Python traceback (a model served by PyTriton reports its exception that way), the last exception's message."""
+    raised = EXCEPTION_LINE.findall(message) if TRACEBACK_HEAD in message else []
+    return raised[-1] if raised else (message.strip().splitlines() or [""])[0]
+
+
 def server_error(url: str, error: Exception) -> UserError:
     """A tritonclient/gRPC exception as the one-line message the CLI prints and the health panel shows."""
     status = str(getattr(error, "status", lambda: "")() or "")
-    reason = str(getattr(error, "message", lambda: "")() or error).splitlines()[0][:200]
+    reason = _reason(str(getattr(error, "message", lambda: "")() or error))[:200]
     if status in UNREACHABLE_CODES:
         return UserError(f"inference server unreachable at {url}: {reason}")
     return UserError(f"inference server at {url} failed: {reason}")
+
+
+def pad_detections(detections: Sequence[Detections]) -> dict[str, np.ndarray]:
+    """A batch's detections as the frames model's outputs, padded to the frame with the most detections (at least
+    one row: the Python backend cannot pass an empty tensor)."""
+    longest = max([1, *(len(found) for found in detections)])
+    outputs = {"boxes": np.zeros((len(detections), longest, 4), np.float32),
+               "scores": np.zeros((len(detections), longest), np.float32),
+               "labels": np.full((len(detections), longest), PADDING_LABEL, np.int32),
+               "count": np.array([[len(found)] for found in detections], np.int32).reshape(-1, 1)}
+    for row, found in enumerate(detections):
+        outputs["boxes"][row, :len(found)] = found.boxes
+        outputs["scores"][row, :len(found)] = found.scores
+        outputs["labels"][row, :len(found)] = found.labels
+    return outputs
+
+
+def unpad_detections(outputs: dict[str, np.ndarray]) -> list[Detections]:
+    """The frames model's outputs for a batch as one `Detections` per frame, padding dropped."""
+    boxes, scores, labels, counts = (outputs[name] for name in FRAME_OUTPUTS)
+    if not (len(boxes) == len(scores) == len(labels) == len(counts)) or np.any(counts < 0) \
+            or np.any(counts > scores.shape[1]):
+        raise UserError(f"the frames model answered malformed outputs: counts {counts.ravel().tolist()} for "
+                        f"{scores.shape[1]} rows per frame")
+    return [Detections(boxes[row, :count].astype(np.float32), scores[row, :count].astype(np.float32),
+                       labels[row, :count].astype(np.int64))
+            for row, count in enumerate(int(count) for count in counts[:, 0])]
 
 
 class TritonDetector:
@@ -100,7 +148,11 @@ class TritonDetector:
         self.name = f"{self.model}@{self._target}"
         self.device = "remote"
         self._client = shared_client(self._target)
+        self.input = FRAMES_INPUT  # which mode the served model speaks: FRAMES_INPUT or INPUT_NAME
+        self.max_batch = 1
         self.precision = self._check_model()
+        if self.input == INPUT_NAME:  # `infer`, which core.live times stage by stage, only where the stages run here
+            self.infer = self.infer_tensors
 
     def _call(self, method: str, *args, **kwargs) -> Any:
         try:
@@ -109,22 +161,29 @@ class TritonDetector:
             raise server_error(self.url, error) from None
 
     def _check_model(self) -> str:
-        """The served model's precision ("unknown" unless its config says); refuses a model that is not our graph
-        or whose class count differs from labels.txt."""
+        """Which mode the served model speaks (sets `input` and `max_batch`) and its precision ("unknown" unless
+        its config says); refuses a model that is neither, or whose class count differs from labels.txt."""
         metadata = self._call("get_model_metadata", self.model)
         inputs = [tensor.name for tensor in metadata.inputs]
         outputs = {tensor.name: list(tensor.shape) for tensor in metadata.outputs}
-        if inputs != [INPUT_NAME] or sorted(outputs) != sorted(OUTPUT_NAMES):
+        if inputs == [FRAMES_INPUT] and sorted(outputs) == sorted(FRAME_OUTPUTS):
+            self.input = FRAMES_INPUT  # labels are checked against labels.txt as they arrive
+        elif inputs == [INPUT_NAME] and sorted(outputs) == sorted(OUTPUT_NAMES):
+            self.input = INPUT_NAME
+            classes = outputs["scores"][-1]
+            if classes != len(self.class_names):
+                raise UserError(f"model {self.model!r} at {self.url} outputs {classes} classes but labels.txt lists "
+                                f"{len(self.class_names)}")
+        else:
             raise UserError(f"model {self.model!r} at {self.url} is not the SSD graph: inputs {inputs}, outputs "
-                            f"{sorted(outputs)} (expected [{INPUT_NAME}] -> {list(OUTPUT_NAMES)})")
-        classes = outputs["scores"][-1]
-        if classes != len(self.class_names):
-            raise UserError(f"model {self.model!r} at {self.url} outputs {classes} classes but labels.txt lists "
-                            f"{len(self.class_names)}")
-        parameters = self._call("get_model_config", self.model).config.parameters
+                            f"{sorted(outputs)} (expected [{INPUT_NAME}] -> {list(OUTPUT_NAMES)} or "
+                            f"[{FRAMES_INPUT}] -> {list(FRAME_OUTPUTS)})")
+        config = self._call("get_model_config", self.model).config
+        self.max_batch = max(config.max_batch_size, 1)
+        parameters = config.parameters
         return parameters[PRECISION_PARAMETER].string_value if PRECISION_PARAMETER in parameters else "unknown"
 
-    def infer(self, resized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def infer_tensors(self, resized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw (scores, boxes) for a resized (N,300,300,3) uint8 BGR batch, computed by the server."""
         batch = normalize_numpy(resized)
         request = self._grpc.InferInput(INPUT_NAME, list(batch.shape), "FP32")
@@ -134,8 +193,36 @@ class TritonDetector:
         scores, boxes = (result.as_numpy(name) for name in OUTPUT_NAMES)
         return torch.tensor(scores), torch.tensor(boxes)  # copies: tritonclient's arrays are read-only views
 
+    def detect_frames(self, frames: np.ndarray) -> list[Detections]:
+        """Detections for an (N,H,W,3) uint8 BGR batch of one frame size, computed by a frames-mode server."""
+        request = self._grpc.InferInput(FRAMES_INPUT, list(frames.shape), "UINT8")
+        request.set_data_from_numpy(frames)
+        outputs = [self._grpc.InferRequestedOutput(name) for name in FRAME_OUTPUTS]
+        result = self._call("infer", self.model, [request], outputs=outputs)
+        detections = unpad_detections({name: result.as_numpy(name) for name in FRAME_OUTPUTS})
+        for found in detections:
+            if len(found) and not 0 < found.labels.min() <= found.labels.max() < len(self.class_names):
+                raise UserError(f"model {self.model!r} at {self.url} answered labels {found.labels.min()}.."
+                                f"{found.labels.max()} but labels.txt lists {len(self.class_names)} classes "
+                                f"(0 is BACKGROUND)")
+        return [found.filtered(min_score=self.score_threshold) for found in detections]
+
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        return detect_in_stages(self.infer, frames, self.score_threshold)
+        if self.input == INPUT_NAME:
+            return detect_in_stages(self.infer_tensors, frames, self.score_threshold)
+        for frame in frames:
+            check_frame(frame)
+        results: list[Detections] = [Detections.empty()] * len(frames)
+        by_size: dict[tuple[int, ...], list[int]] = {}
+        for index, frame in enumerate(frames):
+            by_size.setdefault(frame.shape, []).append(index)
+        for indices in by_size.values():  # Triton batches only frames of one size
+            for start in range(0, len(indices), self.max_batch):
+                chunk = indices[start:start + self.max_batch]
+                found = self.detect_frames(np.stack([frames[index] for index in chunk]))
+                for index, detections in zip(chunk, found):
+                    results[index] = detections
+        return results
 
     def close(self) -> None:
         """Nothing to release: the client is shared by every detector of the process for this server."""

@@ -1,13 +1,16 @@
-"""A Triton Inference Server (the real `tritonserver`, started by PyTriton) with our network bound as one model.
+"""A Triton Inference Server (the real `tritonserver`, started by PyTriton) with one model bound, in either mode:
 
-The model takes `input_0`, preprocessed FP32 [3,300,300] per request (what the `triton` detector backend sends), and
-returns `scores` [3000,C] and `boxes` [3000,4]; Triton's dynamic batcher groups concurrent requests into one call.
-Health (`/v2/health/ready`) and Prometheus metrics (`/metrics`) are on Triton's usual endpoints.
+- tensors (`tensors_model`): `input_0`, preprocessed FP32 [3,300,300] per request, returns `scores` [3000,C] and
+  `boxes` [3000,4], exactly the exported ONNX graph (what NVIDIA's container serves from `export-triton`);
+- frames (`core.serve.frames.frames_model`): BGR uint8 frames in, detections out.
+
+Triton's dynamic batcher groups concurrent requests into one call. Health (`/v2/health/ready`) and Prometheus metrics
+(`/metrics`) are on Triton's usual endpoints.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,18 @@ from core.serve.network import ServedNetwork
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
+TensorSpec = tuple[str, type, tuple[int, ...]]  # name, NumPy dtype, dims of one request without the batch axis
+
+
+@dataclass(frozen=True)
+class BoundModel:
+    """What a server binds as its model: a batched inference function (named input batches in, named output batches
+    out, as PyTriton's @batch calls it), its tensors, and a line saying what runs it."""
+
+    infer: Callable[..., dict[str, np.ndarray]]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    description: str
 
 
 @dataclass(frozen=True)
@@ -58,40 +73,39 @@ class ServerOptions:
                 "metrics": f"http://{host}:{self.metrics_port}/metrics"}
 
 
-def _infer_function(network: ServedNetwork):
-    from pytriton.decorators import batch
-
-    @batch
+def tensors_model(network: ServedNetwork) -> BoundModel:
+    """`network` as the tensors-mode model: preprocessed input in, raw scores and boxes out."""
     def infer(**inputs: np.ndarray) -> dict[str, np.ndarray]:
         scores, boxes = network.run(np.ascontiguousarray(inputs[INPUT_NAME], dtype=np.float32))
         return {"scores": scores, "boxes": boxes}
 
-    return infer
+    outputs = tuple((name, np.float32, dims) for name, dims in output_dims(len(network.class_names)).items())
+    return BoundModel(infer, ((INPUT_NAME, np.float32, INPUT_DIMS),), outputs,
+                      f"network {network.backend} {network.precision} on {network.device}")
 
 
 @contextmanager
-def triton_server(network: ServedNetwork, options: ServerOptions) -> Iterator[object]:
-    """A started server with `network` bound (yields PyTriton's `Triton`; `serve()` on it blocks until Ctrl-C)."""
+def triton_server(model: BoundModel, options: ServerOptions) -> Iterator[object]:
+    """A started server with `model` bound (yields PyTriton's `Triton`; `serve()` on it blocks until Ctrl-C)."""
     options.check()
     put_libpython_first()  # before the server process starts: it inherits this environment
     numpy_bridge.install()
+    from pytriton.decorators import batch
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
     from pytriton.triton import Triton, TritonConfig
 
     config = TritonConfig(grpc_port=options.grpc_port, http_port=options.http_port,
                           metrics_port=options.metrics_port, grpc_address=options.address,
                           http_address=options.address, exit_on_error=True, log_file=options.log_file)
-    outputs = output_dims(len(network.class_names))
     with Triton(config=config) as triton:
         triton.bind(
             model_name=options.model_name,
-            infer_func=_infer_function(network),
-            inputs=[Tensor(name=INPUT_NAME, dtype=np.float32, shape=INPUT_DIMS)],
-            outputs=[Tensor(name=name, dtype=np.float32, shape=shape) for name, shape in outputs.items()],
+            infer_func=batch(model.infer),
+            inputs=[Tensor(name=name, dtype=dtype, shape=dims) for name, dtype, dims in model.inputs],
+            outputs=[Tensor(name=name, dtype=dtype, shape=dims) for name, dtype, dims in model.outputs],
             config=ModelConfig(batching=True, max_batch_size=options.max_batch,
                                batcher=DynamicBatcher(max_queue_delay_microseconds=options.queue_delay_us)),
             strict=False,
         )
-        log.info("serving %s (%s %s on %s) at %s", options.model_name, network.backend, network.precision,
-                 network.device, options.endpoints())
+        log.info("serving %s (%s) at %s", options.model_name, model.description, options.endpoints())
         yield triton

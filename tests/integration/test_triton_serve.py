@@ -1,4 +1,5 @@
-"""`core serve` (a real tritonserver through PyTriton) with `--backend triton` clients on 127.0.0.1.
+"""`core serve --input tensors` (a real tritonserver through PyTriton running the network alone, as NVIDIA's
+container serves the export-triton repository) with `--backend triton` clients on 127.0.0.1.
 
 Four pipelines' worth of threads send frames at once; their detections equal the local torch detector's, and
 Triton's own metrics show batches of more than one request. Then a live pipeline loses its server: its stats say
@@ -6,7 +7,6 @@ Triton's own metrics show batches of more than one request. Then a live pipeline
 """
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -18,13 +18,15 @@ from core.live import LivePipeline
 from core.serve.process import ServeProcess
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
+from tests.integration.triton_helpers import detect_concurrently
 
 pytestmark = pytest.mark.timeout(150)
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "assets/demo/mb1-ssd-demo-fp16.pth"
 LABELS = ROOT / "assets/demo/labels.txt"
-SERVER_OPTIONS = ("--backend", "torch", "--device", "cpu", "--max-batch", "8", "--queue-delay-us", "20000")
+SERVER_OPTIONS = ("--input", "tensors", "--backend", "torch", "--device", "cpu", "--max-batch", "8",
+                  "--queue-delay-us", "20000")
 PIPELINES = 4
 FRAMES_EACH = 6
 
@@ -40,23 +42,14 @@ def test_four_pipelines_at_once_match_the_local_detector_and_get_batched(server)
     frames = [[draw_demo_frame(index * 7 + pipeline, stamp=False)[0] for index in range(FRAMES_EACH)]
               for pipeline in range(PIPELINES)]
     expected = [local.detect(batch) for batch in frames]
-    remote: list[list] = [[] for _ in range(PIPELINES)]
-    before = server.metric("nv_inference_count"), server.metric("nv_inference_exec_count")
-    barrier = threading.Barrier(PIPELINES)
 
-    def pipeline(number: int) -> None:
+    def pipeline_detector():
         detector = load_detector(DetectorSpec(WEIGHTS, LABELS, backend="triton", triton_url=server.url))
         detector.timeout_s = 30.0  # parity here, not latency: a loaded 2-core machine may be slow
-        barrier.wait()
-        remote[number] = [detector.detect([frame])[0] for frame in frames[number]]
+        return detector
 
-    threads = [threading.Thread(target=pipeline, args=(number,)) for number in range(PIPELINES)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    requests = server.metric("nv_inference_count") - before[0]
-    executions = server.metric("nv_inference_exec_count") - before[1]
+    detectors, remote, requests, executions = detect_concurrently(server, pipeline_detector, frames)
+    assert all(detector.input == "input_0" for detector in detectors)  # the client decodes and runs NMS itself
 
     assert sum(len(results) for results in remote) == PIPELINES * FRAMES_EACH
     found = 0

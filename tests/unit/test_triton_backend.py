@@ -1,15 +1,18 @@
 """The triton detector backend without a server: URL validation at the boundary, a one-line error when the server
-is down, and one shared gRPC client per server."""
+is down, one shared gRPC client per server, the frames mode's padding contract, the server's frame checks, and the
+reason a PyTriton traceback gives."""
 from __future__ import annotations
 
 import socket
 import time
 
+import numpy as np
 import pytest
 
 from core.cli import main
-from core.detect import DetectorSpec, load_detector
-from core.detect.triton_backend import parse_triton_url, shared_client
+from core.detect import Detections, DetectorSpec, load_detector
+from core.detect.triton_backend import (FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, pad_detections, parse_triton_url,
+                                        server_error, shared_client, unpad_detections)
 from core.errors import UserError
 from core.serve.libpython import library_path_with_libdir
 from core.serve.numpy_bridge import ProxyMismatch, bridge_text
@@ -99,3 +102,102 @@ def test_triton_counters_are_read_per_model():
     assert metric_total(text, "nv_inference_count", "ssd") == 24
     assert metric_total(text, "nv_inference_exec_count", "ssd") == 10
     assert metric_total(text, "nv_inference_count", "missing") == 0
+
+
+def detections(count: int, first_label: int = 1) -> Detections:
+    return Detections(np.arange(count * 4, dtype=np.float32).reshape(count, 4) + 0.5,
+                      np.linspace(0.9, 0.5, count, dtype=np.float32),
+                      np.arange(first_label, first_label + count, dtype=np.int64))
+
+
+def test_padding_round_trips_and_pads_to_the_longest_frame():
+    batch = [detections(3), Detections.empty(), detections(1, first_label=5)]
+    outputs = pad_detections(batch)
+    assert tuple(outputs) == FRAME_OUTPUTS
+    assert outputs["boxes"].shape == (3, 3, 4) and outputs["scores"].shape == outputs["labels"].shape == (3, 3)
+    assert outputs["labels"].dtype == outputs["count"].dtype == np.int32 and outputs["count"].tolist() == [[3], [0], [1]]
+    assert outputs["labels"][1].tolist() == [PADDING_LABEL] * 3 and outputs["scores"][2, 1:].tolist() == [0, 0]
+    for before, after in zip(batch, unpad_detections(outputs)):
+        assert after.labels.dtype == np.int64 and after.boxes.dtype == after.scores.dtype == np.float32
+        np.testing.assert_array_equal(after.boxes, before.boxes)
+        np.testing.assert_array_equal(after.scores, before.scores)
+        np.testing.assert_array_equal(after.labels, before.labels)
+
+
+def test_a_batch_without_detections_still_has_one_padding_row():
+    outputs = pad_detections([Detections.empty(), Detections.empty()])
+    assert outputs["boxes"].shape == (2, 1, 4) and outputs["count"].tolist() == [[0], [0]]
+    assert [len(found) for found in unpad_detections(outputs)] == [0, 0]
+
+
+@pytest.mark.parametrize("counts", [[[4]], [[-1]], [[1], [1]]])
+def test_malformed_frame_outputs_are_one_line_errors(counts):
+    outputs = {**pad_detections([detections(2)]), "count": np.array(counts, np.int32)}
+    with pytest.raises(UserError, match="malformed outputs"):
+        unpad_detections(outputs)
+
+
+def test_the_server_checks_frames_before_detecting():
+    from core.serve.frames import check_frames
+
+    check_frames(np.zeros((2, 480, 640, 3), np.uint8), max_pixels=640 * 480)
+    for frames, message in [(np.zeros((1, 4, 4, 3), np.float32), "uint8"), (np.zeros((1, 4, 4, 4), np.uint8), "3"),
+                            (np.zeros((1, 4, 4), np.uint8), "shape"), (np.zeros((1, 0, 4, 3), np.uint8), "empty"),
+                            (np.zeros((1, 481, 640, 3), np.uint8), "640x481 = 0.3 MP is above")]:
+        with pytest.raises(UserError, match=message):
+            check_frames(frames, max_pixels=640 * 480)
+
+
+def test_the_frames_model_runs_the_detector_on_the_whole_batch_and_pads():
+    from core.serve.frames import FRAME_OUTPUT_TENSORS, frames_model
+
+    class FakeDetector:
+        backend, precision, device, score_threshold = "torch", "fp32", "cpu", 0.4
+        seen: list[list[np.ndarray]] = []
+
+        def detect(self, frames):
+            self.seen.append(frames)
+            return [detections(2), detections(1)]
+
+    model = frames_model(FakeDetector(), max_pixels=100)
+    assert [name for name, _, _ in model.inputs] == [FRAMES_INPUT]
+    assert tuple(name for name, _, _ in FRAME_OUTPUT_TENSORS) == FRAME_OUTPUTS
+    outputs = model.infer(frames=np.zeros((2, 5, 5, 3), np.uint8))
+    assert len(FakeDetector.seen) == 1 and [frame.shape for frame in FakeDetector.seen[0]] == [(5, 5, 3)] * 2
+    assert outputs["count"].tolist() == [[2], [1]] and "torch fp32 on cpu, score >= 0.4" in model.description
+    with pytest.raises(UserError, match="above this server's limit"):
+        model.infer(frames=np.zeros((1, 11, 10, 3), np.uint8))
+
+
+class FakeServerError(Exception):
+    def __init__(self, message: str, status: str = "StatusCode.INTERNAL") -> None:
+        super().__init__(message)
+        self._message, self._status = message, status
+
+    def message(self) -> str:
+        return self._message
+
+    def status(self) -> str:
+        return self._status
+
+
+def test_a_pytriton_traceback_becomes_the_exception_it_reports():
+    traceback = ("Failed to process the request(s) for model 'ssd_0_0', message: TritonModelException: Model execute "
+                 "error: Traceback (most recent call last):\n  File \"model.py\", line 492, in execute\n"
+                 "c_python_backend_utils.TritonModelException: Traceback (most recent call last):\n"
+                 "    raise UserError(f\"frame of {width}x{height}\")\n"
+                 "core.errors.UserError: frame of 5000x5000 = 25.0 MP is above this server's limit\n\n\nAt:\n"
+                 "  model.py(501): execute\n")
+    error = server_error("grpc://h:1", FakeServerError(traceback))
+    assert str(error) == "inference server at grpc://h:1 failed: frame of 5000x5000 = 25.0 MP is above this server's limit"
+    plain = server_error("grpc://h:1", FakeServerError("connection refused\nmore", "StatusCode.UNAVAILABLE"))
+    assert str(plain) == "inference server unreachable at grpc://h:1: connection refused"
+
+
+def test_serve_refuses_tensorrt_for_tensors_before_loading_anything(random_model, capsys):
+    weights, labels = random_model
+    code = main(["serve", "--weights", str(weights), "--labels", str(labels), "--input", "tensors",
+                 "--backend", "tensorrt"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error == "error: --input tensors runs the network with torch or onnxruntime; tensorrt " \
+        "serves --input frames"
