@@ -18,6 +18,7 @@ DEFAULT_RTP_PORTS = tuple(range(5000, 5010))
 DEFAULT_MAX_PIPELINES = 4
 DEFAULT_MAX_DECODED_PIXELS = 3840 * 2160
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
+DEFAULT_TRITON_URL = "grpc://127.0.0.1:8001"  # `python -m core serve`'s default gRPC port, on this host
 
 
 def _paths(value: str) -> tuple[Path, ...]:
@@ -56,6 +57,16 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _triton_url(env: Mapping[str, str]) -> str:
+    url = env.get("EDS_TRITON_URL", "").strip()
+    if not url:
+        return DEFAULT_TRITON_URL
+    from core.detect.triton_backend import parse_triton_url  # only when set: it imports torch
+
+    parse_triton_url(url)
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where data lives and which files the app may open.
@@ -68,6 +79,7 @@ class Settings:
     - `max_pipelines`: how many live pipelines may run at once in the dashboard.
     - `max_decoded_pixels`: a decoded picture larger than this (width x height) is refused.
     - `max_upload_pixels`: an uploaded image declaring more pixels than this is refused before decoding.
+    - `triton_url`: the inference server the Live page offers first for the "Triton server" model choice.
     """
 
     data_root: Path
@@ -78,6 +90,7 @@ class Settings:
     max_pipelines: int = DEFAULT_MAX_PIPELINES
     max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS
     max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
+    triton_url: str = DEFAULT_TRITON_URL
 
     @property
     def database_url(self) -> str:
@@ -95,7 +108,8 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from EDS_DATA_ROOT (default ./data), EDS_ALLOWED_ROOTS (os.pathsep list), EDS_DB_URL, EDS_AUTH
-    (on|off), EDS_RTP_PORTS (default 5000-5009), EDS_MAX_PIPELINES, EDS_MAX_DECODED_PIXELS, EDS_MAX_UPLOAD_PIXELS."""
+    (on|off), EDS_RTP_PORTS (default 5000-5009), EDS_MAX_PIPELINES, EDS_MAX_DECODED_PIXELS, EDS_MAX_UPLOAD_PIXELS,
+    EDS_TRITON_URL (grpc://HOST:PORT, default grpc://127.0.0.1:8001)."""
     env = os.environ if environ is None else environ
     data_root = Path(env.get("EDS_DATA_ROOT", "data")).expanduser().resolve()
     allowed = _paths(env.get("EDS_ALLOWED_ROOTS", "")) or (data_root,)
@@ -107,4 +121,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                     auth_enabled=auth == "on", rtp_ports=ports,
                     max_pipelines=_positive_int(env, "EDS_MAX_PIPELINES", DEFAULT_MAX_PIPELINES),
                     max_decoded_pixels=_positive_int(env, "EDS_MAX_DECODED_PIXELS", DEFAULT_MAX_DECODED_PIXELS),
-                    max_upload_pixels=_positive_int(env, "EDS_MAX_UPLOAD_PIXELS", DEFAULT_MAX_UPLOAD_PIXELS))
+                    max_upload_pixels=_positive_int(env, "EDS_MAX_UPLOAD_PIXELS", DEFAULT_MAX_UPLOAD_PIXELS),
+                    triton_url=_triton_url(env))

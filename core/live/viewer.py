@@ -193,7 +193,8 @@ class Viewer:
         with self._lock:
             if self._requested == (uri, detector_key):
                 self._request_error = message
-                self._requested = None  # asking again retries
+                # asking again retries; for this source still, so a model that failed to swap in is swapped then
+                self._requested = (uri, None)
 
     def watch(self, uri: str, detector: Callable[[], Detector | None] | None = None) -> LivePipeline:
         """Watch `uri` (its shared pipeline is created with `detector()` if nobody watches it yet) and wait for it."""

@@ -1,9 +1,14 @@
 """The Live page's health panel, refreshed once a second: state (also "waiting for a keyframe"), arriving and
 decoded rates, time to the first picture, stage and end-to-end latency, stream errors, a sparkline of the last
-minutes and the detections per class of the last minute (this viewer's filter)."""
+minutes and the detections per class of the last minute (this viewer's filter).
+
+A source or model that did not start (an inference server that is down, say) is asked for again every
+RETRY_EVERY_S seconds while the page is open, and at once with "Retry now", so it starts when the server is back."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime
 
 import plotly.graph_objects as go
@@ -15,6 +20,7 @@ from core.live.viewer import Viewer, janitor
 from dashboard.components.live_video import check_webrtc_connection
 
 HEALTH_PERIOD_S = 1.0
+RETRY_EVERY_S = 5.0
 
 
 def _state_banner(source: dict) -> None:
@@ -72,15 +78,32 @@ def _detections_table(viewer: Viewer, monitor: PipelineMonitor) -> None:
         st.caption("No detections in the last minute (with this view's filter).")
 
 
+def _request_failed(error: str | None, retry: Callable[[], None], running: str | None = None) -> None:
+    """Show why the source or model did not start (and the model the stream goes on with, `running`, if any), and
+    ask for it again when due (or when the user says so)."""
+    if error is None:
+        st.session_state.pop("live_retry_at", None)
+        return
+    due = st.session_state.setdefault("live_retry_at", time.monotonic() + RETRY_EVERY_S)
+    meanwhile = f"; the stream goes on with {running} meanwhile" if running else ""
+    st.error(f"{error} (trying again every {RETRY_EVERY_S:.0f} s{meanwhile})", icon=":material/error:")
+    if st.button("Retry now", icon=":material/refresh:", key="live_retry") or time.monotonic() >= due:
+        del st.session_state["live_retry_at"]
+        retry()
+
+
 @st.fragment(run_every=HEALTH_PERIOD_S)
-def health_panel(viewer: Viewer) -> None:
+def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
+    """The panel; `retry` asks for the page's source and model again."""
     check_webrtc_connection()
     viewer.touch()
-    pipeline = viewer.pipeline
-    if viewer.request_error is not None:
-        st.error(viewer.request_error, icon=":material/error:")
+    pipeline, error = viewer.pipeline, viewer.request_error
+    detector = pipeline.detector if pipeline is not None else None
+    _request_failed(error, retry, f"{detector.name} ({detector.backend})" if detector else None)
     if pipeline is None:
-        st.info("Starting the stream..." if viewer.starting else "Choose a source.", icon=":material/hourglass_empty:")
+        if viewer.starting or error is None:
+            st.info("Starting the stream..." if viewer.starting else "Choose a source.",
+                    icon=":material/hourglass_empty:")
         return
     stats = pipeline.stats()
     source = stats["source"]

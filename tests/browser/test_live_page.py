@@ -1,8 +1,9 @@
 """The Live page in headless chromium: WebRTC video that starts without a click, the demo stream with detections,
 the compatibility view, three viewers sharing one pipeline, "no signal" when the RTP sender stops and recovery
 when it restarts, switching source while playing, an H.265 stream on a stream configured as H.264, an RTSP camera
-(a real RTSP server on 127.0.0.1) configured as a stream, nothing fetched from outside the app, and README command 1
-leaving udp/5000 free.
+(a real RTSP server on 127.0.0.1) configured as a stream, nothing fetched from outside the app, README command 1
+leaving udp/5000 free, and the "Triton server" model choice (a real `core serve` on 127.0.0.1: down at first, then up,
+then killed).
 
 Every check counts what the product controls (frames the server delivered to a page's track, frames the browser
 decoded and showed, pipeline counters) and waits for it with a generous bound, never a rate of this machine's
@@ -23,7 +24,8 @@ import pytest
 
 from benchmarks.live_viewers import (APP_ENV, CHROMIUM_WEBRTC_ARGS, WEBRTC_FRAME, choose, choose_stream,
                                      configure_streams, open_live, probe, webrtc_frames)
-from core.config import REPO_ROOT
+from core.config import DEFAULT_TRITON_URL, DEMO_DIR, REPO_ROOT
+from core.serve.process import ServeProcess
 from core.stream.configured import StreamEntry
 from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
 from tests.integration.test_stream_rtsp import RtspServer
@@ -96,7 +98,7 @@ def source_caption(page, uri_start: str):
 
 def _counters(page) -> dict[str, int]:
     text = page.get_by_text(re.compile(r"frames in \d+ · inferences")).first.inner_text()
-    return {key: int(value) for key, value in re.findall(r"(frames in|inferences|skipped) (\d+)", text)}
+    return {key: int(value) for key, value in re.findall(r"(frames in|inferences|skipped|detector errors) (\d+)", text)}
 
 
 @pytest.mark.timeout(150)
@@ -304,6 +306,53 @@ def test_no_signal_when_the_sender_stops_and_recovery_when_it_restarts(live_url,
     finally:
         sender.kill()
         sender.wait(timeout=10)
+
+
+@pytest.mark.timeout(240)
+def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_it_goes(live_url,
+                                                                                      webrtc_browser) -> None:
+    # the demo weights behind a real server on free ports of 127.0.0.1, in whichever input mode `core serve` defaults
+    # to; it is not started yet, so the page first meets a port where nothing listens
+    server = ServeProcess(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt",
+                          options=("--backend", "onnxruntime", "--device", "cpu"))
+    detector = re.compile(rf"model ssd@127\.0\.0\.1:{server.grpc_port} \(triton\)")
+    try:
+        page, video = open_live(webrtc_browser, live_url)
+        choose(page, "Backend", "Triton server")
+        address = page.get_by_role("textbox", name="Server (grpc://HOST:PORT)")
+        assert address.input_value() == DEFAULT_TRITON_URL  # EDS_TRITON_URL's default
+        assert page.get_by_role("textbox", name="Model name").input_value() == "ssd"
+        address.fill(server.url)
+        address.press("Enter")
+        page.get_by_text(f"inference server unreachable at {server.url}").first.wait_for(timeout=30_000)
+        frames = probe(video)["frames"]
+        wait_until(lambda: probe(video)["frames"] >= frames + 10, 30, "the stream playing on with the model it had")
+        screenshot(page, "live_page_triton_down")
+        assert page.get_by_text(detector).count() == 0
+
+        server.start()  # the page asks again by itself (every few seconds) and takes the server's model
+        page.get_by_text(detector).wait_for(timeout=60_000)
+        before, frames = _counters(page), probe(video)["frames"]
+        wait_until(lambda: _counters(page)["inferences"] >= before["inferences"] + 20, 60,
+                   "20 more frames processed by triton")
+        wait_until(lambda: probe(video)["frames"] >= frames + 10, 30, "the video playing with the server's model")
+        assert _counters(page)["detector errors"] == before["detector errors"]  # every one of them detected
+        assert page.get_by_text(re.compile("inference server unreachable|^Detector: ")).count() == 0
+        screenshot(page, "live_page_triton")
+
+        server.kill()  # a server that dies while it serves: said within seconds, the video goes on unannotated
+        page.get_by_text(re.compile(rf"^Detector: inference server unreachable at {re.escape(server.url)}"))\
+            .wait_for(timeout=15_000)
+        frames = probe(video)["frames"]
+        wait_until(lambda: probe(video)["frames"] >= frames + 10, 30, "the video playing on without the server")
+        screenshot(page, "live_page_triton_killed")
+        address.fill("127.0.0.1:8001")  # not an address: said at once, nothing is asked of a server
+        address.press("Enter")
+        page.get_by_text("triton url must be grpc://HOST:PORT with a port of 1..65535, got '127.0.0.1:8001'")\
+            .wait_for(timeout=30_000)
+        page.context.close()
+    finally:
+        server.stop()
 
 
 def _udp_ports_of_process_group(pgid: int) -> set[int]:

@@ -1,9 +1,10 @@
-"""Settings from the environment: port ranges, limits and the auth switch are validated at the boundary."""
+"""Settings from the environment: port ranges, limits, the auth switch and the Triton server address are
+validated at the boundary."""
 from __future__ import annotations
 
 import pytest
 
-from core.config import DEFAULT_RTP_PORTS, load_settings, parse_ports
+from core.config import DEFAULT_RTP_PORTS, DEFAULT_TRITON_URL, load_settings, parse_ports
 from core.errors import UserError
 
 
@@ -32,3 +33,15 @@ def test_limits_and_auth_switch_come_from_the_environment() -> None:
 def test_bad_limits_are_refused(environ: dict[str, str]) -> None:
     with pytest.raises(UserError):
         load_settings(environ)
+
+
+def test_the_triton_server_address_comes_from_the_environment() -> None:
+    assert load_settings({}).triton_url == DEFAULT_TRITON_URL == "grpc://127.0.0.1:8001"
+    assert load_settings({"EDS_TRITON_URL": " grpc://gpu-server:9001 "}).triton_url == "grpc://gpu-server:9001"
+
+
+@pytest.mark.parametrize("url", ["gpu-server:8001", "http://gpu-server:8001", "grpc://gpu-server", "grpc://:8001"])
+def test_a_bad_triton_server_address_is_a_one_line_error(url: str) -> None:
+    with pytest.raises(UserError, match="grpc://HOST:PORT") as error:
+        load_settings({"EDS_TRITON_URL": url})
+    assert "\n" not in str(error.value)

@@ -381,3 +381,29 @@ def test_a_failed_request_is_reported_and_asking_again_retries() -> None:
         assert viewer.request_error is None and len(attempts) == 2
     finally:
         viewer.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_model_that_failed_to_swap_in_is_swapped_in_when_asked_again() -> None:
+    attempts: list[int] = []
+
+    def unreachable_once() -> BoxDetector:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise UserError("inference server unreachable at grpc://127.0.0.1:9: connection refused")
+        return BoxDetector()
+
+    uri = "demo:?width=64&height=48&fps=30"
+    viewer = Viewer(PipelineRegistry())
+    try:
+        viewer.request(uri, BoxDetector, "local")
+        assert wait_until(lambda: not viewer.starting and viewer.pipeline is not None)
+        pipeline = viewer.pipeline
+        viewer.request(uri, unreachable_once, "remote")
+        assert wait_until(lambda: viewer.request_error is not None)
+        assert pipeline.running and pipeline.detector_swaps == 0  # the stream goes on with the model it had
+        viewer.request(uri, unreachable_once, "remote")  # the page asks again (the server is back)
+        assert wait_until(lambda: pipeline.detector_swaps == 1)
+        assert viewer.request_error is None and viewer.pipeline is pipeline and len(attempts) == 2
+    finally:
+        viewer.close()

@@ -1,4 +1,5 @@
-"""The Live page's health banner: a stream that arrives without a keyframe says so, with the frames skipped."""
+"""The Live page's health banner: a stream that arrives without a keyframe says so, with the frames skipped; a
+source or model that did not start is shown and asked for again (when due, or at once on "Retry now")."""
 from __future__ import annotations
 
 import pytest
@@ -29,3 +30,37 @@ def test_banner_before_any_data_still_waits_for_the_stream() -> None:
     app.run()
     assert not app.exception
     assert app.info[0].value.startswith("Waiting for the stream")
+
+
+UNREACHABLE = "inference server unreachable at grpc://127.0.0.1:9: failed to connect to all addresses"
+
+
+def _retry_script(error: str) -> None:
+    from dashboard.components.live_health import _request_failed
+
+    import streamlit as st
+
+    retries = st.session_state.setdefault("retries", [])
+    _request_failed(st.session_state.get("error", error), lambda: retries.append(1), st.session_state.get("running"))
+    st.write(f"retries {len(retries)}")
+
+
+@pytest.mark.timeout(60)
+def test_a_failed_start_is_shown_and_asked_for_again_when_due_or_at_once_on_retry() -> None:
+    app = AppTest.from_function(_retry_script, args=(UNREACHABLE,), default_timeout=30)
+    app.run()
+    assert not app.exception
+    assert app.error[0].value == f"{UNREACHABLE} (trying again every 5 s)"
+    assert app.markdown[0].value == "retries 0"  # not due yet
+    app.button(key="live_retry").click().run()
+    assert app.markdown[0].value == "retries 1"
+    app.session_state["live_retry_at"] = 0.0  # due
+    app.run()
+    assert app.markdown[0].value == "retries 2"
+    app.session_state["running"] = "mb1-ssd-demo-fp16.pth (onnxruntime)"  # a model swap that failed
+    app.run()
+    assert app.error[0].value == (f"{UNREACHABLE} (trying again every 5 s; the stream goes on with "
+                                  "mb1-ssd-demo-fp16.pth (onnxruntime) meanwhile)")
+    app.session_state["error"] = None  # started: nothing shown, the next failure waits a full period again
+    app.run()
+    assert not app.error and "live_retry_at" not in app.session_state and app.markdown[0].value == "retries 2"
