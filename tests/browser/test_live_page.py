@@ -28,7 +28,7 @@ from core.config import DEFAULT_TRITON_URL, DEMO_DIR, REPO_ROOT
 from core.serve.process import ServeProcess
 from core.stream.configured import StreamEntry
 from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
-from tests.integration.test_stream_rtsp import RtspServer
+from tests.integration.rtsp_helpers import RtspServer
 
 pytestmark = [pytest.mark.browser]
 
