@@ -9,7 +9,6 @@ it, a frame above the server's pixel cap is refused in one line, and the serve r
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,16 +21,12 @@ from core.serve.process import ServeProcess
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
 from db import queries
-from tests.integration.triton_helpers import detect_concurrently
 from db.engine import make_engine, session_scope
+from tests.integration.triton_helpers import LABELS, WEIGHTS, detect_concurrently, server_options
 
 pytestmark = pytest.mark.timeout(150)
 
-ROOT = Path(__file__).resolve().parents[2]
-WEIGHTS = ROOT / "assets/demo/mb1-ssd-demo-fp16.pth"
-LABELS = ROOT / "assets/demo/labels.txt"
-SERVER_OPTIONS = ("--input", "frames", "--backend", "torch", "--device", "cpu", "--max-batch", "8",
-                  "--queue-delay-us", "20000")
+SERVER_OPTIONS = server_options("frames")
 SIZES = ((640, 480), (320, 240))
 MAX_PIXELS = 640 * 480  # the server's EDS_MAX_DECODED_PIXELS here
 THREADS = 4

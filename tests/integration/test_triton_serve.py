@@ -8,7 +8,6 @@ Triton's own metrics show batches of more than one request. Then a live pipeline
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,15 +17,11 @@ from core.live import LivePipeline
 from core.serve.process import ServeProcess
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
-from tests.integration.triton_helpers import detect_concurrently
+from tests.integration.triton_helpers import LABELS, WEIGHTS, detect_concurrently, server_options
 
 pytestmark = pytest.mark.timeout(150)
 
-ROOT = Path(__file__).resolve().parents[2]
-WEIGHTS = ROOT / "assets/demo/mb1-ssd-demo-fp16.pth"
-LABELS = ROOT / "assets/demo/labels.txt"
-SERVER_OPTIONS = ("--input", "tensors", "--backend", "torch", "--device", "cpu", "--max-batch", "8",
-                  "--queue-delay-us", "20000")
+SERVER_OPTIONS = server_options("tensors")
 PIPELINES = 4
 FRAMES_EACH = 6
 

@@ -4,14 +4,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from core.detect.base import Detections
 from core.serve.process import ServeProcess
 
+ROOT = Path(__file__).resolve().parents[2]
+WEIGHTS = ROOT / "assets/demo/mb1-ssd-demo-fp16.pth"
+LABELS = ROOT / "assets/demo/labels.txt"
 THREAD_TIMEOUT_S = 120
 METRICS_SETTLE_S = 10.0  # Triton refreshes its Prometheus counters periodically, not at each request
+
+
+def server_options(input_mode: str) -> tuple[str, ...]:
+    """`core serve` options for the tests: torch on the CPU, batches of up to 8 gathered for 20 ms."""
+    return ("--input", input_mode, "--backend", "torch", "--device", "cpu", "--max-batch", "8",
+            "--queue-delay-us", "20000")
 
 
 def detect_concurrently(server: ServeProcess, make_detector: Callable[[], object],
