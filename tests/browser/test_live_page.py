@@ -320,8 +320,10 @@ def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_
         page, video = open_live(webrtc_browser, live_url)
         choose(page, "Backend", "Triton server")
         address = page.get_by_role("textbox", name="Server (grpc://HOST:PORT)")
-        assert address.input_value() == DEFAULT_TRITON_URL  # EDS_TRITON_URL's default
-        assert page.get_by_role("textbox", name="Model name").input_value() == "ssd"
+        # the fields appear with their defaults once the page has rerun for the new backend (EDS_TRITON_URL's default)
+        wait_until(lambda: address.input_value() == DEFAULT_TRITON_URL, 15, "the server field's default address")
+        wait_until(lambda: page.get_by_role("textbox", name="Model name").input_value() == "ssd", 15,
+                   "the model name field's default")
         address.fill(server.url)
         address.press("Enter")
         page.get_by_text(f"inference server unreachable at {server.url}").first.wait_for(timeout=30_000)
