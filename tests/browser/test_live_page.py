@@ -29,6 +29,7 @@ from core.serve.process import ServeProcess
 from core.stream.configured import StreamEntry
 from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
 from tests.integration.rtsp_helpers import RtspServer
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.browser]
 
@@ -40,15 +41,6 @@ RTP_STREAM = "Loopback RTP"
 RTP_AS_H264 = "Loopback RTP set to H.264"
 RTSP_STREAM = "Loopback RTSP camera"
 VIDEO_WIDTH_JS = "() => { const v = document.querySelector('video'); return v ? v.videoWidth : 0; }"
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    """Poll `condition` until it holds; fail saying `what` did not happen within `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from core.config import REPO_ROOT, load_settings
 from core.stream.configured import StreamEntry, save_streams
 from tests.browser.conftest import free_port, screenshot, start_streamlit
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.browser]
 
@@ -27,14 +27,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 def show_listening(page) -> None:

@@ -13,6 +13,7 @@ import pytest
 from core.stream import open_source
 from core.stream.base import FrameSource
 from tests.integration.rtsp_helpers import RtspServer, free_tcp_port
+from tests.polling import wait_for
 
 
 @pytest.fixture
@@ -27,15 +28,6 @@ def rtsp_servers() -> Iterator[Callable[[int, str], RtspServer]]:
     yield start
     for server in started:
         server.kill()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def drain_until(source: FrameSource, frames: int, timeout: float) -> int:

@@ -18,6 +18,7 @@ from core.serve.process import ServeProcess
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
 from tests.integration.triton_helpers import LABELS, WEIGHTS, detect_concurrently, server_options
+from tests.polling import seconds_until, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -60,19 +61,10 @@ def test_four_pipelines_at_once_match_the_local_detector_and_get_batched(server)
     assert executions < requests  # at least one execution ran a batch of two or more requests
 
 
-def _wait(condition, timeout: float) -> float | None:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    return None
-
-
 def test_live_pipeline_reports_a_lost_server_and_recovers_after_a_restart(server):
     detector = load_detector(DetectorSpec(WEIGHTS, LABELS, backend="triton", triton_url=server.url))
     with LivePipeline(open_source("demo:?width=320&height=240&fps=10"), detector) as pipeline:
-        assert _wait(lambda: (pipeline.latest() is not None and pipeline.latest().detections is not None), 30)
+        assert wait_for(lambda: (pipeline.latest() is not None and pipeline.latest().detections is not None), 30)
         errors_before = pipeline.stats()["detector_errors"]
         assert pipeline.stats()["detector_last_error"] is None
         killed_at = time.monotonic()
@@ -82,7 +74,7 @@ def test_live_pipeline_reports_a_lost_server_and_recovers_after_a_restart(server
             newest = pipeline.stats()["detector_last_error"]
             return bool(newest and f"inference server unreachable at {server.url}" in newest["message"])
 
-        assert _wait(reported, 2.0 - (time.monotonic() - killed_at)) is not None, pipeline.stats()
+        assert seconds_until(reported, 2.0 - (time.monotonic() - killed_at)) is not None, pipeline.stats()
         seconds = time.monotonic() - killed_at
         assert pipeline.stats()["detector_errors"] > errors_before and pipeline.running  # the stream goes on
 
@@ -94,5 +86,5 @@ def test_live_pipeline_reports_a_lost_server_and_recovers_after_a_restart(server
             result = pipeline.latest()
             return result.sequence > last and result.detections is not None
 
-        assert _wait(detecting_again, 30) is not None
+        assert seconds_until(detecting_again, 30) is not None
         print(f"unreachable reported {seconds:.2f} s after the kill; {errors_at_restart} errors before the restart")

@@ -12,16 +12,11 @@ from core.errors import UserError
 from core.gst.caps import parse_caps
 from core.gst.convert import convert_for_display
 from core.gst.explain import SOURCE_UNKNOWN, explain_pipeline
+from core.gst.examples import DISPLAY, RECEIVER, SENDER
 from core.gst.nvidia import SOURCE_NVIDIA
 from core.gst.registry import SOURCE_REGISTRY, inspect_element
 from core.gst.syntax import parse_pipeline, tokenize
 
-SENDER = ("gst-launch-1.0 v4l2src ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv ! omxh265enc "
-          "insert-vui=1 ! h265parse ! rtph265pay config-interval=1 ! udpsink host=HOST port=5000 sync=false -e")
-RECEIVER = ('gst-launch-1.0 udpsrc port=5000 caps="application/x-rtp,media=video,encoding-name=H265,payload=96" '
-            "! rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv ! xvimagesink")
-DISPLAY = ("gst-launch-1.0 nvarguscamerasrc ! 'video/x-raw(memory:NVMM),width=1920,height=1080,framerate=30/1' "
-           "! nvvidconv ! nvegltransform ! nveglglessink -e")
 REGISTRY, NVIDIA = SOURCE_REGISTRY, SOURCE_NVIDIA
 CAPSFILTER = ("caps filter", "capsfilter", "Generic", "CapsFilter", REGISTRY)
 NVVIDCONV = ("element", "nvvidconv", "Filter/Converter/Video/Scaler", "NvVidConv Plugin", NVIDIA)

@@ -3,12 +3,12 @@ switch loads no model), one pipeline per model at a time, idle models closed aft
 from __future__ import annotations
 
 import pytest
-from test_live_pipeline import wait_until
 from test_live_viewer import BoxDetector
 
 from core.live import PipelineRegistry
 from core.live.detector_pool import DetectorPool
 from core.live.viewer import Viewer
+from tests.polling import wait_for
 
 
 class Loads:
@@ -43,7 +43,7 @@ def test_idle_models_are_closed_after_a_while_and_beyond_the_cap() -> None:
     first.close()
     second.close()  # two waiting, one allowed: the older is closed
     assert load.made[0].closed and not load.made[1].closed and pool.kept() == 1
-    assert wait_until(lambda: load.made[1].closed and pool.kept() == 0)
+    assert wait_for(lambda: load.made[1].closed and pool.kept() == 0)
 
 
 @pytest.mark.timeout(30)
@@ -54,7 +54,7 @@ def test_switching_source_reuses_the_model() -> None:
     try:
         for uri in ("demo:?width=64&height=48&fps=30", "demo:?width=80&height=60&fps=30"):
             viewer.request(uri, load, "model")
-            assert wait_until(lambda: not viewer.starting and viewer.uri == uri and viewer.pipeline.running)
+            assert wait_for(lambda: not viewer.starting and viewer.uri == uri and viewer.pipeline.running)
         assert len(load.made) == 1 and pool.reused == 1 and viewer.pipeline.detector.detector is load.made[0]
     finally:
         viewer.close()

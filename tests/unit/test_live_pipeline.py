@@ -18,6 +18,7 @@ from core.live.supervise import ErrorLog, SupervisedThread
 from core.stream import open_source
 from core.stream.base import SourceHealth
 from core.stream.demo import read_frame_counter
+from tests.polling import wait_for
 
 
 class SlowDetector:
@@ -55,16 +56,6 @@ class GatedDetector(SlowDetector):
         return super().detect(frames)
 
 
-def wait_until(condition, timeout: float = 15.0) -> bool:
-    """Poll `condition` until it holds or `timeout` s pass (a bound, not a speed requirement)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def assert_frames_accounted_for(stats: dict) -> None:
     """Every frame in was processed, skipped for a newer one, or is pending / in the detector (at most 2)."""
     assert 0 <= stats["frames_in"] - stats["frames_processed"] - stats["frames_skipped"] <= 2, stats
@@ -76,9 +67,9 @@ def test_slow_detector_skips_frames_instead_of_queueing_them() -> None:
     with LivePipeline(open_source("demo:?width=160&height=120&fps=30"), detector) as pipeline:
         assert detector.entered.wait(timeout=15)  # the first frame is in the (blocked) model
         arrived_while_blocked = pipeline.frames_in
-        assert wait_until(lambda: pipeline.frames_in >= arrived_while_blocked + 5)
+        assert wait_for(lambda: pipeline.frames_in >= arrived_while_blocked + 5)
         detector.gate.set()
-        assert wait_until(lambda: pipeline.frames_processed >= 3)
+        assert wait_for(lambda: pipeline.frames_processed >= 3)
         stats = pipeline.stats()
     assert detector.closed and not pipeline.running and pipeline.state == "stopped"
     # the next frame detected after the blocked one is the newest, not the oldest waiting: nothing was queued
@@ -149,7 +140,7 @@ def test_drawing_errors_are_counted_logged_once_and_the_stream_goes_on(monkeypat
     monkeypatch.setattr("core.live.pipeline.draw_detections", draw_failing_five_times)
     with caplog.at_level(logging.ERROR, logger="core.live.pipeline"), \
             LivePipeline(open_source("demo:?width=160&height=120&fps=30"), SlowDetector(0.0)) as pipeline:
-        assert wait_until(lambda: pipeline.frames_processed >= 3)
+        assert wait_for(lambda: pipeline.frames_processed >= 3)
         stats = pipeline.stats()
         assert pipeline.running
     assert stats["thread_errors"] == 5 and stats["restarts"] == 5 and stats["state"] == "running"
@@ -183,7 +174,7 @@ def test_a_source_that_keeps_failing_fails_the_pipeline_and_releases_everything(
     monkeypatch.setattr("core.live.pipeline.SOURCE_RETRY_DELAY_S", 0.01)
     source, detector = BrokenSource(), SlowDetector(0.0)
     pipeline = LivePipeline(source, detector).start()
-    assert wait_until(lambda: pipeline.state == "failed" and source.closed and detector.closed)
+    assert wait_for(lambda: pipeline.state == "failed" and source.closed and detector.closed)
     stats = pipeline.stats()
     assert not pipeline.running and pipeline.wait_result(0, timeout=1) is None
     assert source.reads == SOURCE_MAX_FAILURES + 1 and stats["thread_errors"] == SOURCE_MAX_FAILURES + 1

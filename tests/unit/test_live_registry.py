@@ -6,12 +6,13 @@ import socket
 import threading
 
 import pytest
-from test_live_pipeline import BrokenSource, SlowDetector, wait_until
+from test_live_pipeline import BrokenSource, SlowDetector
 
 from core.errors import UserError
 from core.live import PipelineRegistry
 from core.stream import open_source
 from core.stream.base import FrameSource
+from tests.polling import wait_for
 
 DEMO = "demo:?width=160&height=120&fps=30"
 OTHER_DEMO = "demo:?width=128&height=96&fps=30"
@@ -157,7 +158,7 @@ def test_a_failed_pipeline_is_replaced_on_the_next_acquire_and_keeps_its_viewers
     try:
         failed = registry.acquire("camera:")
         assert registry.acquire("camera:") is failed
-        assert wait_until(lambda: failed.state == "failed")
+        assert wait_for(lambda: failed.state == "failed")
         assert sources[0].closed  # a failed pipeline releases its source at once
         replacement = registry.acquire("camera:")
         assert replacement is not failed and replacement.running and registry.viewers("camera:") == 3

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from test_live_pipeline import BrokenSource, wait_until
+from test_live_pipeline import BrokenSource
 
 from core.auth import configured_password, password_matches
 from core.detect.base import Detections
@@ -21,6 +21,7 @@ from core.live.viewer import Cursor, Janitor, ViewFilter, Viewer, render_view, s
 from core.live.webrtc import ice_servers, rtc_configuration
 from core.stream import open_source
 from core.stream.base import Frame
+from tests.polling import wait_for
 
 NAMES = ["BACKGROUND", "a", "b"]
 
@@ -161,7 +162,7 @@ def test_monitor_counts_detections_per_class_with_a_viewer_filter() -> None:
         pipeline = viewer.watch("demo:?width=160&height=120&fps=30", BoxDetector)
         monitor = monitor_for(pipeline)
         assert monitor_for(pipeline) is monitor
-        assert wait_until(lambda: monitor.class_counts().get(1, {}).get("frames", 0) >= 10 and monitor.history())
+        assert wait_for(lambda: monitor.class_counts().get(1, {}).get("frames", 0) >= 10 and monitor.history())
         counts = monitor.class_counts()
         assert set(counts) == {1, 2} and counts[1]["detections"] == counts[1]["frames"] >= 10
         assert set(monitor.class_counts(min_score=0.5)) == {1}
@@ -170,7 +171,7 @@ def test_monitor_counts_detections_per_class_with_a_viewer_filter() -> None:
         assert history and history[-1].state == "live"
     finally:
         viewer.close()
-    assert wait_until(lambda: not monitor.alive)
+    assert wait_for(lambda: not monitor.alive)
     assert monitor.stats() == {"thread_errors": 0, "restarts": 0}
 
 
@@ -190,11 +191,11 @@ def test_monitor_survives_an_error_and_counts_it(monkeypatch) -> None:
 
         monkeypatch.setattr(pipeline, "stats", stats_failing_once)
         monitor = PipelineMonitor(pipeline, period=0.05)
-        assert wait_until(lambda: len(monitor.history()) >= 2)
+        assert wait_for(lambda: len(monitor.history()) >= 2)
         assert monitor.alive and monitor.stats() == {"thread_errors": 1, "restarts": 1}
     finally:
         viewer.close()
-    assert wait_until(lambda: not monitor.alive)
+    assert wait_for(lambda: not monitor.alive)
 
 
 class IdleViewer:
@@ -216,7 +217,7 @@ def test_janitor_survives_a_viewer_that_raises_and_releases_the_others() -> None
     broken, idle = IdleViewer(fail=True), IdleViewer()
     janitor.add(broken)  # type: ignore[arg-type]
     janitor.add(idle)  # type: ignore[arg-type]
-    assert wait_until(lambda: idle.asked == 1 and janitor.watching() == 0 and janitor.stats()["restarts"] == 1)
+    assert wait_for(lambda: idle.asked == 1 and janitor.watching() == 0 and janitor.stats()["restarts"] == 1)
     assert janitor.stats()["thread_errors"] == 1
     assert broken.asked == 1  # taken out before it was asked: not asked again every sweep
 
@@ -234,7 +235,7 @@ def test_touch_starts_a_failed_pipeline_again(monkeypatch) -> None:
     viewer = Viewer(registry)
     try:
         failed = viewer.watch("camera:", BoxDetector)
-        assert wait_until(lambda: failed.state == "failed")
+        assert wait_for(lambda: failed.state == "failed")
         viewer.touch()
         assert viewer.pipeline is not failed and viewer.pipeline.running and registry.viewers("camera:") == 1
         assert viewer.next_image(Cursor(), 10.0)[1].sequence > 0
@@ -348,12 +349,12 @@ def test_request_returns_at_once_and_says_starting_until_the_pipeline_is_up() ->
         image, cursor = viewer.next_image(Cursor(), 0.05)
         assert image is not None and image.shape == (480, 640, 3)  # the "STARTING" picture
         gate.set()
-        assert wait_until(lambda: not viewer.starting and viewer.pipeline is not None)
+        assert wait_for(lambda: not viewer.starting and viewer.pipeline is not None)
         image, cursor = viewer.next_image(cursor, 5.0)
         assert image.shape == (48, 64, 3) and registry.viewers(uri) == 1 and loads == [1]
         first = viewer.pipeline
         viewer.request(uri, BoxDetector, "other model")  # same source, another model: swapped in place
-        assert wait_until(lambda: not viewer.starting and first.detector_swaps == 1)
+        assert wait_for(lambda: not viewer.starting and first.detector_swaps == 1)
         assert viewer.pipeline is first and viewer.request_error is None
     finally:
         gate.set()
@@ -373,11 +374,11 @@ def test_a_failed_request_is_reported_and_asking_again_retries() -> None:
     viewer = Viewer(PipelineRegistry(refuse_once))
     try:
         viewer.request("camera:", BoxDetector, "model")
-        assert wait_until(lambda: not viewer.starting)
+        assert wait_for(lambda: not viewer.starting)
         assert viewer.request_error == "cannot listen on UDP 0.0.0.0:5000: Address already in use"
         assert viewer.pipeline is None and viewer.next_image(Cursor(), 0.05)[0] is None
         viewer.request("camera:", BoxDetector, "model")
-        assert wait_until(lambda: not viewer.starting and viewer.pipeline is not None)
+        assert wait_for(lambda: not viewer.starting and viewer.pipeline is not None)
         assert viewer.request_error is None and len(attempts) == 2
     finally:
         viewer.close()
@@ -397,13 +398,13 @@ def test_a_model_that_failed_to_swap_in_is_swapped_in_when_asked_again() -> None
     viewer = Viewer(PipelineRegistry())
     try:
         viewer.request(uri, BoxDetector, "local")
-        assert wait_until(lambda: not viewer.starting and viewer.pipeline is not None)
+        assert wait_for(lambda: not viewer.starting and viewer.pipeline is not None)
         pipeline = viewer.pipeline
         viewer.request(uri, unreachable_once, "remote")
-        assert wait_until(lambda: viewer.request_error is not None)
+        assert wait_for(lambda: viewer.request_error is not None)
         assert pipeline.running and pipeline.detector_swaps == 0  # the stream goes on with the model it had
         viewer.request(uri, unreachable_once, "remote")  # the page asks again (the server is back)
-        assert wait_until(lambda: pipeline.detector_swaps == 1)
+        assert wait_for(lambda: pipeline.detector_swaps == 1)
         assert viewer.request_error is None and viewer.pipeline is pipeline and len(attempts) == 2
     finally:
         viewer.close()

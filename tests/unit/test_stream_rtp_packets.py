@@ -13,6 +13,7 @@ from core.stream.nal import H264, H265
 from core.stream.rtp import RtpPacket, SenderAllowList, SequenceTracker, SenderSelector, parse_rtp
 from core.stream.rtp_source import RtpSource
 from core.stream.sender import RtpSender
+from tests.polling import wait_for
 
 
 def test_packet_round_trip_and_header_fields() -> None:
@@ -81,13 +82,7 @@ def test_sender_selector_locks_after_consecutive_packets_and_ignores_garbage() -
 
 # --- RtpSource health: what arrives, the codec read from the payload, why nothing decodes -----------------------
 
-def _wait(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+WAIT_S = 10.0
 
 
 def _receiver(stream_format=None, clock=time.monotonic) -> RtpSource:
@@ -109,7 +104,7 @@ def test_health_reports_the_sender_and_the_codec_read_from_the_payload(chosen, s
         sender = RtpSender("127.0.0.1", source.port, sent, key_interval=5)
         try:
             _send_frames(sender, 12)
-            assert _wait(lambda: source.health.frames_decoded >= 5)
+            assert wait_for(lambda: source.health.frames_decoded >= 5, WAIT_S)
             health = source.health_snapshot()
         finally:
             sender.close()
@@ -145,7 +140,7 @@ def _not_decoding_after(source: RtpSource, clock: ManualClock, datagrams: list[b
         for datagram in datagrams:
             received = source.health.packets
             sock.sendto(datagram, ("127.0.0.1", source.port))
-            assert _wait(lambda: source.health.packets > received)
+            assert wait_for(lambda: source.health.packets > received, WAIT_S)
             reasons.append(source.health_snapshot()["not_decoding"])
             clock.now += 0.5
     return reasons
