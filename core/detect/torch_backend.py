@@ -215,9 +215,10 @@ class TorchDetector:
             self._compiled_network = torch.compile(self._network_step, dynamic=False)
             self._resize = torch.compile(resize_with_taps, dynamic=True)
             self._compiled_batches = set(spec.warmup_batch_sizes)
-        self._run = CudaGraphs(self._network_step) if graphs else self._network_step
         if self.device == "cpu":
             self._run = freeze_for_cpu(self._network_step, torch.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=torch.uint8))
+        else:
+            self._run = CudaGraphs(self._network_step) if graphs else self._network_step
         self._lanes: queue.SimpleQueue[Lane] = queue.SimpleQueue()
         if self.device == "cuda":
             self._copy_pool = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="stage")
