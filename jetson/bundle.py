@@ -14,6 +14,7 @@ from jetson.errors import KitError
 from jetson.files import file_sha256, read_json
 
 MANIFEST = "manifest.json"
+GROUND_TRUTH = "ground-truth.json"
 FORMAT = 1
 
 

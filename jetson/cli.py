@@ -17,7 +17,6 @@ DATASET_TYPES = ("open_images", "voc")
 MIN_TRAIN_EPOCHS = 3
 
 log = logging.getLogger("jetson")
-COPIED_FROM_BUNDLE = ("manifest.json", "ground-truth.json")
 
 
 def _session(args, need_bundle=True):
@@ -29,7 +28,9 @@ def _session(args, need_bundle=True):
 
 def _copy_bundle_facts(session):
     """The manifest and ground truth travel with the results, for the server's import."""
-    for name in COPIED_FROM_BUNDLE:
+    from jetson.bundle import GROUND_TRUTH, MANIFEST
+
+    for name in (MANIFEST, GROUND_TRUTH):
         shutil.copyfile(session.bundle.path(name), os.path.join(session.out, name))
 
 
@@ -87,9 +88,10 @@ def run_train_time(args):
 
 def run_stream(args):
     from jetson import stream
+    from jetson.bundle import MANIFEST
     from jetson.files import read_json
 
-    manifest = read_json(os.path.join(args.bundle, "manifest.json"), "bundle manifest")
+    manifest = read_json(os.path.join(args.bundle, MANIFEST), "bundle manifest")
     return stream.stream(manifest, args.jetpack, args.host, args.port, args.seconds,
                          args.dry_run)
 
