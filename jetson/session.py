@@ -156,5 +156,8 @@ class Session(object):
                 self.runs.finish(record, error="{}: {}".format(what, error))
                 failures.append("{}: {}".format(target, error))
                 continue
+            except BaseException as error:  # a bug or an interruption: the run says so, then the traceback
+                self.runs.finish(record, error="{}: {}: {}".format(what, type(error).__name__, error))
+                raise
             self.runs.finish(record, environment=self.environment())
         return failures
