@@ -20,13 +20,13 @@ PROGRAM_TIMEOUT_S = 240
 
 
 def make_bundle(root: Path, *, images: int = 40, eval_images: int = 4, calib_images: int = 6,
-                batch_sizes: tuple[int, ...] = (1, 4)) -> Path:
-    """A bundle of the demo model over a synthetic dataset (recorded in the current history)."""
+                batch_sizes: tuple[int, ...] = (1, 4), db_url: str | None = None) -> Path:
+    """A bundle of the demo model over a synthetic dataset (recorded in `db_url`, default the current history)."""
     data = make_synthetic_dataset(root / "shapes", images=images, seed=3)
     output = root / "bundle"
     pack(PackConfig(model=DEMO_WEIGHTS, labels=DEMO_LABELS, data=data, output=output, batch_sizes=batch_sizes,
                     calib_images=calib_images, eval_images=eval_images, threads=1, progress=False,
-                    stream_host="192.168.1.10"))
+                    stream_host="192.168.1.10", db_url=db_url))
     return output
 
 
