@@ -51,7 +51,7 @@ class ProgramRun:
         return self
 
 
-def run_program(env: JetsonEnv, arguments: list[str], *, work: Path, cuda: str, cudart: Path,
+def run_program(env: JetsonEnv, arguments: list[str], *, work: Path, cuda: str, cudart: Path | None = None,
                 extra_env: dict[str, str] | None = None, script: str | None = None) -> ProgramRun:
     """`python -m jetson ARGUMENTS` (or a `script`) under `env`'s interpreter, numpy and fake TensorRT, with CUDA
     through the fake pycuda or the fake libcudart (`cuda`); fails the test when the environment is missing."""
@@ -65,8 +65,8 @@ def run_program(env: JetsonEnv, arguments: list[str], *, work: Path, cuda: str, 
     variables = {key: value for key, value in os.environ.items() if not key.startswith(("FAKE_", "PYTHON"))}
     variables.update({
         "PYTHONPATH": python_path(env, pycuda=cuda == "pycuda"), "PYTHONDONTWRITEBYTECODE": "1",
-        "FAKE_CUDART": str(cudart), "LD_LIBRARY_PATH": str(cudart.parent),
         "FAKE_PYCUDA_REPORT" if cuda == "pycuda" else "FAKE_CUDART_REPORT": str(report),
+        **({"FAKE_CUDART": str(cudart), "LD_LIBRARY_PATH": str(cudart.parent)} if cudart else {}),
         **(extra_env or {}),
     })
     command = [str(python), "-c", script] if script else [str(python), "-m", "jetson", *arguments, "--cuda", cuda]
