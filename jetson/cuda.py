@@ -13,7 +13,7 @@ import numpy as np
 
 from jetson.errors import KitError
 
-CUDART_NAMES = ("libcudart.so", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so.10.2")
+CUDART_NAMES = ("libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so.10.2")
 CUDA_DRIVER_NAMES = ("libcuda.so.1", "libcuda.so")
 _HOST_TO_DEVICE, _DEVICE_TO_HOST = 1, 2
 _DEVICE_PROPERTIES_BYTES = 8192  # larger than cudaDeviceProp of any CUDA release; the name is its first field
@@ -137,10 +137,13 @@ class CudartGpu(object):
         lib = self._lib
         lib.cudaGetErrorString.restype = ctypes.c_char_p
         lib.cudaGetErrorString.argtypes = [ctypes.c_int]
+        # CUDA 12 renamed the call behind cudaGetDeviceProperties (the name is the first field either way)
+        properties_call = "cudaGetDeviceProperties_v2" if hasattr(lib, "cudaGetDeviceProperties_v2") \
+            else "cudaGetDeviceProperties"
         for name, arguments in (
                 ("cudaGetDeviceCount", [ctypes.POINTER(ctypes.c_int)]),
                 ("cudaSetDevice", [ctypes.c_int]),
-                ("cudaGetDeviceProperties", [ctypes.c_void_p, ctypes.c_int]),
+                (properties_call, [ctypes.c_void_p, ctypes.c_int]),
                 ("cudaMalloc", [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]),
                 ("cudaFree", [ctypes.c_void_p]),
                 ("cudaMallocHost", [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]),
@@ -160,7 +163,7 @@ class CudartGpu(object):
             raise KitError("libcudart sees no CUDA GPU")
         self._check(lib.cudaSetDevice(0), "cudaSetDevice")
         properties = ctypes.create_string_buffer(_DEVICE_PROPERTIES_BYTES)
-        self._check(lib.cudaGetDeviceProperties(properties, 0), "cudaGetDeviceProperties")
+        self._check(getattr(lib, properties_call)(properties, 0), properties_call)
         self.name = properties.raw[:_NAME_BYTES].split(b"\0")[0].decode("utf-8", "replace")
         self.kind = "cudart"
         self._pinned = {}
