@@ -35,7 +35,11 @@ def _copy_bundle_facts(session):
 
 
 def _finish(failures, session):
-    print("results: {} (copy this folder to the server: python -m core jetson import FOLDER)".format(session.out))
+    from jetson.records import RESULTS_ARCHIVE, write_archive
+
+    write_archive(session.out)
+    print("results: {} (on the server: python -m core jetson import FOLDER, or the Runs page's import of {})".format(
+        session.out, RESULTS_ARCHIVE))
     for failure in failures:
         print("failed: " + failure, file=sys.stderr)
     return 1 if failures else 0

@@ -10,11 +10,15 @@ import glob
 import json
 import os
 import uuid
+import zipfile
 
 from jetson.files import file_sha256, read_json, write_atomic, write_json
 
 RUNS_FILE = "runs.jsonl"
 RUNS_FOLDER = "runs"
+RESULTS_ARCHIVE = "results.zip"  # what the server's Runs page imports: runs, bundle facts, evaluation outputs
+ARCHIVED = (RUNS_FILE, "manifest.json", "ground-truth.json")
+ARCHIVED_FOLDER = "eval"
 
 
 def now():
@@ -78,3 +82,19 @@ class RunLog(object):
         if environment is not None:
             record["environment"] = environment
         self.save(record)
+
+
+def write_archive(folder):
+    """`results.zip` of the output folder: runs.jsonl, the bundle's manifest and ground truth, eval/*.npz (not the
+    engines), for the server's Runs page; written through a temporary file."""
+    path = os.path.join(folder, RESULTS_ARCHIVE)
+    temporary = path + ".partial"
+    members = [name for name in ARCHIVED if os.path.isfile(os.path.join(folder, name))]
+    members += sorted(os.path.join(ARCHIVED_FOLDER, name) for name in os.listdir(os.path.join(folder, ARCHIVED_FOLDER))
+                      if name.endswith(".npz")) if os.path.isdir(os.path.join(folder, ARCHIVED_FOLDER)) else []
+    with zipfile.ZipFile(temporary, "w") as archive:
+        for name in members:
+            compression = zipfile.ZIP_STORED if name.endswith(".npz") else zipfile.ZIP_DEFLATED
+            archive.write(os.path.join(folder, name), name.replace(os.sep, "/"), compress_type=compression)
+    os.replace(temporary, path)
+    return path

@@ -10,6 +10,7 @@ records nothing and importing the same folder twice adds nothing.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -32,11 +33,13 @@ from core.optimize.evaluate import (
 )
 from core.optimize.voc_ap import USE_2007_METRIC
 from jetson.bundle import FORMAT, GROUND_TRUTH, MANIFEST
-from jetson.records import RUNS_FILE
+from jetson.records import ARCHIVED, ARCHIVED_FOLDER, RUNS_FILE
 
 OUTPUT_ARRAYS = ("scores", "boxes", "image_ids")
 MAX_JSON_BYTES = 64 * 2**20
 MAX_OUTPUT_BYTES = 4 * 2**30  # uncompressed raw outputs of one engine
+MAX_ARCHIVE_BYTES = 8 * 2**30  # everything a results.zip unpacks to
+MAX_ARCHIVE_MEMBERS = 64
 POSTPROCESS_CHUNK = 64
 
 
@@ -204,3 +207,33 @@ def import_results(folder: Path, db_url: str | None = None) -> ImportSummary:
         merged.write_text(jsonl_text(records), encoding="utf-8")
         result = import_jsonl(ledger_url(db_url), merged)
     return ImportSummary(result.added, result.skipped, summary)
+
+
+def _archive_member(name: str) -> bool:
+    parts = name.split("/")
+    return name in ARCHIVED or (len(parts) == 2 and parts[0] == ARCHIVED_FOLDER and parts[1].endswith(".npz")
+                                and parts[1] not in ("", ".npz") and not parts[1].startswith("."))
+
+
+def import_archive(name: str, data: bytes, db_url: str | None = None) -> ImportSummary:
+    """Import a Jetson's `results.zip` (what the Runs page uploads): only its known members are unpacked, into a
+    temporary folder, after checking their names, count and sizes."""
+    import io
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as error:
+        raise UserError(f"{name} is not a zip archive ({error})") from None
+    with archive, tempfile.TemporaryDirectory(prefix="jetson-results-") as work:
+        members = archive.infolist()
+        unknown = [member.filename for member in members if not _archive_member(member.filename)]
+        if unknown or len(members) > MAX_ARCHIVE_MEMBERS:
+            raise UserError(f"{name} is not a Jetson results archive (unexpected {', '.join(unknown[:3]) or 'size'})")
+        if sum(member.file_size for member in members) > MAX_ARCHIVE_BYTES:
+            raise UserError(f"{name} unpacks to more than {MAX_ARCHIVE_BYTES // 2**30} GiB")
+        for member in members:
+            target = Path(work) / member.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+        return import_results(Path(work), db_url)

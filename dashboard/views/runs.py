@@ -162,8 +162,10 @@ def _detail(run_id: int) -> None:
 
 
 def _import_section(expanded: bool) -> None:
-    with st.expander("Import a history (JSONL from `python -m core runs export --jsonl`)", expanded=expanded):
-        upload = st.file_uploader("JSONL file", type=["jsonl", "json", "txt"], key="runs_import_file")
+    with st.expander("Import a history (JSONL from `python -m core runs export --jsonl`, or a Jetson's results.zip "
+                     "from `scripts/jetson.sh`)", expanded=expanded):
+        upload = st.file_uploader("JSONL file or results.zip", type=["jsonl", "json", "txt", "zip"],
+                                  key="runs_import_file")
         if upload is not None and st.button("Import", key="runs_import"):
             try:
                 result = history.import_jsonl(upload.name, upload.getvalue())

@@ -194,3 +194,26 @@ def test_import_refuses_a_bad_folder_and_records_nothing(bundle: Path, url: str,
         import_results(tmp_path, url)
     assert sum(len(runs) for runs in _runs(url).values()) == before
     assert main(["jetson", "import", str(tmp_path / "nothing")]) == 2
+
+
+def test_the_runs_page_imports_a_jetsons_results_archive(bundle: Path, url: str, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from core.jetson.results import import_archive
+    from jetson.records import write_archive
+
+    folder = _jetson_results(bundle, tmp_path / "jetson-out")
+    archive = Path(write_archive(folder))
+    with zipfile.ZipFile(archive) as opened:
+        assert sorted(opened.namelist()) == ["eval/trt-fp32.npz", "ground-truth.json", "manifest.json", "runs.jsonl"]
+    summary = import_archive(archive.name, archive.read_bytes(), url)
+    assert summary.added == 1 and summary.evaluated[0]["target"] == "trt-fp32"
+    hostile = io.BytesIO()
+    with zipfile.ZipFile(hostile, "w") as opened:
+        opened.writestr("runs.jsonl", "")
+        opened.writestr("../escape.txt", "x")
+    with pytest.raises(UserError, match="not a Jetson results archive"):
+        import_archive("hostile.zip", hostile.getvalue(), url)
+    with pytest.raises(UserError, match="not a zip archive"):
+        import_archive("plain.zip", b"not a zip", url)

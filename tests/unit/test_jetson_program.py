@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,8 @@ def test_build_bench_eval_under_each_jetpack(env_name: str, cuda: str, bundle: P
     done = run_program(env, arguments, work=tmp_path, cuda=cuda, cudart=cudart).check()
     assert done.leaks == {**NO_LEAKS, **({"contexts": 0} if cuda == "pycuda" else {})}  # close() releases all
     manifest = (out / "manifest.json").read_text()
+    with zipfile.ZipFile(out / "results.zip") as archive:  # what the server's Runs page imports
+        assert {"runs.jsonl", "manifest.json", "ground-truth.json", "eval/trt-int8.npz"} <= set(archive.namelist())
     runs = read_runs(out)
     assert [run["params"]["target"] for run in runs] == ["trt-fp32", "trt-fp16", "trt-int8"]
     for run in runs:
