@@ -9,7 +9,6 @@ and GPU it was built for, so a stale engine is refused with a one-line error ins
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,6 @@ from jetson.cuda import PycudaGpu
 from jetson.errors import KitError
 from jetson.tensorrt_api import ENGINE_SUFFIXES, EngineKey, EngineRunner, key_file, stale_reason
 
-log = logging.getLogger(__name__)
 INPUT_NAME = "input_0"
 OUTPUT_NAMES = ("scores", "boxes")
 __all__ = ["ENGINE_SUFFIXES", "EngineKey", "TensorRtDetector", "key_path", "read_engine_key", "stale_reason"]

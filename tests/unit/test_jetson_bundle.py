@@ -93,9 +93,11 @@ def test_pack_writes_the_bundle_the_jetson_program_reads(bundle: Path) -> None:
 def test_pack_records_the_export_the_bundle_and_the_servers_reference(bundle: Path, url: str) -> None:
     manifest = json.loads((bundle / "manifest.json").read_text())
     runs = _runs(url)
-    (export,), (packed,) = runs["export"], runs["jetson-pack"]
-    (reference,) = [run for run in runs["optimize"] if run.params["target"] == "ort-fp32"]
-    assert manifest["onnx"]["run_uuid"] == export.uuid and manifest["pack_run_uuid"] == packed.uuid
+    (export,) = runs["export"]  # packing from the .onnx (a test below) exports nothing
+    (packed,) = [run for run in runs["jetson-pack"] if run.uuid == manifest["pack_run_uuid"]]
+    (reference,) = [run for run in runs["optimize"] if run.params["target"] == "ort-fp32"
+                    and run.params["optimize_id"] == manifest["optimize_id"]]
+    assert manifest["onnx"]["run_uuid"] == export.uuid
     assert export.params["dynamic_batch"] is True and export.params["opset"] == 11
     outputs = {Path(item.path).name: item.sha256 for item in packed.artifacts if item.kind == "output"}
     assert outputs["manifest.json"] == _sha256(bundle / "manifest.json")
@@ -125,6 +127,16 @@ def test_pack_refuses_bad_requests_before_writing(tmp_path: Path) -> None:
     assert (tmp_path / "occupied" / "notes.txt").read_text() == "mine" and not (tmp_path / "b").exists()
     assert main(["jetson", "pack", "--weights", str(tmp_path / "none.pth"), "--labels", str(DEMO_LABELS), "--data",
                  str(data), "--output", str(tmp_path / "b")]) == 2
+
+
+def test_pack_from_the_onnx_export_names_its_export_run(bundle: Path, url: str, tmp_path: Path) -> None:
+    result = pack(PackConfig(model=bundle / "model.onnx", labels=DEMO_LABELS, data=bundle.parent / "shapes",
+                             output=tmp_path / "from-onnx", batch_sizes=(1, 4), calib_images=2, eval_images=2,
+                             threads=1, progress=False, stream_host="192.168.1.10", db_url=url))
+    manifest = result.manifest
+    assert manifest["onnx"]["sha256"] == json.loads((bundle / "manifest.json").read_text())["onnx"]["sha256"]
+    assert manifest["onnx"]["run_uuid"] == _runs(url)["export"][0].uuid  # found by the graph's content
+    assert manifest["onnx"]["fixed_batch"] == {} and not list((tmp_path / "from-onnx").glob("model-b*.onnx"))
 
 
 def _jetson_results(bundle: Path, folder: Path, outputs: dict[str, np.ndarray] | None = None) -> Path:
