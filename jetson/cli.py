@@ -16,8 +16,6 @@ FIXED_BATCH_CHOICES = ("auto", "yes", "no")
 DATASET_TYPES = ("open_images", "voc")
 MIN_TRAIN_EPOCHS = 3
 
-log = logging.getLogger("jetson")
-
 
 def _session(args, need_bundle=True):
     from jetson.session import Session
@@ -67,6 +65,9 @@ def _measure(args, steps):
         failures = []
         if "build" in steps:
             failures += build_command.build(session, targets)
+            built = [(name, precision) for name, precision in targets
+                     if not any(failure.startswith(name + ":") for failure in failures)]
+            targets = built  # a target that did not build is neither benched nor evaluated
         if "bench" in steps:
             bench_command.set_power(args.power_mode, args.jetson_clocks)
             failures += bench_command.bench(session, targets, args.warmup, args.repeats, args.iterations)
