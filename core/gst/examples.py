@@ -55,7 +55,6 @@ JETSON = (
     Example("Receiver on the Jetson, X11 window", RECEIVER),
     Example("CSI camera on the Jetson's display", DISPLAY),
 )
-EXAMPLES_BY_TITLE = {example.title: example for example in BASICS + JETSON}
 EXAMPLES = {example.title: example.pipeline for example in BASICS + JETSON}
 
 
