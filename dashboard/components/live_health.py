@@ -17,6 +17,7 @@ import streamlit as st
 from core.live import registry
 from core.live.monitor import PipelineMonitor, monitor_for
 from core.live.viewer import Viewer, janitor
+from dashboard.components import login
 from dashboard.components.live_video import check_webrtc_connection
 from dashboard.components.text import plain
 
@@ -93,7 +94,7 @@ def _request_failed(error: str | None, retry: Callable[[], None], running: str |
         retry()
 
 
-@st.fragment(run_every=HEALTH_PERIOD_S)
+@login.fragment(run_every=HEALTH_PERIOD_S)
 def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     """The panel; `retry` asks for the page's source and model again."""
     check_webrtc_connection()

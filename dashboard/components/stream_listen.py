@@ -16,6 +16,7 @@ from core.stream.configured import (InvalidStreams, StreamEntry, default_streams
 from core.stream.listen_report import ArrivalRow, arrival_row, failed_row, nothing_arriving_causes, rtp_entries
 from core.stream.sources import display_uri
 from dashboard import resources
+from dashboard.components import login
 from dashboard.components.text import plain
 
 LISTEN_PERIOD_S = 1.0
@@ -73,7 +74,7 @@ def _table(rows: list[ArrivalRow]) -> None:
                        icon=":material/portable_wifi_off:")
 
 
-@st.fragment(run_every=LISTEN_PERIOD_S)
+@login.fragment(run_every=LISTEN_PERIOD_S)
 def _listening() -> None:
     try:
         entries = load_streams(resources.settings())

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.compare import METRIC_NAMES
 from core.errors import UserError
-from dashboard.components import history, inline
+from dashboard.components import history, inline, login
 from dashboard.components.text import plain
 from db.queries import SORT_COLUMNS, RunFilters, RunRow
 
@@ -174,7 +174,7 @@ def _import_section(expanded: bool) -> None:
                 _done(f"imported {result.added} runs, skipped {result.skipped} already present")
 
 
-@st.fragment
+@login.fragment
 def _listing(filters: RunFilters) -> None:
     """The table, its paging, the selection's actions and a run's detail; paging reruns only this fragment."""
     sort, descending, offset, size = _paging(history.page(filters, "started_at", True, 0, 1).total, filters)

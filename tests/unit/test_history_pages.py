@@ -67,6 +67,7 @@ def history_root(tmp_path: Path) -> Path:
 def run_page(monkeypatch, root: Path, name: str) -> AppTest:
     monkeypatch.setenv("EDS_DATA_ROOT", str(root))
     monkeypatch.delenv("EDS_DB_URL", raising=False)
+    monkeypatch.setenv("EDS_AUTH", "off")  # the page alone: its fragments' login check is tested in test_auth
     st.cache_data.clear()
     st.cache_resource.clear()  # the ledger engine of an earlier test's data root
     app = AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=60)

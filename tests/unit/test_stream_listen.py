@@ -91,6 +91,12 @@ def editor_page() -> None:
     streams_editor_section()
 
 
+@pytest.fixture(autouse=True)
+def _sections_alone(monkeypatch) -> None:
+    """The sections without the app's login (the fragments' login check is tested in test_auth)."""
+    monkeypatch.setenv("EDS_AUTH", "off")
+
+
 def app_for(script) -> AppTest:
     from dashboard import resources
 
