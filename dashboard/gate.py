@@ -165,7 +165,7 @@ class Gate:
             await self.app(scope, receive, send)
             return
         path = scope["path"][len(self.base):] if scope["path"].startswith(self.base) else scope["path"]
-        if path.rstrip("/") in ABSENT_PATHS:
+        if scope["type"] == "http" and path.rstrip("/") in ABSENT_PATHS:
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
         elif not self.settings.auth_enabled or path in PUBLIC_PATHS:
             await self.app(scope, receive, send)
@@ -227,7 +227,7 @@ class Gate:
             return self.login_page("The login form was incomplete; try again.", destination, 400)
         problem = await self._check(request, fields["password"], token=False)
         if problem is not None:
-            return self.login_page(problem, destination, 429 if problem.startswith("Too many") else 401)
+            return self.login_page(problem, destination, 401)
         return self._start_session(request, destination)
 
     async def _form(self, request: Request) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -54,7 +54,7 @@ def require_session(settings: Settings) -> None:
         _leave()
 
 
-def fragment(body: Callable[_P, _R] | None = None, *, run_every: float | None = None):
+def fragment(body: Callable[_P, _R] | None = None, *, run_every: float | None = None) -> Any:
     """`st.fragment` whose every run first checks the login (as `require_session` does for the whole app)."""
 
     def checked_fragment(function: Callable[_P, _R]) -> Callable[_P, _R | None]:

@@ -146,7 +146,7 @@ def test_a_login_posted_from_another_site_is_refused_unchecked(app) -> None:
 def test_guesses_are_throttled_per_client_address(app) -> None:
     assert http(app, "/login", client="192.0.2.15", **form("nope")).status == 401
     throttled = http(app, "/login", client="192.0.2.15", **form(PASSWORD))
-    assert throttled.status == 429 and b"Too many attempts" in throttled.body
+    assert throttled.status == 401 and b"Too many attempts" in throttled.body
     assert http(app, "/login", client="192.0.2.16", **form(PASSWORD)).status == 303
 
 
