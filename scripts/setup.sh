@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_RUNTIME=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-                gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+                gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+                gstreamer1.0-x)  # the X video sinks (xvimagesink, ximagesink), so the explainer knows them
 DEBIAN_DEV=(chromium postgresql python3-gi gir1.2-gst-rtsp-server-1.0  # the last two: the RTSP test server
             gcc libc6-dev)  # the Jetson program's tests build a fake libcudart
 packages=("${DEBIAN_RUNTIME[@]}")

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
 
 from core.gst.sender import CODECS, JETPACKS, PRESETS
-
-if TYPE_CHECKING:
-    from core.gst.explain import Explanation
 
 DEFAULT_PRESET = "seed"
 
@@ -32,7 +28,7 @@ def _register_sender_command(actions: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"Presets (options given on the command line override the preset's):\n{presets}")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
-                        help=f"starting point (default {DEFAULT_PRESET}: the seed's command as written)")
+                        help=f"starting point (default {DEFAULT_PRESET}: the original sender command, unchanged)")
     parser.add_argument("--host", help="this server's address as the Jetson reaches it (default: its first LAN "
                                        "IPv4 address)")
     parser.add_argument("--port", type=int, help="UDP port this server listens on (preset: 5000)")
@@ -85,35 +81,11 @@ def run_sender_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _explanation_text(explanation: Explanation) -> str:
-    lines = [f"option {option.flag}{' ' + option.argument if option.argument else ''}: {option.meaning}"
-             for option in explanation.options]
-    for row in explanation.elements:
-        heading = f"{row.index}. {row.kind} {row.text}"
-        if row.kind == "element":
-            about = f"{row.klass}: {row.description} [{row.source}]" if row.klass else row.source
-            lines.append(f"{heading}\n   {about}")
-        else:
-            lines.append(f"{heading}\n   {row.description}")
-        for prop in (p for p in explanation.properties if p.index == row.index):
-            if prop.status == "known":
-                problem = f" PROBLEM: {prop.problem}" if prop.problem else ""
-                lines.append(f"   property {prop.name}={prop.value}: {prop.type}, default {prop.default or '-'}"
-                             f" ({prop.description}){problem}")
-            else:
-                lines.append(f"   property {prop.name}={prop.value}: {prop.status}")
-        for caps in (c for c in explanation.caps if c.index == row.index):
-            features = f" with features {', '.join(caps.features)}" if caps.features else ""
-            fields = ", ".join(f"{name}={value} ({kind})" for name, value, kind in caps.fields) or "no fields"
-            lines.append(f"   capability ({caps.origin}): {caps.media_type}{features}; {fields}")
-    return "\n".join(lines)
-
-
 def run_explain(args: argparse.Namespace) -> int:
-    from core.gst.explain import explain_pipeline
+    from core.gst.explain import explain_pipeline, explanation_text
 
     explanation = explain_pipeline(args.pipeline)
-    print(json.dumps(explanation.as_dict()) if args.json else _explanation_text(explanation))
+    print(json.dumps(explanation.as_dict()) if args.json else explanation_text(explanation))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Turn a pipeline's display sink into NVIDIA's, as the seed's Q1 does: `xvimagesink`, `ximagesink` or
+"""Turn a pipeline's display sink into NVIDIA's, as GStreamer basics 1 asks: `xvimagesink`, `ximagesink` or
 `autovideosink` becomes `nvvidconv ! nvegltransform ! nveglglessink` on JetPack 4, or `nv3dsink` (after `nvvidconv`)
 on JetPack 5 and later, and `-e` is added so Ctrl-C ends the stream cleanly. Only the sink's own text changes;
 the rest of the line stays exactly as written.
@@ -26,7 +26,7 @@ WHY_SINK = {
 }
 WHY_NVVIDCONV = "nvvidconv moves frames into NVMM buffers (and converts their format) for the NVIDIA sink"
 WHY_EOS = ("-e sends end-of-stream on Ctrl-C, so the pipeline shuts down cleanly and the EGL window closes, as in "
-           "the seed's commands")
+           "NVIDIA's examples")
 
 
 @dataclass(frozen=True)

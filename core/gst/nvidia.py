@@ -7,7 +7,7 @@ sources (gst-omx for Tegra, gst-v4l2 for Tegra), which set these property names,
 - nvv4l2h265enc/nvv4l2h264enc (JetPack 4.x and later): bitrate (uint, 4000000), iframeinterval (uint, 30),
   idrinterval (uint, 256), insert-sps-pps and insert-vui (boolean, false).
 The class strings use GStreamer's Klass vocabulary for each element's role; on a Jetson, this machine's own registry
-(gst-inspect-1.0) answers first and these facts are not used. Only the properties our presets and the seed's
+(gst-inspect-1.0) answers first and these facts are not used. Only the properties our presets and example
 pipelines use are listed: any other property of these elements is reported as not covered, not invented.
 """
 from __future__ import annotations

@@ -1,10 +1,14 @@
 """Element metadata from this machine's GStreamer registry, read from `gst-inspect-1.0 FACTORY` (no Python bindings):
 the factory's long name, class (Klass) and description, and each property's description, type, range and default.
 
-Each factory is inspected at most once per process (a few ms each; the first call may take longer while GStreamer
-builds its registry cache), with a timeout; a missing tool or factory is an absent answer, never an error. Only a
-name shaped like a factory name reaches the tool (never an option such as `--gst-plugin-path=...`), and at most
-`MAX_REMEMBERED` answers are kept, since the names come from text a page visitor pasted.
+The names come from text a page visitor pasted, so the work is bounded:
+- only a name that this machine's registry lists (one `gst-inspect-1.0` listing, refreshed every
+  `FACTORY_LIST_TTL_S`) reaches `gst-inspect-1.0 FACTORY`: a made-up name starts no process, and a name shaped like
+  an option (`--gst-plugin-path=...`) never reaches the tool;
+- at most `MAX_CONCURRENT_INSPECTIONS` gst-inspect-1.0 processes run at once in this server, each with a timeout; a
+  lookup that waits `SLOT_WAIT_S` for a free slot gives up with a one-line error;
+- each answer is remembered, the `MAX_REMEMBERED` most recently used ones kept.
+A missing tool or factory is an absent answer (None), never an error.
 """
 from __future__ import annotations
 
@@ -12,8 +16,13 @@ import logging
 import re
 import shutil
 import subprocess
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +30,9 @@ GST_INSPECT = "gst-inspect-1.0"
 INSPECT_TIMEOUT_S = 10.0
 SOURCE_REGISTRY = "this machine's GStreamer registry"
 MAX_REMEMBERED = 512
+MAX_CONCURRENT_INSPECTIONS = 2
+SLOT_WAIT_S = 15.0
+FACTORY_LIST_TTL_S = 600.0
 _FACTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 _DETAIL = re.compile(r"^  (?P<key>[A-Za-z-]+)\s{2,}(?P<value>.*)$")
@@ -29,6 +41,7 @@ _SCALAR_TYPE = re.compile(r"^(?P<type>[A-Za-z][A-Za-z0-9 ]*)\.\s*(?:Range: (?P<r
                           r"Default: (?P<default>.*)$")
 _ENUM_TYPE = re.compile(r'^(?P<type>(?:Enum|Flags) "[^"]+")\s+Default: (?P<default>.*)$')
 _CHOICE = re.compile(r"^\s+\((?P<value>-?\d+|0x[0-9a-f]+)\): (?P<nick>\S+)")
+_LISTED_FEATURE = re.compile(r"^[^\s:]+:\s+(?P<feature>[^\s:]+): ", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -111,25 +124,85 @@ def parse_inspect_output(factory: str, text: str) -> ElementInfo:
                        details.get("Description", ""), SOURCE_REGISTRY, _properties(block))
 
 
-_answers: dict[str, ElementInfo | None] = {}  # per process; a timed-out lookup is not kept, so it is tried again
+class _Remembered:
+    """The most recently used answers, at most `limit` of them, safe to share between the server's threads."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._answers: OrderedDict[str, ElementInfo | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, factory: str) -> tuple[bool, ElementInfo | None]:
+        with self._lock:
+            if factory not in self._answers:
+                return False, None
+            self._answers.move_to_end(factory)
+            return True, self._answers[factory]
+
+    def put(self, factory: str, answer: ElementInfo | None) -> None:
+        with self._lock:
+            self._answers[factory] = answer
+            self._answers.move_to_end(factory)
+            while len(self._answers) > self._limit:
+                self._answers.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
+_remembered = _Remembered(MAX_REMEMBERED)  # per process; a timed-out lookup is not kept, so it is tried again
+_slots = threading.BoundedSemaphore(MAX_CONCURRENT_INSPECTIONS)
+_listing_lock = threading.Lock()
+_listing: tuple[float, frozenset[str]] | None = None  # (when it was read, the names)
+
+
+def _inspect(arguments: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """Run gst-inspect-1.0 in one of the server's slots; None when the tool is missing or took too long."""
+    executable = shutil.which(GST_INSPECT)
+    if executable is None:
+        return None
+    if not _slots.acquire(timeout=SLOT_WAIT_S):
+        raise UserError(f"GStreamer's registry is busy answering other requests (more than {SLOT_WAIT_S:.0f} s "
+                        "waiting); try again in a moment")
+    try:
+        return subprocess.run([executable, *arguments], capture_output=True, text=True, timeout=INSPECT_TIMEOUT_S,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        logger.warning("%s %s took longer than %.0f s; treating the answer as unknown", GST_INSPECT,
+                       " ".join(arguments), INSPECT_TIMEOUT_S)
+        return None
+    finally:
+        _slots.release()
+
+
+def installed_factories() -> frozenset[str] | None:
+    """The name of every feature (element factories among them) in this machine's registry, read with one
+    `gst-inspect-1.0` and kept for FACTORY_LIST_TTL_S; None when the tool is missing or failed."""
+    global _listing
+    with _listing_lock:
+        if _listing is not None and time.monotonic() - _listing[0] < FACTORY_LIST_TTL_S:
+            return _listing[1]
+        result = _inspect([])
+        if result is None or result.returncode != 0:
+            return None
+        _listing = (time.monotonic(), frozenset(_LISTED_FEATURE.findall(result.stdout)))
+        return _listing[1]
 
 
 def inspect_element(factory: str) -> ElementInfo | None:
     """This machine's registry entry for `factory`, or None when GStreamer or the factory is not installed."""
-    if factory in _answers:
-        return _answers[factory]
-    executable = shutil.which(GST_INSPECT)
-    if executable is None or not _FACTORY_NAME.fullmatch(factory):
+    if not _FACTORY_NAME.fullmatch(factory):
         return None
-    try:
-        result = subprocess.run([executable, factory], capture_output=True, text=True, timeout=INSPECT_TIMEOUT_S,
-                                check=False)
-    except subprocess.TimeoutExpired:
-        logger.warning("%s %s took longer than %.0f s; treating the element as unknown", GST_INSPECT, factory,
-                       INSPECT_TIMEOUT_S)
+    known, answer = _remembered.get(factory)
+    if known:
+        return answer
+    listed = installed_factories()
+    if listed is None or factory not in listed:
+        return None
+    result = _inspect([factory])
+    if result is None:
         return None
     found = result.returncode == 0 and "Factory Details" in result.stdout
     answer = parse_inspect_output(factory, result.stdout) if found else None
-    if len(_answers) < MAX_REMEMBERED:
-        _answers[factory] = answer
+    _remembered.put(factory, answer)
     return answer

@@ -64,8 +64,8 @@ class Preset:
 
 _PLACEHOLDER = "HOST"
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
-    Preset("seed", "The seed's command as written: USB camera, 640x480 at 30 fps, omxh265enc (JetPack 4) with its "
-                   "default bitrate and keyframe interval",
+    Preset("seed", "The original sender command, unchanged: USB camera, 640x480 at 30 fps, omxh265enc (JetPack 4) "
+                   "with its default bitrate and keyframe interval",
            SenderOptions(_PLACEHOLDER, jetpack=4, bitrate=None, keyframe_interval=None)),
     Preset("jetpack4-usb-h265", "JetPack 4, USB camera, 640x480 at 30 fps, H.265 at 4 Mbit/s, a keyframe every second",
            SenderOptions(_PLACEHOLDER, jetpack=4)),

@@ -9,8 +9,9 @@ from core.errors import UserError
 from core.gst import examples
 from core.gst.addresses import HostAddress, server_ipv4_addresses
 from core.gst.convert import convert_for_display
-from core.gst.explain import Explanation, explain_pipeline
+from core.gst.explain import Explanation, explain_pipeline, explanation_text, properties_and_capabilities
 from core.gst.sender import CODECS, CSI, PRESETS, SenderOptions, camera_kind, encoder_factory, sender_command
+from dashboard.components.text import plain
 
 ADDRESS_TTL_S = 60
 CAMERAS = {"v4l2": "USB camera (v4l2src, /dev/videoN)", CSI: "CSI camera (nvarguscamerasrc)"}
@@ -71,7 +72,7 @@ def sender_command_section(settings: Settings) -> None:
         options = _sender_options(settings, PRESETS[name].options, key=f"streams_{name}")
         command = sender_command(options)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     st.code(command, language="bash", wrap_lines=True)
     st.caption(f"Run it on the Jetson ({encoder_factory(options.codec, options.jetpack)} is its hardware encoder); "
@@ -90,8 +91,9 @@ def _pipeline_text(key: str, default: str) -> str:
         if chosen is not None:
             st.session_state[text_key] = examples.EXAMPLES[chosen]
 
-    st.selectbox("Load an example", list(examples.EXAMPLES), index=None, placeholder="the seed's pipelines",
-                 key=f"{key}_example", on_change=load_example)
+    st.selectbox("Load an example", list(examples.EXAMPLES), index=None,
+                 placeholder="GStreamer basics and the Jetson's pipelines", key=f"{key}_example",
+                 on_change=load_example)
     st.session_state.setdefault(text_key, default)
     return st.text_area("gst-launch-1.0 line", height=90, key=text_key)
 
@@ -117,8 +119,36 @@ def _explanation_tables(explanation: Explanation) -> None:
                      hide_index=True)
 
 
+def _conversion(text: str, jetpack: int) -> None:
+    """The line with its display sink replaced by NVIDIA's for `jetpack`, and what changed and why."""
+    try:
+        conversion = convert_for_display(text, jetpack)
+    except UserError as error:
+        st.error(plain(error))
+        return
+    st.code(conversion.converted, language="bash", wrap_lines=True)
+    st.code("\n\n".join(f"{change.before or '(nothing)'} → {change.after or '(removed)'}: {change.why}"
+                      for change in conversion.changes), language=None, wrap_lines=True)
+
+
+def _answer(example: examples.Example, explanation: Explanation) -> None:
+    """The answer to an example's question, computed from the line as it stands."""
+    st.markdown(f"**Answer: {example.answer}**")
+    if example.answer == examples.ANSWER_CONVERSION:
+        for jetpack, label in JETPACK_LABELS.items():
+            st.caption(label)
+            _conversion(example.pipeline, jetpack)
+    elif example.answer == examples.ANSWER_PROPERTIES:  # text, not Markdown: the line is whatever was pasted
+        lines = [f"{setting.text}: a {setting.kind} {'on' if setting.kind == 'capability' else 'of'} {setting.where}: "
+                 f"{setting.meaning}" for setting in properties_and_capabilities(explanation)]
+        st.code("\n".join(lines), language=None, wrap_lines=True)
+    else:
+        st.code(explanation_text(explanation), language=None, wrap_lines=True)
+
+
 def explain_section() -> None:
-    """Paste a gst-launch-1.0 line; see each element, property and capability explained."""
+    """Paste a gst-launch-1.0 line; see each element, property and capability explained. A GStreamer basics
+    example's question is answered while its line is unchanged."""
     st.subheader("Explain a pipeline")
     text = _pipeline_text("streams_explain", examples.SENDER)
     if not text.strip():
@@ -126,8 +156,13 @@ def explain_section() -> None:
     try:
         explanation = explain_pipeline(text)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
+    example = examples.question_for(text)
+    if example is not None:
+        st.markdown(f"**Question:** {example.question}")
+        _answer(example, explanation)
+        st.markdown("**Every piece, in tables**")
     _explanation_tables(explanation)
 
 
@@ -137,15 +172,5 @@ def convert_section() -> None:
     text = _pipeline_text("streams_convert", examples.RECEIVER)
     jetpack = st.radio("JetPack release", list(JETPACK_LABELS), format_func=JETPACK_LABELS.get, horizontal=True,
                        key="streams_convert_jetpack")
-    if not text.strip():
-        return
-    try:
-        conversion = convert_for_display(text, jetpack)
-    except UserError as error:
-        st.error(str(error))
-        return
-    st.code(conversion.converted, language="bash", wrap_lines=True)
-    for change in conversion.changes:
-        before = f"`{change.before}`" if change.before else "nothing"
-        after = f"`{change.after}`" if change.after else "nothing"
-        st.markdown(f"- {before} → {after}: {change.why}")
+    if text.strip():
+        _conversion(text, jetpack)

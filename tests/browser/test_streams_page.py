@@ -1,5 +1,6 @@
 """The Streams page in headless chromium: the Listening section shows a real sender on 127.0.0.1 arriving (its
-address, codec and resolution), says "Nothing arriving" once it stops, and lets the port go when the page is left.
+address, codec and resolution), says "Nothing arriving" once it stops, and lets the port go when the page is left;
+the GStreamer basics picked in the explainer show their question and answer (at 1440x900 and 1024x768).
 
 Bounds are generous for a loaded 2-core machine; the one about stopping is read from the page itself: when the
 warning appears, the age of the last packet the page reports is under 3 s."""
@@ -13,6 +14,9 @@ import sys
 import pytest
 
 from core.config import REPO_ROOT, load_settings
+from core.gst.convert import convert_for_display
+from core.gst.examples import ANSWER_CONVERSION, ANSWER_PROPERTIES, BASICS
+from core.gst.explain import explain_pipeline, explanation_text
 from core.stream.configured import StreamEntry, save_streams
 from tests.browser.conftest import free_port, screenshot, start_streamlit
 from tests.polling import wait_until
@@ -89,3 +93,51 @@ def test_listening_shows_a_sender_arrive_and_stop(streams_app, page) -> None:
 
     page.goto(f"{url}/detect", wait_until="domcontentloaded")  # leave the page: its port is let go
     wait_until(lambda: port_is_free(port), 60, f"udp/{port} released after leaving the Streams page")
+
+
+def pick_example(page, title: str) -> None:
+    """Choose `title` in the Explain section's example picker (the first "Load an example" on the page)."""
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Load an example").first
+    picker.evaluate("picker => picker.scrollIntoView({block: 'center'})")  # its menu closes if the page scrolls
+    picker.get_by_role("combobox").click()
+    page.get_by_role("option", name=title, exact=True).click()
+
+
+def show(page, text: str) -> None:
+    """Scroll the page's main section so that `text` starts the view, for a screenshot."""
+    page.get_by_text(text, exact=True).first.evaluate("node => node.scrollIntoView({block: 'start'})")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (1024, 768)])
+def test_the_gstreamer_basics_are_explained_with_their_answers(streams_app, browser, width, height) -> None:
+    url, _ = streams_app
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/streams", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Explain a pipeline").wait_for(timeout=60_000)
+        line = page.get_by_label("gst-launch-1.0 line").first
+        codes = page.locator('[data-testid="stCode"]')
+        for number, example in enumerate(BASICS, start=1):
+            pick_example(page, example.title)
+            page.get_by_text(example.question).wait_for(timeout=30_000)
+            assert line.input_value() == example.pipeline
+            assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+            if example.answer == ANSWER_CONVERSION:
+                for jetpack in (4, 5):
+                    converted = convert_for_display(example.pipeline, jetpack).converted
+                    codes.filter(has_text=converted).first.wait_for(timeout=30_000)
+            elif example.answer == ANSWER_PROPERTIES:
+                answer = codes.filter(has_text="device=/dev/video0: a property of v4l2src").first
+                answer.wait_for(timeout=30_000)
+                assert ("video/x-raw,framerate=30/1: a capability on the link v4l2src → videoconvert: only "
+                        "video/x-raw with framerate=30/1 (fraction) may flow over this link") in answer.inner_text()
+            else:
+                answer = codes.filter(has_text="4. element agingtv scratch-lines=10").first
+                answer.wait_for(timeout=30_000)
+                assert explanation_text(explain_pipeline(example.pipeline)) in answer.inner_text()
+            show(page, f"Question: {example.question}")
+            screenshot(page, f"streams_basics_{number}_{width}x{height}")
+    finally:
+        context.close()
