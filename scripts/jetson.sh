@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On a Jetson: run the Jetson program (jetson/) with JetPack's own system Python, numpy and TensorRT.
+# On a Jetson: run the Jetson program (jetson_kit/) with JetPack's own system Python, numpy and TensorRT.
 #
 #   bash scripts/jetson.sh check                                   what this Jetson has, and what is missing
 #   bash scripts/jetson.sh all --bundle BUNDLE --out jetson-out    build, bench and eval the bundle's engines
@@ -31,4 +31,4 @@ if [ $# -eq 0 ]; then
     exit 2
 fi
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PYTHON" -m jetson "$@"
+exec "$PYTHON" -m jetson_kit "$@"

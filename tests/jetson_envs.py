@@ -87,7 +87,7 @@ def require(env: JetsonEnv) -> Path:
 
 
 def python_path(env: JetsonEnv, *, pycuda: bool) -> str:
-    """PYTHONPATH for the program under `env`: the checkout (for `-m jetson`), numpy, the fakes."""
+    """PYTHONPATH for the program under `env`: the checkout (for `-m jetson_kit`), numpy, the fakes."""
     parts = [REPO_ROOT, site(env), FAKES / "shared", FAKES / env.tensorrt]
     if pycuda:
         parts.append(FAKES / "pycuda")

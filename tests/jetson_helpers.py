@@ -53,7 +53,7 @@ class ProgramRun:
 
 def run_program(env: JetsonEnv, arguments: list[str], *, work: Path, cuda: str, cudart: Path | None = None,
                 extra_env: dict[str, str] | None = None, script: str | None = None) -> ProgramRun:
-    """`python -m jetson ARGUMENTS` (or a `script`) under `env`'s interpreter, numpy and fake TensorRT, with CUDA
+    """`python -m jetson_kit ARGUMENTS` (or a `script`) under `env`'s interpreter, numpy and fake TensorRT, with CUDA
     through the fake pycuda or the fake libcudart (`cuda`); fails the test when the environment is missing."""
     try:
         python = require(env)
@@ -69,7 +69,7 @@ def run_program(env: JetsonEnv, arguments: list[str], *, work: Path, cuda: str, 
         **({"FAKE_CUDART": str(cudart), "LD_LIBRARY_PATH": str(cudart.parent)} if cudart else {}),
         **(extra_env or {}),
     })
-    command = [str(python), "-c", script] if script else [str(python), "-m", "jetson", *arguments, "--cuda", cuda]
+    command = [str(python), "-c", script] if script else [str(python), "-m", "jetson_kit", *arguments, "--cuda", cuda]
     done = subprocess.run(command, cwd=REPO_ROOT, env=variables, capture_output=True, text=True,
                           timeout=PROGRAM_TIMEOUT_S, check=False)
     lines = report.read_text().splitlines() if report.exists() else []

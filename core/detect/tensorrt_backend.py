@@ -22,9 +22,9 @@ from core.detect.preprocess import normalize_numpy
 from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
-from jetson.cuda import PycudaGpu
-from jetson.errors import KitError
-from jetson.tensorrt_api import ENGINE_SUFFIXES, EngineKey, EngineRunner, key_file, stale_reason
+from jetson_kit.cuda import PycudaGpu
+from jetson_kit.errors import KitError
+from jetson_kit.tensorrt_api import ENGINE_SUFFIXES, EngineKey, EngineRunner, key_file, stale_reason
 
 INPUT_NAME = "input_0"
 OUTPUT_NAMES = ("scores", "boxes")

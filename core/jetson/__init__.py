@@ -1,2 +1,2 @@
-"""The server's side of the Jetson program (jetson/): `pack` the bundle the Jetson measures, `import` what it sends
+"""The server's side of the Jetson program (jetson_kit/): `pack` the bundle the Jetson measures, `import` what it sends
 back (runs, with mAP computed here from its raw outputs)."""

@@ -41,8 +41,8 @@ from core.optimize.evaluate import evaluate, evaluation_spec, record_metrics
 from core.optimize.export_run import recorded_export
 from core.optimize.formats import TARGETS, TARGETS_BY_NAME
 from core.optimize.quantize import pick_calibration_images
-from jetson.bundle import FORMAT, GROUND_TRUTH, MANIFEST
-from jetson.tensorrt_api import batch_profile
+from jetson_kit.bundle import FORMAT, GROUND_TRUTH, MANIFEST
+from jetson_kit.tensorrt_api import batch_profile
 
 log = logging.getLogger(__name__)
 RUN_KIND = "jetson-pack"

@@ -32,8 +32,8 @@ from core.optimize.evaluate import (
     record_metrics,
 )
 from core.optimize.voc_ap import USE_2007_METRIC
-from jetson.bundle import FORMAT, GROUND_TRUTH, MANIFEST
-from jetson.records import ARCHIVED, ARCHIVED_FOLDER, RUNS_FILE
+from jetson_kit.bundle import FORMAT, GROUND_TRUTH, MANIFEST
+from jetson_kit.records import ARCHIVED, ARCHIVED_FOLDER, RUNS_FILE
 
 OUTPUT_ARRAYS = ("scores", "boxes", "image_ids")
 MAX_JSON_BYTES = 64 * 2**20

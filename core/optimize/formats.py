@@ -76,7 +76,7 @@ def cuda_available() -> bool:
 def driver_gpus() -> int:
     """CUDA GPUs the driver itself sees (libcuda, no torch): TensorRT needs the driver, not a CUDA build of torch,
     which a Jetson with PyPI's aarch64 torch does not have."""
-    from jetson.cuda import driver_device_count
+    from jetson_kit.cuda import driver_device_count
 
     return driver_device_count()
 

@@ -21,8 +21,8 @@ from core.ledger.recorder import file_sha256
 from core.model.config import IMAGE_SIZE
 from core.optimize.quantize import CalibrationReport, ImageCalibrationReader
 from core.optimize.tensorrt_calibrator import CalibrationBatches
-from jetson import tensorrt_api
-from jetson.errors import KitError
+from jetson_kit import tensorrt_api
+from jetson_kit.errors import KitError
 
 log = logging.getLogger(__name__)
 PRECISIONS = tensorrt_api.PRECISIONS

@@ -14,8 +14,8 @@ import numpy as np
 from core.errors import UserError
 from core.model.onnx_export import INPUT_NAME
 from core.optimize.quantize import ImageCalibrationReader
-from jetson.errors import KitError
-from jetson.tensorrt_api import fixed_batches
+from jetson_kit.errors import KitError
+from jetson_kit.tensorrt_api import fixed_batches
 
 
 class CalibrationBatches:

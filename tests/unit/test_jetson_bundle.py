@@ -22,7 +22,7 @@ from core.jetson.results import import_results
 from core.model import read_labels
 from core.model.onnx_export import describe_onnx
 from db import make_engine, queries, session_scope
-from jetson.records import RunLog
+from jetson_kit.records import RunLog
 from tests.jetson_helpers import DEMO_LABELS, DEMO_WEIGHTS, make_bundle
 
 
@@ -213,7 +213,7 @@ def test_the_runs_page_imports_a_jetsons_results_archive(bundle: Path, url: str,
     import zipfile
 
     from core.jetson.results import import_archive
-    from jetson.records import write_archive
+    from jetson_kit.records import write_archive
 
     folder = _jetson_results(bundle, tmp_path / "jetson-out")
     archive = Path(write_archive(folder))

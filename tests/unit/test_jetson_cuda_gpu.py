@@ -1,13 +1,13 @@
 """The Jetson program's CUDA bindings on a real GPU (they run without pycuda on a stock JetPack): the CUDA driver's
 device count, and libcudart through ctypes: device name and memory, buffers, page-locked arrays, a stream, copies
-there and back. Skips where no CUDA driver sees a GPU. Needs nothing of the project but `jetson/` and numpy, so it
+there and back. Skips where no CUDA driver sees a GPU. Needs nothing of the project but `jetson_kit/` and numpy, so it
 also runs on a GPU machine without the server's requirements (`pytest --noconftest`)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from jetson.cuda import CudartGpu, driver_device_count
+from jetson_kit.cuda import CudartGpu, driver_device_count
 
 pytestmark = pytest.mark.gpu
 

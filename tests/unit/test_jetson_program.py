@@ -1,4 +1,4 @@
-"""The Jetson program (jetson/) under each JetPack's real CPython (3.6, 3.8, 3.10) with that JetPack's numpy and a
+"""The Jetson program (jetson_kit/) under each JetPack's real CPython (3.6, 3.8, 3.10) with that JetPack's numpy and a
 fake TensorRT of that JetPack's version (7.1, 8.5, 10.3), CUDA through a fake pycuda or a fake libcudart (ctypes).
 
 The fakes model each version's API surface (a call a version lacks raises AttributeError), read the bundle's real
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from core.gst.sender import preset_options, sender_command
-from jetson.train_time import epoch_times
+from jetson_kit.train_time import epoch_times
 from tests.jetson_envs import ENVIRONMENTS, FAKES, REPO_ROOT
 from tests.jetson_helpers import build_fake_cudart, make_bundle, metrics_of, read_runs, run_program
 
@@ -137,9 +137,9 @@ def test_the_fakes_model_each_tensorrt_versions_api_surface(cudart: Path, tmp_pa
 CALIBRATION_PROBE = """
 import numpy as np
 import tensorrt as trt
-from jetson import tensorrt_api
-from jetson.cuda import open_gpu
-from jetson.errors import KitError
+from jetson_kit import tensorrt_api
+from jetson_kit.cuda import open_gpu
+from jetson_kit.errors import KitError
 
 gpu = open_gpu("cudart")
 logger = trt.Logger()

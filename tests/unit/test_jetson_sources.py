@@ -13,10 +13,10 @@ import pytest
 
 from tests.jetson_envs import REPO_ROOT, SetupMissing, interpreter
 
-PROGRAM = REPO_ROOT / "jetson"
+PROGRAM = REPO_ROOT / "jetson_kit"
 SOURCES = sorted(PROGRAM.glob("*.py"))
 # the standard library (vermin checks each module and call exists in 3.6), numpy, TensorRT, pycuda, the program itself
-ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "tensorrt", "pycuda", "jetson"}
+ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "tensorrt", "pycuda", "jetson_kit"}
 
 
 def vermin(*paths: Path) -> subprocess.CompletedProcess:

@@ -25,7 +25,7 @@ from core.optimize import tensorrt_build
 from core.optimize.quantize import CalibrationReport, ImageCalibrationReader
 from core.optimize.tensorrt_build import batch_profile, build_engine, cached_engine, engine_path, profile_shapes
 from core.optimize.tensorrt_calibrator import CalibrationBatches
-from jetson.tensorrt_api import (
+from jetson_kit.tensorrt_api import (
     CalibrationFeed, batch_chunks, engine_io, network_flags, serialize_network, set_workspace,
 )
 

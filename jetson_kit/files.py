@@ -4,7 +4,7 @@ import json
 import os
 import tempfile
 
-from jetson.errors import KitError
+from jetson_kit.errors import KitError
 
 
 def write_atomic(path, data):

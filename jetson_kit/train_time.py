@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 
-from jetson.cli import DATASET_TYPES, MIN_TRAIN_EPOCHS as MIN_EPOCHS
-from jetson.errors import KitError
+from jetson_kit.cli import DATASET_TYPES, MIN_TRAIN_EPOCHS as MIN_EPOCHS
+from jetson_kit.errors import KitError
 
 SSD_FOLDERS = ("/jetson-inference/python/training/detection/ssd",
                "~/jetson-inference/python/training/detection/ssd")
@@ -59,26 +59,13 @@ def train_command(python, data, dataset_type, model_dir, epochs, batch_size, wor
             "--validation-epochs", str(epochs + 1), "--debug-steps", "1"] + list(extra)
 
 
-def training_environment():
-    """This process's environment without this program's folder on PYTHONPATH: jetson-inference installs a Python
-    package also named `jetson`, which the training's own imports must find, not this program."""
-    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    environment = dict(os.environ)
-    kept = [entry for entry in environment.get("PYTHONPATH", "").split(os.pathsep)
-            if entry and os.path.abspath(entry) != ours]
-    environment["PYTHONPATH"] = os.pathsep.join(kept)
-    if not kept:
-        del environment["PYTHONPATH"]
-    return environment
-
-
 def run_training(command, folder, log_path):
     """Run the training, echoing and logging its lines with their arrival time; returns the (seconds, line) events."""
     events = []
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log_file:
         process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=training_environment())
+                                   stdin=subprocess.DEVNULL)
         try:
             for raw in process.stdout:
                 line = raw.decode("utf-8", "replace").rstrip("\n")

@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from jetson.errors import KitError
-from jetson.files import file_sha256, read_json
+from jetson_kit.errors import KitError
+from jetson_kit.files import file_sha256, read_json
 
 MANIFEST = "manifest.json"
 GROUND_TRUTH = "ground-truth.json"

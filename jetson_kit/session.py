@@ -8,12 +8,12 @@ bundle's fixed-batch graphs. Engines are cached under `<out>/engines` by `Engine
 import logging
 import os
 
-from jetson import device, tensorrt_api
-from jetson.bundle import Bundle
-from jetson.cuda import open_gpu
-from jetson.cli import FIXED_BATCH_CHOICES
-from jetson.errors import KitError
-from jetson.records import RunLog
+from jetson_kit import device, tensorrt_api
+from jetson_kit.bundle import Bundle
+from jetson_kit.cuda import open_gpu
+from jetson_kit.cli import FIXED_BATCH_CHOICES
+from jetson_kit.errors import KitError
+from jetson_kit.records import RunLog
 
 log = logging.getLogger(__name__)
 ENGINE_RUN_KIND = "optimize"  # the history's kind for a measured optimization target

@@ -23,8 +23,8 @@ import os
 
 import numpy as np
 
-from jetson.errors import KitError
-from jetson.files import write_atomic
+from jetson_kit.errors import KitError
+from jetson_kit.files import write_atomic
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")

@@ -8,7 +8,7 @@ import tempfile
 
 import numpy as np
 
-from jetson.errors import KitError
+from jetson_kit.errors import KitError
 
 log = logging.getLogger(__name__)
 EVAL_FOLDER = "eval"

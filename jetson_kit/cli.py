@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 
-from jetson.errors import KitError
+from jetson_kit.errors import KitError
 
 FIXED_BATCH_CHOICES = ("auto", "yes", "no")
 DATASET_TYPES = ("open_images", "voc")
@@ -18,7 +18,7 @@ MIN_TRAIN_EPOCHS = 3
 
 
 def _session(args, need_bundle=True):
-    from jetson.session import Session
+    from jetson_kit.session import Session
 
     return Session(args.bundle, args.out, cuda=args.cuda, fixed_batch=getattr(args, "fixed_batch", "auto"),
                    need_bundle=need_bundle)
@@ -26,14 +26,14 @@ def _session(args, need_bundle=True):
 
 def _copy_bundle_facts(session):
     """The manifest and ground truth travel with the results, for the server's import."""
-    from jetson.bundle import GROUND_TRUTH, MANIFEST
+    from jetson_kit.bundle import GROUND_TRUTH, MANIFEST
 
     for name in (MANIFEST, GROUND_TRUTH):
         shutil.copyfile(session.bundle.path(name), os.path.join(session.out, name))
 
 
 def _finish(failures, session):
-    from jetson.records import RESULTS_ARCHIVE, write_archive
+    from jetson_kit.records import RESULTS_ARCHIVE, write_archive
 
     write_archive(session.out)
     print("results: {} (on the server: python -m core jetson import FOLDER, or the Runs page's import of {})".format(
@@ -44,7 +44,7 @@ def _finish(failures, session):
 
 
 def run_check(args):
-    from jetson import check as check_command
+    from jetson_kit import check as check_command
 
     lines = check_command.check_lines(args.cuda, args.bundle if os.path.isdir(args.bundle) else None)
     for _, line in lines:
@@ -53,9 +53,9 @@ def run_check(args):
 
 
 def _measure(args, steps):
-    from jetson import bench as bench_command
-    from jetson import build as build_command
-    from jetson import evaluation
+    from jetson_kit import bench as bench_command
+    from jetson_kit import build as build_command
+    from jetson_kit import evaluation
 
     session = _session(args)
     try:
@@ -79,7 +79,7 @@ def _measure(args, steps):
 
 
 def run_train_time(args):
-    from jetson import train_time
+    from jetson_kit import train_time
 
     session = _session(args, need_bundle=False)
     try:
@@ -92,9 +92,9 @@ def run_train_time(args):
 
 
 def run_stream(args):
-    from jetson import stream
-    from jetson.bundle import MANIFEST
-    from jetson.files import read_json
+    from jetson_kit import stream
+    from jetson_kit.bundle import MANIFEST
+    from jetson_kit.files import read_json
 
     manifest = read_json(os.path.join(args.bundle, MANIFEST), "bundle manifest")
     return stream.stream(manifest, args.jetpack, args.host, args.port, args.seconds,

@@ -9,8 +9,8 @@ import platform
 import shutil
 import sys
 
-from jetson import device
-from jetson.errors import KitError
+from jetson_kit import device
+from jetson_kit.errors import KitError
 
 NPTYPE_FIXED = (8, 6)  # trt.nptype names np.bool before 8.6, which numpy 1.24 removed
 
@@ -43,7 +43,7 @@ def check_lines(cuda="auto", bundle_folder=None):
                   else "missing: numpy (JetPack: sudo apt install python3-numpy)"))
     if numpy_version is None:
         return found  # TensorRT's module and the CUDA bindings need numpy
-    from jetson.cuda import driver_device_count, open_gpu
+    from jetson_kit.cuda import driver_device_count, open_gpu
 
     try:
         import tensorrt as trt
@@ -75,7 +75,7 @@ def check_lines(cuda="auto", bundle_folder=None):
     found.append((True, "H.265 encoder: {}".format(", ".join(encoders)) if encoders
                   else "missing: GStreamer hardware H.265 encoder (only `stream` needs it)"))
     if bundle_folder:
-        from jetson.bundle import Bundle
+        from jetson_kit.bundle import Bundle
 
         try:
             bundle = Bundle(bundle_folder)

@@ -9,8 +9,8 @@ import shlex
 import signal
 import subprocess
 
-from jetson import device
-from jetson.errors import KitError
+from jetson_kit import device
+from jetson_kit.errors import KitError
 
 
 def sender_arguments(manifest, jetpack, host=None, port=None):

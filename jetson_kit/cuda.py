@@ -11,7 +11,7 @@ import ctypes.util
 
 import numpy as np
 
-from jetson.errors import KitError
+from jetson_kit.errors import KitError
 
 CUDART_NAMES = ("libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so.10.2")
 CUDA_DRIVER_NAMES = ("libcuda.so.1", "libcuda.so")

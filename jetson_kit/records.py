@@ -12,7 +12,7 @@ import os
 import uuid
 import zipfile
 
-from jetson.files import file_sha256, read_json, write_atomic, write_json
+from jetson_kit.files import file_sha256, read_json, write_atomic, write_json
 
 RUNS_FILE = "runs.jsonl"
 RUNS_FOLDER = "runs"

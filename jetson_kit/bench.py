@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
-from jetson import device
-from jetson.errors import KitError
+from jetson_kit import device
+from jetson_kit.errors import KitError
 
 log = logging.getLogger(__name__)
 PERCENTILES = (50, 95, 99)

@@ -8,8 +8,8 @@ import logging
 import os
 import time
 
-from jetson import tensorrt_api
-from jetson.errors import KitError
+from jetson_kit import tensorrt_api
+from jetson_kit.errors import KitError
 
 log = logging.getLogger(__name__)
 
