@@ -25,6 +25,7 @@ from db import make_engine, queries, session_scope
 from tests.browser.conftest import screenshot, start_streamlit
 from tests.jetson_envs import ENVIRONMENTS, FAKES
 from tests.jetson_helpers import DEMO_LABELS, DEMO_WEIGHTS, run_program
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -102,6 +103,7 @@ def copied_markdown(page) -> str:
             break
         except PlaywrightTimeout:
             continue
+    wait_until(lambda: code.inner_text(timeout=30_000).strip(), 30, "the Markdown block has its table")
     return code.inner_text(timeout=30_000)
 
 
