@@ -25,10 +25,9 @@ from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
 from core.model.config import IMAGE_SIZE
+from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
-INPUT_NAME = "input_0"
-OUTPUT_NAMES = ("scores", "boxes")
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
