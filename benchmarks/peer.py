@@ -33,6 +33,8 @@ import types
 import urllib.request
 from pathlib import Path
 
+from core.files import file_sha256
+
 PEER_COMMIT = "e7b5af50a157c50d3bab8f55089ce57c2c812f37"  # the commit described in the project's facts about mb1-ssd
 PEER_URL = f"https://github.com/dusty-nv/pytorch-ssd/archive/{PEER_COMMIT}.tar.gz"
 # sha256 of the unpacked tree: one "sha256(content)  relative/path" line per file, sorted by path, joined by "\n".
@@ -54,7 +56,7 @@ def default_peer_dir() -> Path:
 
 def tree_digest(folder: Path) -> str:
     """The content digest PEER_TREE_SHA256 pins (symlinks and folders do not count, file modes neither)."""
-    lines = sorted(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(folder).as_posix()}"
+    lines = sorted(f"{file_sha256(path)}  {path.relative_to(folder).as_posix()}"
                    for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 

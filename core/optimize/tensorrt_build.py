@@ -18,6 +18,7 @@ from typing import Any
 from core.atomic import write_bytes_atomic, write_text_atomic
 from core.detect.tensorrt_backend import INPUT_NAME, EngineKey, gpu_name, key_path, tensorrt_runtime, trt_logger
 from core.errors import BackendUnavailable, UserError
+from core.files import file_sha256
 from core.model.config import IMAGE_SIZE
 from core.optimize.quantize import CalibrationReport, ImageCalibrationReader
 from core.optimize.tensorrt_calibrator import CalibrationBatches, CalibrationFeed, entropy_calibrator
@@ -41,14 +42,6 @@ def profile_shapes(batch_sizes: Sequence[int]) -> tuple[Shape, Shape, Shape]:
     """The min/opt/max shapes of `input_0` (N,3,300,300) for the requested batch sizes."""
     low, opt, high = batch_profile(batch_sizes)
     return tuple((batch, 3, IMAGE_SIZE, IMAGE_SIZE) for batch in (low, opt, high))  # type: ignore[return-value]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def calibration_digest(images: Sequence[Path]) -> str:

@@ -7,8 +7,8 @@ import pytest
 from core.cli import main
 from core.config import DEMO_DIR
 from core.data.synthetic import make_synthetic_dataset
+from core.files import file_sha256
 from core.ledger import prepare_ledger
-from core.ledger.recorder import file_sha256
 from core.model.onnx_export import export_onnx
 from core.optimize import formats
 from core.optimize.formats import TARGETS_BY_NAME
