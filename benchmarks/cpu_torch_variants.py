@@ -19,6 +19,7 @@ from benchmarks.cpu_detect import DEMO_LABELS, DEMO_WEIGHTS
 from core.detect.torch_backend import freeze_for_cpu
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_SIZE
+from core.percentiles import percentile
 
 
 def _network() -> torch.nn.Module:
@@ -50,7 +51,7 @@ def measure(threads: int, rounds: int) -> dict:
                 model(inputs)
                 samples[name].append((time.perf_counter() - started) * 1000.0)
     return {"threads": threads, "rounds": rounds, "variants": {
-        name: {"median_ms": float(np.median(values)), "p95_ms": float(np.percentile(values, 95)),
+        name: {"median_ms": float(np.median(values)), "p95_ms": percentile(values, 95),
                "max_output_deviation": deviation[name]} for name, values in samples.items()}}
 
 

@@ -125,6 +125,7 @@ def _measure_here(args: argparse.Namespace) -> dict:
 
     from core.commands.benchmark import benchmark_frame
     from core.optimize.measure import RepeatConfig, repeat_timed
+    from core.percentiles import percentiles
 
     torch.set_num_threads(args.threads)
     create_ssd, create_predictor = _import_peer(args.peer_dir)
@@ -143,7 +144,7 @@ def _measure_here(args: argparse.Namespace) -> dict:
     config = RepeatConfig(warmup=args.warmup, min_seconds=args.min_seconds, min_repeats=args.min_repeats)
     samples = repeat_timed(predict, config, clock=time.perf_counter)
     boxes, _, _ = predict()
-    median, p95 = (float(value) for value in np.percentile(samples, [50, 95]))
+    median, p95 = percentiles(samples, [50, 95])
     return {"peer": "pytorch-ssd", "commit": PEER_COMMIT, "median_ms": median, "p95_ms": p95,
             "images_per_sec": 1000.0 / median, "repeats": len(samples), "threads": args.threads,
             "detections": int(len(boxes)), "frame": [int(frame.shape[1]), int(frame.shape[0])]}

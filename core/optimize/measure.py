@@ -26,6 +26,7 @@ from core.detect.base import Detector
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
 from core.model.config import IMAGE_SIZE
+from core.percentiles import percentiles
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ def measure_speed(detector: Detector, image: np.ndarray, config: SpeedConfig, *,
     frame = cv2.resize(image, END_TO_END_SIZE, interpolation=cv2.INTER_LINEAR)
     _timed(lambda: detector.detect([square]), config.warmup, clock)
     latencies = np.asarray(_timed(lambda: detector.detect([square]), config.repeats, clock))
-    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-    result = SpeedResult({"p50": float(p50), "p95": float(p95), "p99": float(p99)}, len(latencies))
+    p50, p95, p99 = percentiles(latencies, [50, 95, 99])
+    result = SpeedResult({"p50": p50, "p95": p95, "p99": p99}, len(latencies))
     for batch_size in config.batch_sizes:
         batch = [square] * batch_size
         detector.detect(batch)  # warm-up: a new batch shape may allocate or re-plan
@@ -101,8 +102,8 @@ def repeat_timed(call: Callable[[], object], config: RepeatConfig, *,
 
 
 def _robust(samples_ms: np.ndarray, per: int = 1) -> dict[str, float]:
-    median, p95 = np.percentile(samples_ms / per, [50, 95])
-    return {"median_ms": float(median), "p95_ms": float(p95)}
+    median, p95 = percentiles(samples_ms / per, [50, 95])
+    return {"median_ms": median, "p95_ms": p95}
 
 
 # Where each backend turns uint8 pixels into the network's float input: inside its network call, every one of them
