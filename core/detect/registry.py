@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from pathlib import Path
 
 from core.detect.base import Detector, DetectorSpec
 from core.errors import UserError
@@ -79,8 +78,3 @@ def load_detector(spec: DetectorSpec) -> Detector:
         detector.close()
         raise
     return detector
-
-
-def spec_for(weights: str | Path, labels: str | Path, backend: str = "torch", **options) -> DetectorSpec:
-    """Convenience constructor that accepts plain strings."""
-    return DetectorSpec(weights=Path(weights), labels=Path(labels), backend=backend, **options)
