@@ -25,6 +25,7 @@ import numpy as np
 from core.detect.base import Detector
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
+from core.detect.staged import network_stage
 from core.model.config import IMAGE_SIZE
 from core.percentiles import percentiles
 
@@ -117,14 +118,14 @@ def measure_detect_call(detector: Detector, frames: Sequence[np.ndarray], config
 
     Returns median_ms, p95_ms (per image), images_per_sec, batch_size, repeats and `stages_ms` (median per image of
     resize, network and decode + NMS, each timed on its own; the network stage includes normalization, and
-    `normalized_in` says how the backend does it). Backends without `infer` get no stage split."""
+    `normalized_in` says how the backend does it). A detector that is not a `StagedDetector` gets no stage split."""
     frames = list(frames)
     calls = repeat_timed(lambda: detector.detect(frames), config, clock=clock)
     whole = _robust(calls, len(frames))
     result = {**whole, "images_per_sec": 1000.0 / whole["median_ms"] if whole["median_ms"] > 0 else 0.0,
               "batch_size": len(frames), "repeats": len(calls), "stages_ms": None,
               "normalized_in": NORMALIZED_IN.get(detector.backend)}
-    infer = getattr(detector, "infer", None)
+    infer = network_stage(detector)
     if infer is None:
         return result
     part = RepeatConfig(warmup=2, min_seconds=config.min_seconds / 4, min_repeats=max(3, config.min_repeats // 4))
@@ -141,8 +142,9 @@ def measure_detect_call(detector: Detector, frames: Sequence[np.ndarray], config
 
 
 def raw_outputs(detector: Detector, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-    """The network's (scores, boxes) for `images` as float32 arrays, or None for a detector without `infer`."""
-    infer = getattr(detector, "infer", None)
+    """The network's (scores, boxes) for `images` as float32 arrays, or None for a detector that is not a
+    `StagedDetector` (its network does not run apart)."""
+    infer = network_stage(detector)
     if infer is None:
         return None
     resized, _ = preprocess_batch(images)
