@@ -120,11 +120,9 @@ def _import_peer(folder: Path):
 
 def _measure_here(args: argparse.Namespace) -> dict:
     import cv2
-    import numpy as np
     import torch
 
-    from core.commands.benchmark import benchmark_frame
-    from core.optimize.measure import RepeatConfig, repeat_timed
+    from core.optimize.measure import RepeatConfig, benchmark_frame, repeat_timed
     from core.percentiles import percentiles
 
     torch.set_num_threads(args.threads)

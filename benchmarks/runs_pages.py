@@ -20,13 +20,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit
 from benchmarks.common import save_results, time_call
 from benchmarks.history_fill import fill
 from core.percentiles import percentiles
 from db import queries
 from db.engine import make_engine, session_scope
 from db.queries import RunFilters
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit
 
 FIRST_PAINT_GOAL_S = 2.0
 PAGE_CHANGE_GOAL_MS = 300.0

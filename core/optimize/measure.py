@@ -26,12 +26,13 @@ from core.detect.base import Detector
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
 from core.detect.staged import network_stage
+from core.imageio import read_image
 from core.model.config import IMAGE_SIZE
 from core.percentiles import percentiles
 
 log = logging.getLogger(__name__)
 
-END_TO_END_SIZE = (640, 480)  # width, height
+END_TO_END_SIZE = (640, 480)  # width, height: the VGA frames cameras and the demo send
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -80,6 +81,14 @@ def measure_speed(detector: Detector, image: np.ndarray, config: SpeedConfig, *,
     end_to_end = _timed(lambda: detector.detect([frame]), config.repeats, clock)
     result.end_to_end_ms, result.end_to_end_samples = float(np.median(end_to_end)), len(end_to_end)
     return result
+
+
+def benchmark_frame(image: Path | None) -> np.ndarray:
+    """The frame a detect benchmark times: the image given, or seeded noise of the usual 640x480 size."""
+    if image is not None:
+        return read_image(image)
+    width, height = END_TO_END_SIZE
+    return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
 @dataclass(frozen=True)
