@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.jsonio import write_json
 from core.ledger.environment import capture_environment
+from core.percentiles import percentile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -24,10 +25,9 @@ def time_call(function: Callable[[], object], *, warmup: int = 3, min_seconds: f
         begin = time.perf_counter()
         function()
         samples.append((time.perf_counter() - begin) * 1000)
-    samples.sort()
     return {
         "median_ms": statistics.median(samples),
-        "p95_ms": samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))],
+        "p95_ms": percentile(samples, 95),
         "mean_ms": statistics.fmean(samples),
         "repeats": len(samples),
     }

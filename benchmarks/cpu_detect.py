@@ -20,6 +20,7 @@ import cv2
 from core.config import DEMO_DIR, SAMPLES_DIR, load_settings
 from core.detect import DetectorSpec, load_detector
 from core.imageio import read_image
+from core.optimize.formats import CPU_TARGETS, TARGETS_BY_NAME
 from core.optimize.measure import RepeatConfig, measure_detect_call
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ def demo_models_dir() -> Path:
 def ensure_int8_model() -> Path:
     """The demo model's ONNX Runtime INT8 file, built with `core optimize` the first time (minutes), then reused."""
     from core.data.synthetic import make_synthetic_dataset
-    from core.optimize.formats import TARGETS_BY_NAME
     from core.optimize.measure import SpeedConfig
     from core.optimize.pipeline import OptimizeConfig, optimize
 
@@ -65,9 +65,11 @@ def ensure_int8_model() -> Path:
 
 
 def configurations() -> list[tuple[str, str, Path]]:
-    """(backend, precision, model file) of every CPU configuration the scenario measures, fastest first."""
-    return [("onnxruntime", "int8", ensure_int8_model()), ("onnxruntime", "fp32", DEMO_WEIGHTS),
-            ("torch", "fp32", DEMO_WEIGHTS)]
+    """(backend, precision, model file) of the targets table's CPU targets, the most optimized first: ort-int8 runs
+    its built model, the others the .pth (which onnxruntime exports in memory)."""
+    targets = [TARGETS_BY_NAME[name] for name in reversed(CPU_TARGETS)]
+    built = {"ort-int8": ensure_int8_model()}
+    return [(target.backend, target.precision, built.get(target.name, DEMO_WEIGHTS)) for target in targets]
 
 
 def measure_configuration(backend: str, precision: str, weights: Path, frame, *, threads: int,

@@ -1,6 +1,6 @@
 """Which way of running the torch FP32 network is fastest on this CPU: eager, eager channels-last, and traced +
 frozen + `optimize_for_inference` (BatchNorm folded into the convolutions, oneDNN convolutions fused with their
-ReLU; what the torch backend runs on the CPU, `core.detect.torch_backend.freeze_for_cpu`). Network only, batch 1, calls interleaved so a load change hits every variant
+ReLU; what the torch backend runs on the CPU, `core.model.frozen.freeze_for_cpu`). Network only, batch 1, calls interleaved so a load change hits every variant
 alike; each variant's largest output difference from eager is reported beside its time.
 
     python -m benchmarks.cpu_torch_variants [--threads 2] [--rounds 100]
@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from benchmarks.cpu_detect import DEMO_LABELS, DEMO_WEIGHTS
-from core.detect.torch_backend import freeze_for_cpu
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_SIZE
+from core.model.frozen import freeze_for_cpu
+from core.percentiles import percentile
 
 
 def _network() -> torch.nn.Module:
@@ -50,7 +51,7 @@ def measure(threads: int, rounds: int) -> dict:
                 model(inputs)
                 samples[name].append((time.perf_counter() - started) * 1000.0)
     return {"threads": threads, "rounds": rounds, "variants": {
-        name: {"median_ms": float(np.median(values)), "p95_ms": float(np.percentile(values, 95)),
+        name: {"median_ms": float(np.median(values)), "p95_ms": percentile(values, 95),
                "max_output_deviation": deviation[name]} for name, values in samples.items()}}
 
 

@@ -26,6 +26,7 @@ from benchmarks.common import save_rows_result, time_call
 from core.catalog import find_models, sample_images
 from core.config import load_settings
 from core.detect import DetectorSpec, load_detector
+from core.detect.registry import GPU_CHUNK_FRAMES
 
 NAME = "gpu_detect"
 THROUGHPUT_TARGET = 25_000.0  # img/s
@@ -160,8 +161,7 @@ def run(options: dict | None = None) -> dict:
     options = options or {}
     if not _cuda_available():
         return {"benchmark": NAME, "rows": skipped_rows("no CUDA GPU"), "details": {}}
-    from core.detect.torch_backend import CHUNK_FRAMES
-
+    chunk = GPU_CHUNK_FRAMES["torch"]
     if options.get("weights") and options.get("labels"):
         weights, labels = Path(options["weights"]), Path(options["labels"])
     else:
@@ -170,18 +170,18 @@ def run(options: dict | None = None) -> dict:
     precision = options.get("precision", "fp16")
     compile_network = options.get("compile", True)
     seconds = float(options.get("seconds", 5.0))
-    frames = test_frames(int(options.get("frames", 4 * CHUNK_FRAMES)))
+    frames = test_frames(int(options.get("frames", 4 * chunk)))
 
-    detector, load_seconds = _load(weights, labels, precision, compile_network, CHUNK_FRAMES)
+    detector, load_seconds = _load(weights, labels, precision, compile_network, chunk)
     first = measure_first_calls(detector, frames[0], FIRST_CALL_THREADS)
     latency = time_call(lambda: detector.detect(frames[:1]), warmup=20, min_seconds=seconds, min_repeats=200)
     throughput = measure_throughput(detector, frames, seconds)
     concurrent_runs = [measure_concurrent_throughput(detector, frames, callers, seconds) for callers in CONCURRENT_CALLERS]
     concurrent = max(concurrent_runs, key=lambda run: run["images_per_sec"])
-    stages = {"chunk": detector.stage_timings(frames[:CHUNK_FRAMES]), "one_frame": detector.stage_timings(frames[:1])}
+    stages = {"chunk": detector.stage_timings(frames[:chunk]), "one_frame": detector.stage_timings(frames[:1])}
     parity_half = compare_with_cpu(detector, weights, labels, frames[:64])
     detector.close()
-    fp32, fp32_load_seconds = _load(weights, labels, "fp32", False, CHUNK_FRAMES)
+    fp32, fp32_load_seconds = _load(weights, labels, "fp32", False, chunk)
     parity = compare_with_cpu(fp32, weights, labels, frames[:64])
     fp32_latency = time_call(lambda: fp32.detect(frames[:1]), warmup=20, min_seconds=seconds / 2, min_repeats=100)
     fp32.close()

@@ -1,5 +1,6 @@
-"""A synthetic run history for the history benchmarks: runs of every kind, status, target and device, each with a
-few key metrics, written through the same import path a device's exported history takes."""
+"""A synthetic run history for the history benchmarks: runs of every kind, status, target (the rows of the
+optimization targets table) and device, each with a few key metrics, written through the same import path a
+device's exported history takes."""
 from __future__ import annotations
 
 import time
@@ -7,12 +8,12 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from core.optimize.formats import TARGETS
 from db import queries
 from db.engine import make_engine, session_scope
 from db.migrate import upgrade_to_head
 
 KINDS = ("train", "export", "optimize", "evaluation", "benchmark")
-TARGETS = ("torch-fp32", "ort-fp32", "ort-int8", "trt-fp16", "trt-int8")
 STATUSES = ("succeeded", "succeeded", "succeeded", "failed", "interrupted")
 DEVICES = ("AMD EPYC", "NVIDIA H100", "Jetson Xavier NX")
 
@@ -27,7 +28,7 @@ def synthetic_records(runs: int, metrics: int) -> list[dict[str, Any]]:
         records.append({
             "uuid": str(uuid.uuid4()), "kind": KINDS[index % len(KINDS)], "status": STATUSES[index % len(STATUSES)],
             "started_at": started.isoformat(), "finished_at": (started + timedelta(seconds=42)).isoformat(),
-            "params": {"target": target, "precision": target.split("-")[1], "weights": f"model-{index % 7}.pth",
+            "params": {"target": target.name, "precision": target.precision, "weights": f"model-{index % 7}.pth",
                        "batch_size": 8}, "device": DEVICES[index % len(DEVICES)], "host": f"host-{index % 4}",
             "pid": None, "environment": {}, "parent_uuid": None, "error": None, "artifacts": [],
             "metrics": [{"name": f"metric_{number}", "value": index + number / 10, "unit": "ms", "epoch": None,

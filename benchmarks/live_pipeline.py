@@ -30,6 +30,7 @@ import numpy as np
 
 from core.detect import DetectorSpec, load_detector
 from core.live import LivePipeline
+from core.percentiles import percentile
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
 from core.stream.sender import encoder_options
@@ -74,7 +75,7 @@ def _summary(values: list[float]) -> dict[str, float]:
         return {"count": 0}
     array = np.asarray(values)
     return {"count": int(array.size), "p50": round(float(np.median(array)), 2),
-            "p95": round(float(np.percentile(array, 95)), 2), "max": round(float(array.max()), 2)}
+            "p95": round(percentile(array, 95), 2), "max": round(float(array.max()), 2)}
 
 
 def measure(spec: DetectorSpec, *, width: int, height: int, seconds: float, window: float = 60.0,

@@ -33,6 +33,8 @@ import types
 import urllib.request
 from pathlib import Path
 
+from core.files import file_sha256
+
 PEER_COMMIT = "e7b5af50a157c50d3bab8f55089ce57c2c812f37"  # the commit described in the project's facts about mb1-ssd
 PEER_URL = f"https://github.com/dusty-nv/pytorch-ssd/archive/{PEER_COMMIT}.tar.gz"
 # sha256 of the unpacked tree: one "sha256(content)  relative/path" line per file, sorted by path, joined by "\n".
@@ -54,7 +56,7 @@ def default_peer_dir() -> Path:
 
 def tree_digest(folder: Path) -> str:
     """The content digest PEER_TREE_SHA256 pins (symlinks and folders do not count, file modes neither)."""
-    lines = sorted(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(folder).as_posix()}"
+    lines = sorted(f"{file_sha256(path)}  {path.relative_to(folder).as_posix()}"
                    for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
@@ -118,11 +120,10 @@ def _import_peer(folder: Path):
 
 def _measure_here(args: argparse.Namespace) -> dict:
     import cv2
-    import numpy as np
     import torch
 
-    from core.commands.benchmark import benchmark_frame
-    from core.optimize.measure import RepeatConfig, repeat_timed
+    from core.optimize.measure import RepeatConfig, benchmark_frame, repeat_timed
+    from core.percentiles import percentiles
 
     torch.set_num_threads(args.threads)
     create_ssd, create_predictor = _import_peer(args.peer_dir)
@@ -141,7 +142,7 @@ def _measure_here(args: argparse.Namespace) -> dict:
     config = RepeatConfig(warmup=args.warmup, min_seconds=args.min_seconds, min_repeats=args.min_repeats)
     samples = repeat_timed(predict, config, clock=time.perf_counter)
     boxes, _, _ = predict()
-    median, p95 = (float(value) for value in np.percentile(samples, [50, 95]))
+    median, p95 = percentiles(samples, [50, 95])
     return {"peer": "pytorch-ssd", "commit": PEER_COMMIT, "median_ms": median, "p95_ms": p95,
             "images_per_sec": 1000.0 / median, "repeats": len(samples), "threads": args.threads,
             "detections": int(len(boxes)), "frame": [int(frame.shape[1]), int(frame.shape[0])]}

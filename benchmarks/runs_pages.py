@@ -13,7 +13,6 @@ to benchmarks/results/ and records a `benchmark` run. Goals: first paint under 2
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -21,12 +20,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit
 from benchmarks.common import save_results, time_call
 from benchmarks.history_fill import fill
+from core.percentiles import percentiles
 from db import queries
 from db.engine import make_engine, session_scope
 from db.queries import RunFilters
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit
 
 FIRST_PAINT_GOAL_S = 2.0
 PAGE_CHANGE_GOAL_MS = 300.0
@@ -56,9 +56,8 @@ def query_timings(url: str) -> dict[str, dict[str, float]]:
 
 
 def _robust(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median": statistics.median(ordered), "p95": p95, "max": ordered[-1], "repeats": len(ordered)}
+    median, p95 = percentiles(samples, [50, 95])
+    return {"median": median, "p95": p95, "max": max(samples), "repeats": len(samples)}
 
 
 def browser_timings(url: str, *, runs: int, loads: int, page_changes: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from core.detect import DetectorSpec, available_backends, load_detector
 from core.live import LivePipeline
 from core.model import build_mobilenet_v1_ssd
 from core.model.checkpoint import save_state_dict, write_labels
+from core.percentiles import percentile
 from core.stream import open_source
 from core.stream.pipelines import software_send_pipeline
 from core.stream.sender import run_sender
@@ -53,7 +54,7 @@ def measure_receive(width: int, height: int, seconds: float) -> dict:
         source.close()
     return {"width": width, "height": height, "fps": round(frames / wall, 2), "cpu_percent_of_one_core":
             round(100 * cpu / wall, 1), "latency_ms_p50": round(float(np.median(latencies)), 2),
-            "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2)}
+            "latency_ms_p95": round(percentile(latencies, 95), 2)}
 
 
 def measure_pipeline(backend: str, weights: Path, labels: Path, seconds: float) -> dict:

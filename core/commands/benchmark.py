@@ -10,8 +10,6 @@ from core.commands.options import add_model_options, runtime_fields
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
 from core.errors import UserError
 
-DEFAULT_FRAME = (640, 480)  # width, height of the synthetic frame used without --image
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("benchmark", help="measure detection speed")
@@ -33,22 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.set_defaults(func=run_detect)
 
 
-def benchmark_frame(image: Path | None):
-    """The frame to time: the image given, or seeded noise of the live pipeline's usual 640x480 size."""
-    import numpy as np
-
-    from core.imageio import read_image
-
-    if image is not None:
-        return read_image(image)
-    width, height = DEFAULT_FRAME
-    return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
 def run_detect(args: argparse.Namespace) -> int:
     from core.detect import DetectorSpec, load_detector
     from core.ledger import run_recorder
-    from core.optimize.measure import RepeatConfig, measure_detect_call
+    from core.optimize.measure import RepeatConfig, benchmark_frame, measure_detect_call
 
     if args.batch_size < 1 or args.iterations < 1 or args.threads < 1 or args.warmup < 0 or args.min_seconds < 0:
         raise UserError("--batch-size, --iterations and --threads must be at least 1; --warmup and --min-seconds "

@@ -116,14 +116,13 @@ def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: f
     Rates are over the stream's own time (first to last data received): `fps_arrival` counts frames as they
     arrive, `fps_decoded` (also `fps`) the pictures decoded, so a receiver waiting for a keyframe shows a low
     decoded rate (and `frames_skipped_waiting_keyframe`) instead of the sender's rate."""
+    from core.percentiles import percentiles
+
     stats = pipeline.stats()
     latencies = [result.latency_ms for result in results]
     health = stats["source"]
     fps_decoded = _rate(health["frames_decoded"], health["stream_seconds"])
-    ordered = sorted(latencies)
-
-    def percentile(fraction: float) -> float | None:
-        return round(ordered[min(int(fraction * len(ordered)), len(ordered) - 1)], 3) if ordered else None
+    p50, p95 = (round(value, 3) for value in percentiles(latencies, [50, 95])) if latencies else (None, None)
 
     return {
         "uri": stats["uri"],
@@ -142,8 +141,8 @@ def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: f
         "decode_errors": health["decode_errors"],
         "width": health["width"],
         "height": health["height"],
-        "latency_ms_p50": percentile(0.5),
-        "latency_ms_p95": percentile(0.95),
+        "latency_ms_p50": p50,
+        "latency_ms_p95": p95,
         "stages_ms": stats["stages_ms"],
         "detector": stats["detector"],
         "health": health,

@@ -21,6 +21,7 @@ from core.data.dataset import BACKGROUND
 from core.data.open_images import CLASS_DESCRIPTIONS_FILE, SPLITS, SUBSET_COLUMNS, annotation_file
 from core.errors import UserError
 from core.imageio import encode_image
+from core.model.box_ops import box_iou
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +120,6 @@ def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray
     return image.clip(0, 255).astype(np.uint8)
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
-
-
 def render_image(rng: np.random.Generator, class_ids: list[int]) -> tuple[np.ndarray, list[tuple[int, tuple]]]:
     """One image with the given classes drawn where they overlap little; returns it and (class id, box) pairs."""
     width, height = IMAGE_SIZES[rng.integers(len(IMAGE_SIZES))]
@@ -140,7 +133,7 @@ def render_image(rng: np.random.Generator, class_ids: list[int]) -> tuple[np.nda
             SHAPE_CLASSES[class_id].draw(mask, centre, radius, rng)
             x, y, w, h = cv2.boundingRect(mask)
             box = (x, y, x + w, y + h)
-            if w > 2 and h > 2 and all(_iou(box, other) <= MAX_OVERLAP for _, other in objects):
+            if w > 2 and h > 2 and all(box_iou(box, other, eps=0.0) <= MAX_OVERLAP for _, other in objects):
                 colour = np.clip(np.array(SHAPE_CLASSES[class_id].colour) + rng.integers(-25, 26, 3), 0, 255)
                 alpha = (mask[y:y + h, x:x + w].astype(np.float32) / 255.0)[..., None]
                 patch = image[y:y + h, x:x + w]

@@ -1,5 +1,8 @@
-"""Detectors behind one contract: `load_detector(spec)` returns a backend (torch, onnxruntime, tensorrt)."""
-from core.detect.base import Detections, Detector, DetectorSpec
+"""Detection behind one contract: `Detections`, the `Detector` protocol (with its stage-timing capability,
+`StagedDetector`) and `load_detector(spec)`, which picks a backend by name (torch, onnxruntime, tensorrt, triton);
+beside them the stages every backend shares (preprocess, postprocess, `staged`), overlay drawing and the one-call
+image service for UIs."""
+from core.detect.base import Detections, Detector, DetectorSpec, StagedDetector
 from core.detect.registry import available_backends, load_detector
 
-__all__ = ["Detections", "Detector", "DetectorSpec", "available_backends", "load_detector"]
+__all__ = ["Detections", "Detector", "DetectorSpec", "StagedDetector", "available_backends", "load_detector"]

@@ -1,10 +1,11 @@
-"""The neutral detection types every consumer sees: `Detections`, the `Detector` protocol and `DetectorSpec`."""
+"""The neutral detection types every consumer sees: `Detections`, the `Detector` protocol, its stage-timing
+capability `StagedDetector`, and `DetectorSpec`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -85,3 +86,18 @@ class Detector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class StagedDetector(Detector, Protocol):
+    """A detector whose network runs apart from its resize and decode, so each stage can be timed on its own.
+
+    `infer` is the network stage: the resized (N,300,300,3) uint8 BGR batch in (normalization included), the raw
+    `scores` (N,P,C) and `boxes` (N,P,4) out, as tensors or arrays. Resize is `core.detect.preprocess` and decode +
+    NMS `core.detect.postprocess` for every such detector; `core.detect.staged.detect_timed` runs and times the three.
+    The torch, onnxruntime and tensorrt backends have it, and triton where the server runs the network alone; a
+    detector without it (a frames model on a server) is timed as one call.
+    """
+
+    def infer(self, resized: np.ndarray) -> tuple[Any, Any]:
+        """Raw (scores, boxes) for a resized (N,300,300,3) uint8 BGR batch."""
+        ...

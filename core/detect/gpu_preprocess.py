@@ -1,8 +1,9 @@
 """Frames onto the device and resized there: pinned staging with parallel copies, and cv2's bilinear resize in torch.
 
-`resize_like_cv2` reproduces OpenCV's `INTER_LINEAR` for uint8 images (half-pixel centres, 11-bit fixed-point
-weights, the same rounding), so frames resized on a GPU give the network the same pixels as the CPU path: bit for
-bit when shrinking (640x480 to 300x300), and within one intensity level on under 1 % of pixels when enlarging.
+`resize_with_taps` with each axis' `axis_taps` reproduces OpenCV's `INTER_LINEAR` for uint8 images (half-pixel
+centres, 11-bit fixed-point weights, the same rounding), so frames resized on a GPU give the network the same pixels
+as the CPU path: bit for bit when shrinking (640x480 to 300x300), and within one intensity level on under 1 % of
+pixels when enlarging.
 `PinnedStaging` copies a batch of frames into page-locked host memory with several threads, so the upload that
 follows is an asynchronous DMA at full bus speed instead of a synchronous copy from pageable memory.
 """
@@ -14,8 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-
-from core.model.config import IMAGE_SIZE
 
 COEF_BITS = 11  # OpenCV's INTER_RESIZE_COEF_BITS: weights are integers out of 2048
 COEF_SCALE = 1 << COEF_BITS
@@ -67,12 +66,6 @@ def resize_with_taps(frames: torch.Tensor, rows: Taps, columns: Taps) -> torch.T
     upper, lower = horizontal(frames[:, top]), horizontal(frames[:, bottom])
     mixed = ((upper * weight_top[:, None, None]) >> 16) + ((lower * weight_bottom[:, None, None]) >> 16)
     return ((mixed + 2) >> 2).clamp(0, 255).to(torch.uint8)
-
-
-def resize_like_cv2(frames: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
-    """(N,H,W,3) uint8 frames on any device -> (N,size,size,3) uint8, as `cv2.resize(..., INTER_LINEAR)` does."""
-    height, width = frames.shape[1:3]
-    return resize_with_taps(frames, axis_taps(height, size, frames.device), axis_taps(width, size, frames.device))
 
 
 class PinnedStaging:

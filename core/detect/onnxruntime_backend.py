@@ -19,13 +19,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from core.detect.base import Detections, DetectorSpec
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
+from core.detect.execution_providers import CUDA_PROVIDER, execution_providers, import_onnxruntime
 from core.detect.staged import detect_in_stages
-from core.errors import BackendUnavailable, UserError
+from core.errors import UserError
 from core.model import read_labels
+from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES, PIXELS_NAME, SCORES_NAME
 
-INPUT_NAME = "input_0"
-PIXELS_NAME = "frames_bgr_uint8"  # the input of the graph the session runs: (N,300,300,3) uint8 BGR
-OUTPUT_NAMES = ("scores", "boxes")
 QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                            "MatMulInteger", "DynamicQuantizeLinear"})
 
@@ -72,28 +71,11 @@ def with_pixel_input(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def _onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise BackendUnavailable(f"onnxruntime is not installed ({error})") from None
-    return onnxruntime
-
-
-def _providers(onnxruntime, device: str) -> list[str]:
-    available = onnxruntime.get_available_providers()
-    if device == "cuda" and "CUDAExecutionProvider" not in available:
-        raise BackendUnavailable("device cuda requested but onnxruntime has no CUDAExecutionProvider here")
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
 class OnnxRuntimeDetector:
     backend = "onnxruntime"
 
     def __init__(self, spec: DetectorSpec) -> None:
-        onnxruntime = _onnxruntime()
+        onnxruntime = import_onnxruntime()
         self.class_names = read_labels(spec.labels)
         self.score_threshold = spec.score_threshold
         self.name = spec.weights.stem
@@ -109,13 +91,13 @@ class OnnxRuntimeDetector:
         # and NMS in numpy (0.07 ms) nothing is starved any more, and detect() on 2 cores is faster spinning (INT8
         # 2.80 vs 3.23-3.29 ms, FP32 7.15-7.27 vs 7.95 ms, measured in alternating runs). The live page runs one
         # thread per pipeline, which has no pool to spin.
-        providers = _providers(onnxruntime, spec.device)
+        providers = execution_providers(spec.device)
         try:
             self._session = onnxruntime.InferenceSession(with_pixel_input(model).SerializeToString(), options,
                                                          providers=providers)
         except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
             raise UserError(f"onnxruntime cannot load {spec.weights.name}: {str(error).splitlines()[0][:200]}") from None
-        self.device = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self.device = "cuda" if self._session.get_providers()[0] == CUDA_PROVIDER else "cpu"
         self._check_classes(spec)
         batch_dim = self._session.get_inputs()[0].shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) else None
@@ -150,7 +132,7 @@ class OnnxRuntimeDetector:
 
     def _check_classes(self, spec: DetectorSpec) -> None:
         outputs = [o.name for o in self._session.get_outputs()]
-        classes = self._session.get_outputs()[outputs.index("scores")].shape[-1]
+        classes = self._session.get_outputs()[outputs.index(SCORES_NAME)].shape[-1]
         if isinstance(classes, int) and classes != len(self.class_names):
             raise UserError(f"{spec.weights.name} outputs {classes} classes but labels.txt lists {len(self.class_names)}")
 

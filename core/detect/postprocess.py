@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from core.detect.base import Detections
-from core.model.box_ops import IOU_EPS, greedy_nms_keep
+from core.model.box_ops import greedy_nms, greedy_nms_keep
 from core.model.config import CANDIDATE_SIZE, IOU_THRESHOLD
 
 FALLBACK_THRESHOLD = 0.01
@@ -76,35 +76,6 @@ def postprocess_numpy(
         results.append(Detections(np.concatenate(kept_boxes) * scale, np.concatenate(kept_scores),
                                   np.concatenate(kept_labels)))
     return results
-
-
-def pairwise_iou_numpy(boxes: np.ndarray) -> np.ndarray:
-    """IoU of every pair of (K,4) float32 corner boxes, with the same operations (and so the same float32 results)
-    as `core.model.box_ops.pairwise_iou`."""
-    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    extent = np.maximum(bottom_right - top_left, np.float32(0.0))
-    overlap = extent[..., 0] * extent[..., 1]
-    sides = np.maximum(boxes[:, 2:] - boxes[:, :2], np.float32(0.0))
-    area = sides[:, 0] * sides[:, 1]
-    union = area[:, None] + area[None, :] - overlap
-    return overlap / (union + np.float32(IOU_EPS))
-
-
-def greedy_nms(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices kept by greedy hard NMS of (K,4) boxes sorted by descending score; one step per kept box."""
-    suppresses = pairwise_iou_numpy(boxes) > np.float32(iou_threshold)
-    remaining = np.ones(len(boxes), bool)
-    kept = []
-    current = 0
-    while True:
-        kept.append(current)
-        remaining &= ~suppresses[current]
-        remaining[: current + 1] = False
-        following = np.flatnonzero(remaining)
-        if not len(following):
-            return np.asarray(kept, np.intp)
-        current = int(following[0])
 
 
 def postprocess_torch(

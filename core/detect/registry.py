@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from pathlib import Path
 
 from core.detect.base import Detector, DetectorSpec
 from core.errors import UserError
@@ -29,6 +28,9 @@ BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
     "triton": ("fp32", "fp16", "bf16", "int8"),  # what the server runs; checked against what it reports
 }
 GPU_PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp16", "bf16")}
+# Frames per network call on a GPU: a larger batch is cut into chunks of this size (torch: past 256 the network's
+# throughput is flat); callers sizing batches or warm-ups for the GPU path read it here.
+GPU_CHUNK_FRAMES: dict[str, int] = {"torch": 256}
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
 AUTO_PRECISION = "auto"  # run the model at the precision its file has; the detector then reports which
 
@@ -79,8 +81,3 @@ def load_detector(spec: DetectorSpec) -> Detector:
         detector.close()
         raise
     return detector
-
-
-def spec_for(weights: str | Path, labels: str | Path, backend: str = "torch", **options) -> DetectorSpec:
-    """Convenience constructor that accepts plain strings."""
-    return DetectorSpec(weights=Path(weights), labels=Path(labels), backend=backend, **options)

@@ -22,12 +22,11 @@ from core.detect.preprocess import normalize_numpy
 from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
+from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES, SCORES_NAME
 from jetson_kit.cuda import PycudaGpu
 from jetson_kit.errors import KitError
 from jetson_kit.tensorrt_api import ENGINE_SUFFIXES, EngineKey, EngineRunner, key_file, stale_reason
 
-INPUT_NAME = "input_0"
-OUTPUT_NAMES = ("scores", "boxes")
 __all__ = ["ENGINE_SUFFIXES", "EngineKey", "TensorRtDetector", "key_path", "read_engine_key", "stale_reason"]
 
 
@@ -108,7 +107,7 @@ class TensorRtDetector:
                                   INPUT_NAME, OUTPUT_NAMES, path.name)
         except KitError as error:
             raise UserError(str(error)) from None
-        classes = runner.output_shape("scores")[-1]
+        classes = runner.output_shape(SCORES_NAME)[-1]
         if classes != len(self.class_names):
             runner.close()
             raise UserError(f"{path.name} outputs {classes} classes but labels.txt lists {len(self.class_names)}")

@@ -21,7 +21,6 @@ import logging
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,16 +31,18 @@ from core.detect.base import Detections, DetectorSpec
 from core.detect.gpu_preprocess import COPY_THREADS, PinnedStaging, axis_taps, resize_with_taps
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import check_frame
+from core.detect.registry import GPU_CHUNK_FRAMES
 from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
+from core.model.frozen import freeze_for_cpu
 
 log = logging.getLogger(__name__)
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 WARMUP_CALLS = 3  # eager calls before a capture: cuDNN picks its kernels and the allocator settles
 LANES = 4  # CUDA streams working at once: enough to overlap upload, network and NMS of successive chunks
-CHUNK_FRAMES = 256  # frames per network call on the GPU: past this the network's throughput is flat
+CHUNK_FRAMES = GPU_CHUNK_FRAMES["torch"]
 HOST_POSTPROCESS_MAX_BATCH = 4  # up to this, decode + NMS on the CPU (one small copy) beats many tiny GPU kernels
 MAX_GRAPHS = 16  # input shapes captured per lane; further shapes run eagerly (each graph holds its own memory)
 WARMUP_FRAME_SHAPE = (480, 640)  # the frame size warmed up at load (VGA, what cameras and the demo send)
@@ -108,13 +109,6 @@ class PixelsNetwork(torch.nn.Module):
         images = pixels.flip(-1).permute(0, 3, 1, 2).to(self.dtype)
         images = (images - IMAGE_MEAN) / IMAGE_STD
         return self.model(images.contiguous(memory_format=self.layout))
-
-
-def freeze_for_cpu(module: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
-    """`module` traced on `example`, frozen and optimized for inference on the CPU (batch size stays free)."""
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.compile, and says so
-        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(module.eval(), example)))
 
 
 class CudaGraphs:

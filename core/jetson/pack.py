@@ -33,7 +33,8 @@ from core.errors import UserError
 from core.imageio import decode_image
 from core.ledger import run_recorder
 from core.ledger.environment import cpu_model
-from core.ledger.recorder import RecordedRun, file_sha256
+from core.files import file_sha256
+from core.ledger.recorder import RecordedRun
 from core.model import read_labels
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
 from core.model.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, export_onnx

@@ -21,7 +21,8 @@ import numpy as np
 
 from core.detect.postprocess import postprocess
 from core.errors import UserError
-from core.ledger.recorder import file_sha256, ledger_url
+from core.files import file_sha256
+from core.ledger.recorder import ledger_url
 from core.ledger.transfer import import_jsonl, jsonl_text, read_jsonl
 from core.optimize.eval_records import RecordsBuilder
 from core.optimize.evaluate import (

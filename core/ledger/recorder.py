@@ -6,7 +6,6 @@ its run stays `running` until the next start finds the dead process and marks it
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import socket
@@ -23,6 +22,7 @@ from sqlalchemy import Engine
 
 from core.config import load_settings
 from core.errors import UserError
+from core.files import file_sha256
 from core.ledger.environment import capture_environment
 from core.ledger.liveness import is_alive, process_identity, same_machine
 from db import queries
@@ -74,11 +74,6 @@ def prepare_ledger(db_url: str | None = None) -> str:
 def ensure_ledger(url: str) -> None:
     """`prepare_ledger` once per URL and process (what library entry points call before touching the database)."""
     prepare_ledger(url)
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from collections import deque
 
 import numpy as np
 
+from core.percentiles import percentile
+
 
 class RollingStats:
     """Keeps the most recent `window` samples per name (milliseconds, say)."""
@@ -25,8 +27,8 @@ class RollingStats:
         if not values:
             return None
         array = np.fromiter(values, np.float64)
-        return {"mean": round(float(array.mean()), 3), "p50": round(float(np.percentile(array, 50)), 3),
-                "p95": round(float(np.percentile(array, 95)), 3), "count": int(array.size)}
+        return {"mean": round(float(array.mean()), 3), "p50": round(percentile(array, 50), 3),
+                "p95": round(percentile(array, 95), 3), "count": int(array.size)}
 
     def summaries(self) -> dict[str, dict[str, float]]:
         return {name: summary for name in list(self._values) if (summary := self.summary(name)) is not None}

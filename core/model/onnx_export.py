@@ -19,12 +19,11 @@ import torch
 from core.atomic import atomic_path
 from core.errors import UserError
 from core.model.checkpoint import load_model
-from core.model.mobilenet_ssd import SSDInference
 from core.model.config import IMAGE_SIZE
+from core.model.mobilenet_ssd import SSDInference
+from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
-INPUT_NAME = "input_0"
-OUTPUT_NAMES = ["scores", "boxes"]
 DEFAULT_OPSET = 11
 _EXPORT_LOCK = threading.Lock()  # torch.onnx.export keeps process-wide state: one export at a time
 
@@ -43,7 +42,7 @@ def _export(weights: Path, labels: Path, target, *, batch_size: int, dynamic_bat
             (dummy,),
             target,
             input_names=[INPUT_NAME],
-            output_names=OUTPUT_NAMES,
+            output_names=list(OUTPUT_NAMES),
             dynamic_axes=dynamic_axes,
             opset_version=opset or DEFAULT_OPSET,
             dynamo=False,

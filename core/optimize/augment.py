@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.model.box_ops import box_iou
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
 
 _CROP_MIN_IOUS = (None, 0.1, 0.3, 0.7, 0.9, -1.0)  # None: keep the whole image; -1: any crop
@@ -53,14 +54,6 @@ def _expand(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> t
     return canvas, boxes + np.array([left, top, left, top], np.float32)
 
 
-def _iou_with(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
-    top_left = np.maximum(boxes[:, :2], rect[:2])
-    bottom_right = np.minimum(boxes[:, 2:], rect[2:])
-    overlap = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return overlap / (areas + np.prod(rect[2:] - rect[:2]) - overlap)
-
-
 def _crop_rect(height: int, width: int, boxes: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
     """The IoU-constrained crop of a (height, width) image: (integer rect x1,y1,x2,y2 or None, boxes, labels)."""
     while True:
@@ -73,7 +66,7 @@ def _crop_rect(height: int, width: int, boxes: np.ndarray, labels: np.ndarray, r
                 continue
             left, top = rng.uniform(0, width - crop_w), rng.uniform(0, height - crop_h)
             rect = np.array([left, top, left + crop_w, top + crop_h], np.float32).astype(int).astype(np.float32)
-            if _iou_with(boxes, rect).max() < min_iou:
+            if box_iou(boxes, rect, eps=0.0).max() < min_iou:
                 continue
             centres = (boxes[:, :2] + boxes[:, 2:]) / 2
             inside = ((centres > rect[:2]) & (centres < rect[2:])).all(axis=1)

@@ -1,7 +1,9 @@
 """The one table of optimization targets (`torch-fp32` ... `trt-int8`) and whether each can run on this machine.
 
-`core optimize`, `report optimize`, the CLI help, the Compare page and the benchmarks all read `TARGETS`: a new
-target is one row here plus its builder. A target that cannot run here is reported from its row with the reason.
+Each row says which backend runs which artifact at which precision, what it needs, the parent it is built from, the
+FP32 reference it is compared with and the builder that makes it (`core.optimize.builders`). `core optimize`, its
+CLI help, the Compare page and the benchmarks read `TARGETS`; a new target is one row here plus, for a new kind of
+artifact, one builder. A target that cannot run here is reported from its row with the reason.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from core.errors import UserError
+from core.optimize.builders import (Builder, build_tensorrt_engine, build_tensorrt_int8_engine, export_onnx_graph,
+                                    quantize_onnx_int8, run_checkpoint)
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,13 @@ class Target:
     needs_cuda: bool
     needs_tensorrt: bool
     parent: str | None  # the target whose artifact (or run) this one builds on (None: the .pth itself)
+    reference: str  # the FP32 target it is compared with (ΔmAP, output deviation, speed-up); itself for FP32 rows
+    builder: Builder  # makes its artifact from the parent's
+
+    @property
+    def is_reference(self) -> bool:
+        """Whether this row is the FP32 reference of its backend."""
+        return self.reference == self.name
 
     @property
     def artifact_name(self) -> str:
@@ -33,19 +44,22 @@ class Target:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("torch-fp32", "torch", "fp32", "pth", ".pth", needs_cuda=False, needs_tensorrt=False, parent=None),
-    Target("torch-fp16", "torch", "fp16", "pth", ".pth", needs_cuda=True, needs_tensorrt=False, parent="torch-fp32"),
-    Target("torch-bf16", "torch", "bf16", "pth", ".pth", needs_cuda=True, needs_tensorrt=False, parent="torch-fp32"),
+    Target("torch-fp32", "torch", "fp32", "pth", ".pth", needs_cuda=False, needs_tensorrt=False, parent=None,
+           reference="torch-fp32", builder=run_checkpoint),
+    Target("torch-fp16", "torch", "fp16", "pth", ".pth", needs_cuda=True, needs_tensorrt=False, parent="torch-fp32",
+           reference="torch-fp32", builder=run_checkpoint),
+    Target("torch-bf16", "torch", "bf16", "pth", ".pth", needs_cuda=True, needs_tensorrt=False, parent="torch-fp32",
+           reference="torch-fp32", builder=run_checkpoint),
     Target("ort-fp32", "onnxruntime", "fp32", "onnx", ".onnx", needs_cuda=False, needs_tensorrt=False,
-           parent="torch-fp32"),
+           parent="torch-fp32", reference="ort-fp32", builder=export_onnx_graph),
     Target("ort-int8", "onnxruntime", "int8", "onnx", ".onnx", needs_cuda=False, needs_tensorrt=False,
-           parent="ort-fp32"),
+           parent="ort-fp32", reference="ort-fp32", builder=quantize_onnx_int8),
     Target("trt-fp32", "tensorrt", "fp32", "engine", ".engine", needs_cuda=True, needs_tensorrt=True,
-           parent="ort-fp32"),
+           parent="ort-fp32", reference="trt-fp32", builder=build_tensorrt_engine),
     Target("trt-fp16", "tensorrt", "fp16", "engine", ".engine", needs_cuda=True, needs_tensorrt=True,
-           parent="ort-fp32"),
+           parent="ort-fp32", reference="trt-fp32", builder=build_tensorrt_engine),
     Target("trt-int8", "tensorrt", "int8", "engine", ".engine", needs_cuda=True, needs_tensorrt=True,
-           parent="ort-fp32"),
+           parent="ort-fp32", reference="trt-fp32", builder=build_tensorrt_int8_engine),
 )
 TARGETS_BY_NAME: dict[str, Target] = {target.name: target for target in TARGETS}
 CPU_TARGETS: tuple[str, ...] = ("torch-fp32", "ort-fp32", "ort-int8")

@@ -25,11 +25,14 @@ import numpy as np
 from core.detect.base import Detector
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
+from core.detect.staged import network_stage
+from core.imageio import read_image
 from core.model.config import IMAGE_SIZE
+from core.percentiles import percentiles
 
 log = logging.getLogger(__name__)
 
-END_TO_END_SIZE = (640, 480)  # width, height
+END_TO_END_SIZE = (640, 480)  # width, height: the VGA frames cameras and the demo send
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -66,8 +69,8 @@ def measure_speed(detector: Detector, image: np.ndarray, config: SpeedConfig, *,
     frame = cv2.resize(image, END_TO_END_SIZE, interpolation=cv2.INTER_LINEAR)
     _timed(lambda: detector.detect([square]), config.warmup, clock)
     latencies = np.asarray(_timed(lambda: detector.detect([square]), config.repeats, clock))
-    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-    result = SpeedResult({"p50": float(p50), "p95": float(p95), "p99": float(p99)}, len(latencies))
+    p50, p95, p99 = percentiles(latencies, [50, 95, 99])
+    result = SpeedResult({"p50": p50, "p95": p95, "p99": p99}, len(latencies))
     for batch_size in config.batch_sizes:
         batch = [square] * batch_size
         detector.detect(batch)  # warm-up: a new batch shape may allocate or re-plan
@@ -78,6 +81,14 @@ def measure_speed(detector: Detector, image: np.ndarray, config: SpeedConfig, *,
     end_to_end = _timed(lambda: detector.detect([frame]), config.repeats, clock)
     result.end_to_end_ms, result.end_to_end_samples = float(np.median(end_to_end)), len(end_to_end)
     return result
+
+
+def benchmark_frame(image: Path | None) -> np.ndarray:
+    """The frame a detect benchmark times: the image given, or seeded noise of the usual 640x480 size."""
+    if image is not None:
+        return read_image(image)
+    width, height = END_TO_END_SIZE
+    return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,8 @@ def repeat_timed(call: Callable[[], object], config: RepeatConfig, *,
 
 
 def _robust(samples_ms: np.ndarray, per: int = 1) -> dict[str, float]:
-    median, p95 = np.percentile(samples_ms / per, [50, 95])
-    return {"median_ms": float(median), "p95_ms": float(p95)}
+    median, p95 = percentiles(samples_ms / per, [50, 95])
+    return {"median_ms": median, "p95_ms": p95}
 
 
 # Where each backend turns uint8 pixels into the network's float input: inside its network call, every one of them
@@ -116,14 +127,14 @@ def measure_detect_call(detector: Detector, frames: Sequence[np.ndarray], config
 
     Returns median_ms, p95_ms (per image), images_per_sec, batch_size, repeats and `stages_ms` (median per image of
     resize, network and decode + NMS, each timed on its own; the network stage includes normalization, and
-    `normalized_in` says how the backend does it). Backends without `infer` get no stage split."""
+    `normalized_in` says how the backend does it). A detector that is not a `StagedDetector` gets no stage split."""
     frames = list(frames)
     calls = repeat_timed(lambda: detector.detect(frames), config, clock=clock)
     whole = _robust(calls, len(frames))
     result = {**whole, "images_per_sec": 1000.0 / whole["median_ms"] if whole["median_ms"] > 0 else 0.0,
               "batch_size": len(frames), "repeats": len(calls), "stages_ms": None,
               "normalized_in": NORMALIZED_IN.get(detector.backend)}
-    infer = getattr(detector, "infer", None)
+    infer = network_stage(detector)
     if infer is None:
         return result
     part = RepeatConfig(warmup=2, min_seconds=config.min_seconds / 4, min_repeats=max(3, config.min_repeats // 4))
@@ -140,8 +151,9 @@ def measure_detect_call(detector: Detector, frames: Sequence[np.ndarray], config
 
 
 def raw_outputs(detector: Detector, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-    """The network's (scores, boxes) for `images` as float32 arrays, or None for a detector without `infer`."""
-    infer = getattr(detector, "infer", None)
+    """The network's (scores, boxes) for `images` as float32 arrays, or None for a detector that is not a
+    `StagedDetector` (its network does not run apart)."""
+    infer = network_stage(detector)
     if infer is None:
         return None
     resized, _ = preprocess_batch(images)

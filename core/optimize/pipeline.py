@@ -28,12 +28,11 @@ from core.ledger import run_recorder
 from core.ledger.environment import cpu_model
 from core.ledger.recorder import RecordedRun
 from core.model import read_labels
-from core.model.onnx_export import export_onnx
 from core.optimize.evaluate import EvaluationResult, evaluate, evaluation_spec, record_deltas, record_metrics
 from core.optimize import formats
+from core.optimize.builders import BuildJob
 from core.optimize.formats import DEFAULT_METHOD, DEFAULT_SCOPE, TARGETS_BY_NAME, Target, lineage, unavailable_reason
 from core.optimize.measure import PeakMemory, SpeedConfig, SpeedResult, max_deviation, measure_speed, raw_outputs
-from core.optimize.quantize import ImageCalibrationReader, pick_calibration_images, quantize_onnx
 
 log = logging.getLogger(__name__)
 RUN_KIND = "optimize"
@@ -92,15 +91,10 @@ class _State:
     references: dict[str, _Reference] = field(default_factory=dict)
 
 
-def reference_name(target: Target) -> str:
-    """The FP32 target a target is compared with: the FP32 row of its own backend."""
-    return f"{target.name.split('-')[0]}-fp32"
-
-
 def optimize(config: OptimizeConfig) -> tuple[str, list[Outcome]]:
     """Run every target of `config` (plus the parents and FP32 references they need): (optimize_id, outcomes)."""
     state = _prepare(config)
-    planned = lineage([*config.targets, *(TARGETS_BY_NAME[reference_name(t)] for t in config.targets)])
+    planned = lineage([*config.targets, *(TARGETS_BY_NAME[t.reference] for t in config.targets)])
     with tqdm(planned, desc="optimize", unit="target", disable=not config.progress) as bar:
         for target in bar:
             bar.set_postfix_str(target.name)
@@ -148,13 +142,9 @@ def _params(state: _State, target: Target) -> dict[str, Any]:
         "precision": target.precision, "weights": str(config.weights), "labels": str(config.labels),
         "data": str(config.data), "eval_split": config.eval_split, "batch_sizes": list(config.speed.batch_sizes),
         "repeats": config.speed.repeats, "warmup": config.speed.warmup, "threads": config.threads,
-        "reference": reference_name(target),
+        "reference": target.reference,
     }
-    if target.backend == "onnxruntime" and target.precision == "fp32":
-        params["opset"] = config.opset
-    if target.precision == "int8":
-        params.update(calib_images=config.calib_images, calib_method=config.calib_method,
-                      calib_scope=config.calib_scope, calib_split=config.calib_split)
+    params.update({option: getattr(config, option) for option in target.builder.options})
     return params
 
 
@@ -176,7 +166,7 @@ def _record_target(state: _State, target: Target, parent: Outcome | None) -> Out
         source = parent.artifact if parent else config.weights
         run.artifact(source, kind="input", precision=parent.target.precision if parent else None)
         run.artifact(config.labels, kind="input", format="labels")
-        artifact = _build(state, target, source, run)
+        artifact = target.builder(BuildJob(target, source, config, state.calibration_paths, run))
         if artifact != source:
             run.artifact(artifact, kind="output", format=target.format, precision=target.precision)
         run.metric("model_bytes", artifact.stat().st_size, unit="B")
@@ -186,30 +176,9 @@ def _record_target(state: _State, target: Target, parent: Outcome | None) -> Out
         speed, outputs = _measure(state, spec, run)
         evaluation = _evaluate(state, spec, run)
         _compare(state, target, run, evaluation, outputs)
-        if target.name == reference_name(target):
+        if target.is_reference:
             state.references[target.name] = _Reference(evaluation, speed, outputs)
     return Outcome(target, run_id=run.id, artifact=artifact)
-
-
-def _build(state: _State, target: Target, source: Path, run: RecordedRun) -> Path:
-    config = state.config
-    path = config.output / target.artifact_name
-    if target.backend == "torch":
-        return source
-    if target.backend == "onnxruntime" and target.precision == "fp32":
-        return export_onnx(source, config.labels, path, dynamic_batch=True, opset=config.opset)
-    chosen, report = pick_calibration_images(state.calibration_paths, config.calib_images)
-    if target.backend == "onnxruntime" and target.precision == "int8":
-        reader = ImageCalibrationReader(chosen, report, progress=config.progress)
-        quantize_onnx(source, path, reader, method=config.calib_method, scope=config.calib_scope)
-        run.metric("calib_images_requested", report.requested)
-        run.metric("calib_images_used", report.used)
-        run.metric("calib_images_corrupt", report.corrupt)
-        return path
-    from core.optimize.tensorrt_build import build_engine  # only where tensorrt and pycuda import
-
-    return build_engine(source, config.output, precision=target.precision, batch_sizes=config.speed.batch_sizes,
-                        calibration_images=chosen if target.precision == "int8" else None, progress=config.progress)
 
 
 def _measure(state: _State, spec: DetectorSpec, run: RecordedRun) -> tuple[SpeedResult, tuple | None]:
@@ -245,7 +214,7 @@ def _evaluate(state: _State, spec: DetectorSpec, run: RecordedRun) -> Evaluation
 def _compare(state: _State, target: Target, run: RecordedRun, evaluation: EvaluationResult,
              outputs: tuple[np.ndarray, np.ndarray] | None) -> None:
     """ΔmAP (overall and per class) and output deviation against the target's FP32 reference, when measured."""
-    reference = state.references.get(reference_name(target))
+    reference = state.references.get(target.reference)
     if reference is None:
         return
     record_deltas(run, evaluation, reference.evaluation)

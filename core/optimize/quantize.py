@@ -26,7 +26,7 @@ from core.atomic import atomic_path
 from core.detect.preprocess import normalize_numpy, preprocess_batch
 from core.errors import UserError
 from core.imageio import decode_image
-from core.model.onnx_export import INPUT_NAME
+from core.model.onnx_names import INPUT_NAME
 from core.optimize.formats import CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_SCOPE, QUANT_SCOPES
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.detect.tensorrt_backend import INPUT_NAME, EngineKey, gpu_name, tensorrt_runtime, trt_logger
 from core.errors import UserError
-from core.ledger.recorder import file_sha256
+from core.files import file_sha256
 from core.model.config import IMAGE_SIZE
 from core.optimize.quantize import CalibrationReport, ImageCalibrationReader
 from core.optimize.tensorrt_calibrator import CalibrationBatches

@@ -34,7 +34,7 @@ from core.model.mobilenet_ssd import MobileNetV1SSD
 from core.model.priors import generate_priors
 from core.optimize.augment import augment, augment_reference, resize_normalize
 from core.optimize.multibox_loss import multibox_loss
-from core.optimize.targets import match_priors
+from core.optimize.prior_matching import match_priors
 
 log = logging.getLogger(__name__)
 NET_NAME = "mb1-ssd"

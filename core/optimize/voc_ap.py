@@ -15,27 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.model.box_ops import box_iou
 from core.optimize.eval_records import EvalRecords
 
 IOU_THRESHOLD = 0.5
 USE_2007_METRIC = True  # eval_ssd.py's `--use_2007_metric` default
-_IOU_EPS = 1e-5
 _CHUNK_ELEMENTS = 1 << 22  # detection x ground-truth pairs per IoU block, bounds memory on big test sets
 
 
 def voc_metric_name(use_2007_metric: bool) -> str:
     """How a VOC AP figure was computed, in words a reader can match with eval_ssd.py's output."""
     return "VOC2007 11-point" if use_2007_metric else "VOC area"
-
-
-def pairwise_iou(boxes: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """IoU of each box (N,4) with each of its candidates (N,M,4) -> (N,M); x1,y1,x2,y2 corners."""
-    top_left = np.maximum(boxes[:, None, :2], candidates[..., :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], candidates[..., 2:])
-    overlap = np.clip(bottom_right - top_left, 0.0, None).prod(axis=-1)
-    area = np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None).prod(axis=-1)
-    candidate_area = np.clip(candidates[..., 2:] - candidates[..., :2], 0.0, None).prod(axis=-1)
-    return overlap / (area[:, None] + candidate_area - overlap + _IOU_EPS)
 
 
 def best_matches(records: EvalRecords) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +51,7 @@ def best_matches(records: EvalRecords) -> tuple[np.ndarray, np.ndarray]:
         chunk_group = group[chunk]
         valid = columns < counts[chunk_group][:, None]
         candidates = gt_order[np.where(valid, starts[chunk_group][:, None] + columns, 0)]
-        iou = pairwise_iou(records.det_boxes[chunk], records.gt_boxes[candidates])
+        iou = box_iou(records.det_boxes[chunk][:, None], records.gt_boxes[candidates])
         iou[~valid] = -1.0
         pick = iou.argmax(axis=1)
         best_gt[chunk] = candidates[np.arange(len(chunk)), pick]

@@ -1,57 +1,25 @@
-"""Browser-test fixtures: a real `streamlit run` of the app on 127.0.0.1 and headless Debian chromium."""
+"""Browser-test fixtures: a real `streamlit run` of the app on 127.0.0.1 and headless Debian chromium (the serving
+and browser helpers are `benchmarks.browser`'s, shared with the benchmarks that measure pages)."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, wait_for_http
 from core.config import REPO_ROOT
 
-CHROMIUM = os.environ.get("EDS_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "tests" / "browser" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 LOGIN_URL = re.compile(r"https?://\S+/\?token=[\w-]+")
-
-
-def unverified_tls() -> ssl.SSLContext:
-    """For the app's self-signed certificate: encrypted, not verified (the tests know whom they talk to)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def wait_for_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2, context=unverified_tls()) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 def wait_for_login_url(console: Path, timeout: float) -> str:
@@ -63,27 +31,6 @@ def wait_for_login_url(console: Path, timeout: float) -> str:
             return match.group(0)
         time.sleep(0.3)
     raise TimeoutError(f"no login URL in {console} within {timeout} s")
-
-
-def start_streamlit(env_extra: dict[str, str], data_root: Path,
-                    console: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """`streamlit run` of the app on 127.0.0.1: authentication off unless `env_extra` says EDS_AUTH=on; its
-    console (stdout and stderr) goes to the file `console` when given."""
-    port = free_port()
-    env = {**os.environ, "EDS_DATA_ROOT": str(data_root), "EDS_AUTH": "off", **env_extra}
-    with Path(console or os.devnull).open("wb") as output:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
-             "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
-            cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/_stcore/health", 60)
-    except TimeoutError:
-        process.kill()
-        raise
-    return process, url
 
 
 @pytest.fixture(scope="session")

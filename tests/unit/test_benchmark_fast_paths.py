@@ -9,9 +9,10 @@ import onnxruntime
 import pytest
 
 from core.detect import DetectorSpec, load_detector
-from core.detect.onnxruntime_backend import INPUT_NAME, PIXELS_NAME, with_pixel_input
+from core.detect.onnxruntime_backend import with_pixel_input
 from core.detect.preprocess import normalize_numpy, preprocess_batch
 from core.model.onnx_export import export_onnx
+from core.model.onnx_names import INPUT_NAME, PIXELS_NAME
 
 
 @pytest.fixture(scope="module")

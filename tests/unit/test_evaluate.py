@@ -20,11 +20,12 @@ from core.data.synthetic import make_synthetic_dataset
 from core.detect import Detections, load_detector
 from core.errors import UserError
 from core.model import build_mobilenet_v1_ssd, read_labels
+from core.model.box_ops import box_iou
 from core.model.checkpoint import save_state_dict
 from core.optimize.eval_records import EvalRecords, RecordsBuilder
 from core.commands.evaluate import format_result
 from core.optimize.evaluate import EVAL_SCORE_THRESHOLD, evaluate, evaluation_spec, record_metrics, score_records
-from core.optimize.voc_ap import pairwise_iou, ranked_true_positives, voc_ap_per_class, voc_average_precision
+from core.optimize.voc_ap import ranked_true_positives, voc_ap_per_class, voc_average_precision
 
 NAMES = ["BACKGROUND", "cat", "dog", "bird"]
 DEMO_WEIGHTS = DEMO_DIR / "mb1-ssd-demo-fp16.pth"
@@ -162,7 +163,7 @@ def test_a_detection_whose_best_box_is_taken_is_a_false_positive_even_if_another
     records.add(width=300, height=200, gt_boxes=np.array([box_a, box_b]), gt_labels=np.array([1, 1]),
                 det_boxes=np.array([box_a, second]), det_scores=np.array([0.9, 0.8]), det_labels=np.array([1, 1]))
     built = records.build()
-    iou = pairwise_iou(np.array([second], float), np.array([[box_a, box_b]], float))[0]
+    iou = box_iou(np.array(second, float), np.array([box_a, box_b], float))
     assert iou[0] > iou[1] > 0.5
     order, true_positive = ranked_true_positives(built)
     assert order.tolist() == [0, 1] and true_positive.tolist() == [True, False]
@@ -230,7 +231,7 @@ def _loop_voc_ap(records: EvalRecords, *, use_2007_metric: bool, iou_threshold: 
             if len(candidates) == 0:
                 flags.append(False)
                 continue
-            iou = pairwise_iou(records.det_boxes[index][None], records.gt_boxes[candidates][None])[0]
+            iou = box_iou(records.det_boxes[index], records.gt_boxes[candidates])
             best = int(candidates[int(np.argmax(iou))])
             flags.append(bool(iou.max() > iou_threshold and best not in claimed))
             if flags[-1]:

@@ -7,8 +7,8 @@ import pytest
 from core.cli import main
 from core.config import DEMO_DIR
 from core.data.synthetic import make_synthetic_dataset
+from core.files import file_sha256
 from core.ledger import prepare_ledger
-from core.ledger.recorder import file_sha256
 from core.model.onnx_export import export_onnx
 from core.optimize import formats
 from core.optimize.formats import TARGETS_BY_NAME
@@ -62,6 +62,11 @@ def test_optimize_records_one_chained_run_per_target(tiny_dataset, ledger, tmp_p
     assert runs["torch-fp32"].parent_id is None
     assert runs["ort-fp32"].parent_id == runs["torch-fp32"].id
     assert runs["ort-int8"].parent_id == runs["ort-fp32"].id
+    assert {name: run.params["reference"] for name, run in runs.items()} == {
+        "torch-fp32": "torch-fp32", "ort-fp32": "ort-fp32", "ort-int8": "ort-fp32"}
+    assert runs["ort-fp32"].params["opset"] is None and "calib_images" not in runs["ort-fp32"].params
+    assert (runs["ort-int8"].params["calib_images"], runs["ort-int8"].params["calib_scope"]) == (50, "trunk")
+    assert "opset" not in runs["ort-int8"].params and "opset" not in runs["torch-fp32"].params
     int8_file, fp32_file = output / "model-ort-int8.onnx", output / "model-ort-fp32.onnx"
     outputs = {run.params["target"]: [a for a in run.artifacts if a.kind == "output"] for run in runs.values()}
     assert [(a.precision, a.sha256) for a in outputs["ort-int8"]] == [("int8", file_sha256(int8_file))]

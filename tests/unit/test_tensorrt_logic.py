@@ -653,15 +653,15 @@ def real_tensorrt() -> None:
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_real_engine_matches_onnxruntime(real_tensorrt: None, precision: str, tmp_path: Path,
                                          random_model: tuple[Path, Path], frames: list[np.ndarray]) -> None:
-    from core.detect.registry import load_detector, spec_for
+    from core.detect import DetectorSpec, load_detector
     from core.model.onnx_export import export_onnx
 
     weights, labels = random_model
     onnx = export_onnx(weights, labels, tmp_path / "ssd.onnx", dynamic_batch=True, opset=11)
     engine = build_engine(Path(onnx), tmp_path, precision=precision, batch_sizes=[1, 4], calibration_images=None,
                           progress=False)
-    trt_detector = load_detector(spec_for(engine, labels, backend="tensorrt", precision=precision))
-    ort_detector = load_detector(spec_for(onnx, labels, backend="onnxruntime"))
+    trt_detector = load_detector(DetectorSpec(engine, labels, backend="tensorrt", precision=precision))
+    ort_detector = load_detector(DetectorSpec(onnx, labels, backend="onnxruntime"))
     resized, _ = preprocess_batch(frames[:4])
     expected, got = ort_detector.infer(resized)[0].numpy(), trt_detector.infer(resized)[0].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-3 if precision == "fp32" else 2e-2)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.detect import DetectorSpec, load_detector
-from core.detect.gpu_preprocess import PinnedStaging, resize_like_cv2
+from core.detect.gpu_preprocess import PinnedStaging, axis_taps, resize_with_taps
 from core.detect.postprocess import postprocess
 from core.detect.torch_backend import CHUNK_FRAMES, LANES, CudaGraphs, plan_chunks, use_cuda_graphs
 from core.errors import UserError
@@ -19,6 +19,12 @@ pytestmark = pytest.mark.timeout(300)
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch here")
 SCORE_ATOL = 0.01  # GPU against CPU: the FP16-against-FP32 tolerance of test_torch_precision
 BOX_ATOL_PX = 0.5  # the torch-against-onnxruntime box tolerance of test_backends
+
+
+def resize_like_cv2(frames: torch.Tensor) -> torch.Tensor:
+    """(N,H,W,3) uint8 frames -> (N,300,300,3) with the taps and fixed-point resize the GPU path runs."""
+    height, width = frames.shape[1:3]
+    return resize_with_taps(frames, axis_taps(height, 300, frames.device), axis_taps(width, 300, frames.device))
 
 
 def _random_frame(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from core.errors import UserError
 from core.model.box_ops import center_to_corner
 from core.model.priors import generate_priors
 from core.optimize.multibox_loss import hard_negative_mask, multibox_loss
-from core.optimize.targets import match_priors
+from core.optimize.prior_matching import match_priors
 from core.optimize.train import STATE_FILE, TrainConfig, Trainer, checkpoint_name
 
 pytestmark = pytest.mark.timeout(300)
