@@ -37,7 +37,8 @@ from core.files import file_sha256
 from core.ledger.recorder import RecordedRun
 from core.model import read_labels
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
-from core.model.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, export_onnx
+from core.model.onnx_export import DEFAULT_OPSET, export_onnx
+from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES
 from core.optimize.evaluate import evaluate, evaluation_spec, record_metrics
 from core.optimize.export_run import recorded_export
 from core.optimize.formats import TARGETS, TARGETS_BY_NAME

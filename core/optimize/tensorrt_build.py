@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.detect.tensorrt_backend import INPUT_NAME, EngineKey, gpu_name, tensorrt_runtime, trt_logger
+from core.detect.tensorrt_backend import EngineKey, gpu_name, tensorrt_runtime, trt_logger
 from core.errors import UserError
 from core.files import file_sha256
 from core.model.config import IMAGE_SIZE
+from core.model.onnx_names import INPUT_NAME
 from core.optimize.quantize import CalibrationReport, ImageCalibrationReader
 from core.optimize.tensorrt_calibrator import CalibrationBatches
 from jetson_kit import tensorrt_api

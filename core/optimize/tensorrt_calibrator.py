@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from core.errors import UserError
-from core.model.onnx_export import INPUT_NAME
+from core.model.onnx_names import INPUT_NAME
 from core.optimize.quantize import ImageCalibrationReader
 from jetson_kit.errors import KitError
 from jetson_kit.tensorrt_api import fixed_batches
