@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up and start the demo: the dashboard on all interfaces (port 8501) with the embedded defaults: demo weights,
-# demo stream (drawn inside the app only while someone watches it), demo dataset on first visit. No UDP port is
+# demo stream (drawn inside the app only while someone watches it), the demo dataset (made here once). No UDP port is
 # taken: udp/5000 stays free for a real Jetson. EDS_DEMO_RTP_PORT=PORT also starts our own RTP sender (H.265, the
 # Jetson's caps) on the demo scene to 127.0.0.1:PORT, to try the RTP path (a configured stream on that port).
 # The dashboard serves HTTPS with a self-signed certificate made on first use (EDS_TLS=off: plain HTTP) and asks for
@@ -12,6 +12,8 @@ bash scripts/setup.sh
 for runs in assets/demo/*runs*.jsonl; do  # the demo model's recorded runs: training, optimize (idempotent)
     python3 -m core runs import "$runs" >/dev/null
 done
+demo_dataset="${EDS_DATA_ROOT:-data}/demo"  # the Dataset page's demo dataset, there on the first visit
+[ -e "$demo_dataset" ] || python3 -m core dataset synth "$demo_dataset" --images 300 --workers 2 >/dev/null
 address="${EDS_ADDRESS:-0.0.0.0}"
 port="${EDS_PORT:-8501}"
 tls=()

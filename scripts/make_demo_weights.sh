@@ -9,7 +9,8 @@ epochs=${2:-120}
 limit=${3:-420}
 work=${EDS_DATA_ROOT:-data}/demo-training
 mkdir -p "$out" "$work"
-python3 -m core dataset synth "$work/synthetic" --images "${IMAGES:-4000}" --seed 0 --overwrite
+python3 -m core dataset synth "$work/synthetic" --images "${IMAGES:-4000}" --seed 0 --overwrite \
+  --workers "${WORKERS:-12}"
 # SIGINT at the time limit: training stops like Ctrl-C, keeping the last good checkpoint (the run is 'interrupted').
 timeout -s INT "$limit" python3 -m core train --data "$work/synthetic" --output "$work/model" --epochs "$epochs" \
   --batch-size 64 --lr 0.02 --workers "${WORKERS:-12}" --validation-epochs 10 --seed 0 | tee "$out/train.json" || true

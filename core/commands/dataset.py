@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--images", type=_positive, default=300, help="images over all splits (80/10/10)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    synth.add_argument("--workers", type=_positive, default=1, help="processes rendering images (same files)")
     synth.set_defaults(func=run_synth)
 
 
@@ -85,6 +86,7 @@ def run_download(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     from core.data.synthetic import make_synthetic_dataset
 
-    out = make_synthetic_dataset(args.out, images=args.images, seed=args.seed, overwrite=args.overwrite)
+    out = make_synthetic_dataset(args.out, images=args.images, seed=args.seed, overwrite=args.overwrite,
+                                 workers=args.workers)
     print(f"synthetic dataset: {out} ({args.images} images)")
     return 0

@@ -48,3 +48,7 @@ def _history_pages_are_populated(page) -> None:
     page.get_by_text(re.compile(r"\d+ runs match")).wait_for(timeout=60_000)
     page.get_by_role("link", name="Training").click()
     page.get_by_text("Training speed").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Dataset").click()
+    page.get_by_text("Boxes per class").first.wait_for(timeout=60_000)  # the demo dataset, with no click
+    assert page.get_by_text("No dataset found").count() == 0
+    screenshot(page, "demo_dataset_page")

@@ -12,7 +12,7 @@ from core.data.dataset import BACKGROUND
 from core.data.open_images import SPLITS, SUBSET_COLUMNS, annotation_file
 from core.data.readers import open_split, read_dataset
 from core.data.samples import gallery_page
-from core.data.synthetic import SHAPE_CLASSES
+from core.data.synthetic import MIN_CONTRAST, SHAPE_CLASSES, _contrasting_colour, _Scene
 
 
 def digest(root):
@@ -56,14 +56,41 @@ def test_same_seed_same_files_other_seed_other_files(demo, tmp_path):
     assert digest(tmp_path / "other") != digest(demo)
 
 
-def test_reads_back_without_problems_and_boxes_cover_coloured_shapes(demo):
+def test_reads_back_without_problems(demo):
     dataset = open_split(read_dataset(demo), "train", (demo / "labels.txt").read_text().split("\n"))
-    assert dataset.report.problems == 0
-    for sample in list(dataset)[:5]:
-        for (x1, y1, x2, y2) in sample.boxes.astype(int):
-            crop = sample.image[y1:y2, x1:x2].astype(np.int16)
-            saturation = crop.max(axis=2) - crop.min(axis=2)
-            assert np.median(saturation) > 40 or saturation.mean() > 30  # a coloured shape fills the box
+    assert dataset.report.problems == 0 and len(dataset) == 32
+
+
+def test_a_shape_may_hide_at_most_forty_percent_of_a_labelled_object():
+    scene = _Scene(owner=np.full((100, 100), -1, np.int32), boxes=[], areas=[])
+    labelled = np.zeros((100, 100), np.uint8)
+    labelled[10:50, 10:50] = 255  # 1600 pixels
+    scene.add(labelled, (10, 10, 50, 50), labelled=True)
+    half_hidden, little_hidden = np.zeros_like(labelled), np.zeros_like(labelled)
+    half_hidden[10:50, 30:70] = 255  # hides 800 of its pixels
+    little_hidden[10:50, 42:82] = 255  # hides 320
+    assert not scene.fits(half_hidden, (30, 10, 70, 50))
+    assert scene.fits(little_hidden, (42, 10, 82, 50))
+    scene.add(little_hidden, (42, 10, 82, 50), labelled=False)
+    more = np.zeros_like(labelled)
+    more[10:50, 0:14] = 255  # 160 more hidden: 480 of 1600 out of sight, 70 % left
+    assert scene.fits(more, (0, 10, 14, 50))
+    more[10:50, 0:20] = 255  # 400 more: 720 out of sight, 55 % left
+    assert not scene.fits(more, (0, 10, 20, 50))
+
+
+def test_every_shape_stands_out_from_what_it_covers():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        under = rng.integers(0, 256, 3).astype(np.float32)
+        for shape in (None, *SHAPE_CLASSES):
+            assert np.linalg.norm(_contrasting_colour(shape, under, rng) - under) >= MIN_CONTRAST
+
+
+def test_workers_write_the_same_files(demo, tmp_path):
+    assert main(["dataset", "synth", str(tmp_path / "parallel"), "--images", "40", "--seed", "3",
+                 "--workers", "2"]) == 0
+    assert digest(tmp_path / "parallel") == digest(demo)
 
 
 def test_refuses_a_non_empty_folder_unless_overwrite(demo, capsys):

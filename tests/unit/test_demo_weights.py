@@ -1,7 +1,10 @@
-"""The bundled demo weights: they load as a pytorch-ssd checkpoint and reach mAP@0.5 >= 0.95 (eval_ssd.py's
-11-point VOC 2007 AP, our default) on synthetic data they never saw (a fresh seed). The README's figures come from
-the training seed's 400-image test split; torch and onnxruntime agreeing on them is in test_evaluate.py."""
+"""The bundled demo weights: they load as a pytorch-ssd checkpoint and, on cluttered synthetic data they never saw
+(a fresh seed), reach about the mAP@0.5 (eval_ssd.py's 11-point VOC 2007 AP, our default) recorded for the training
+seed's 400-image test split in assets/demo/evaluation.json (the README's figures), well below perfect: the demo
+dataset is hard on purpose, so that optimizations differ. Torch and onnxruntime agreeing is in test_evaluate.py."""
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -31,13 +34,14 @@ def unseen_split(tmp_path_factory):
     return open_split(read_dataset(root), "test", load_model(WEIGHTS, LABELS).class_names)
 
 
-def test_demo_weights_reach_map_095_on_unseen_data(unseen_split):
+def test_demo_weights_reach_their_recorded_map_on_unseen_data(unseen_split):
+    recorded = json.loads((DEMO_DIR / "evaluation.json").read_text())
     detector = load_detector(evaluation_spec(WEIGHTS, LABELS, backend="torch", device="cpu"))
     try:
         result = evaluate(detector, unseen_split, batch_size=8, progress=False)
     finally:
         detector.close()
     assert result.voc_metric == "VOC2007 11-point" and result.ground_truth_boxes >= 60
-    assert result.map50 >= 0.95, result.to_dict()
-    assert all(item.ap50 is not None and item.ap50 >= 0.85 for item in result.classes), result.to_dict()
-    assert result.coco_map >= 0.8, result.to_dict()
+    assert recorded["map50"] - 0.1 <= result.map50 < 0.95, (recorded["map50"], result.to_dict())
+    assert all(item.ap50 is not None and item.ap50 >= 0.5 for item in result.classes), result.to_dict()
+    assert result.coco_map >= recorded["coco_map"] - 0.1, (recorded["coco_map"], result.to_dict())
