@@ -2,14 +2,12 @@
 allow-list of sender addresses."""
 from __future__ import annotations
 
-import os
 import struct
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 
-from core.errors import UserError
+from core.config import parse_networks
 
 RTP_VERSION = 2
 HEADER = struct.Struct("!BBHII")
@@ -177,8 +175,7 @@ class SenderAllowList:
     """The source addresses that may send at all, from text such as "192.168.1.20, 10.0.0.0/24" (empty: any)."""
 
     def __init__(self, text: str = "") -> None:
-        self.networks: tuple[IPv4Network | IPv6Network, ...] = tuple(
-            _network(part.strip()) for part in text.split(",") if part.strip())
+        self.networks: tuple[IPv4Network | IPv6Network, ...] = parse_networks(text, ALLOWED_SENDERS_ENV)
 
     def allows(self, address: str) -> bool:
         if not self.networks:
@@ -190,16 +187,3 @@ class SenderAllowList:
         if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         return any(ip in network for network in self.networks)
-
-
-def allowed_senders_from_env(environ: Mapping[str, str] | None = None) -> SenderAllowList:
-    """The allow-list in ALLOWED_SENDERS_ENV (comma-separated addresses or CIDR networks; unset: any sender)."""
-    env = os.environ if environ is None else environ
-    return SenderAllowList(env.get(ALLOWED_SENDERS_ENV, ""))
-
-
-def _network(text: str) -> IPv4Network | IPv6Network:
-    try:
-        return ip_network(text, strict=False)
-    except ValueError:
-        raise UserError(f"{ALLOWED_SENDERS_ENV}: {text!r} is not an IP address or network (e.g. 10.0.0.0/24)") from None

@@ -26,14 +26,13 @@ import time
 import av
 from av.codec.context import Flags, Flags2
 
-from core.config import load_settings
 from core.errors import UserError
-from core.stream.base import Clock, FpsMeter, ThreadedSource
+from core.stream.base import Clock, FpsMeter, SourceLimits, ThreadedSource
 from core.stream.nal import FORMATS, NalFormat, join_annexb
 from core.stream.payload import (CLOCK_RATE, MAX_UNIT_BYTES, MAX_UNIT_PACKETS, AccessUnit, AccessUnitAssembler,
                                  CodecDetector)
 from core.stream.rtp import (ALLOWED_SENDERS_ENV, DEFAULT_TAKEOVER_SILENCE_S, SenderAllowList, SenderSelector,
-                             SequenceTracker, allowed_senders_from_env, parse_rtp)
+                             SequenceTracker, parse_rtp)
 
 logger = logging.getLogger(__name__)
 
@@ -55,22 +54,21 @@ def open_decoder(nal_format: NalFormat, max_pixels: int) -> av.codec.context.Cod
 class RtpSource(ThreadedSource):
     """Receives one H.264/H.265 RTP stream on a UDP port; see the module docstring for why it works this way.
 
-    `stream_format` None detects the codec from the payload. `max_decoded_pixels` defaults to the settings' cap
-    (EDS_MAX_DECODED_PIXELS), `allowed_senders` to the EDS_RTP_ALLOWED_SENDERS allow-list; tests pass their own.
+    `stream_format` None detects the codec from the payload. `limits` (the pixel and frame-rate caps) and
+    `allowed_senders` come from whoever opens the source (the settings); the defaults hear any sender under the
+    default caps.
     """
 
     def __init__(self, uri: str, host: str, port: int, stream_format: NalFormat | None, payload_type: int = 96, *,
                  no_signal_after: float = 0.5, takeover_silence: float = DEFAULT_TAKEOVER_SILENCE_S,
-                 max_decoded_pixels: int | None = None, allowed_senders: SenderAllowList | None = None,
+                 limits: SourceLimits = SourceLimits(), allowed_senders: SenderAllowList = SenderAllowList(),
                  max_unit_bytes: int = MAX_UNIT_BYTES, max_unit_packets: int = MAX_UNIT_PACKETS,
                  clock: Clock = time.monotonic) -> None:
-        super().__init__(uri, no_signal_after=no_signal_after, clock=clock)
+        super().__init__(uri, limits=limits, no_signal_after=no_signal_after, clock=clock)
         self.format: NalFormat | None = None
         self.payload_type = payload_type
-        if max_decoded_pixels is None:
-            max_decoded_pixels = load_settings().max_decoded_pixels
-        self.max_decoded_pixels = max_decoded_pixels
-        self.allowed_senders = allowed_senders_from_env() if allowed_senders is None else allowed_senders
+        self.max_decoded_pixels = limits.max_pixels
+        self.allowed_senders = allowed_senders
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)

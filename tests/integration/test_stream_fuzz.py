@@ -15,6 +15,7 @@ from contextlib import closing
 import pytest
 from stream_helpers import collect, send_demo_frames
 
+from core.stream.base import SourceLimits
 from core.stream.nal import H264, H265
 from core.stream.rtp import DEFAULT_TAKEOVER_SILENCE_S, RtpPacket, SenderAllowList
 from core.stream.rtp_source import RtpSource
@@ -111,7 +112,7 @@ def _blast(source: RtpSource, datagrams: Iterable[bytes]) -> int:
 def test_hostile_datagrams_leave_memory_bounded_and_a_real_stream_decodes_afterwards() -> None:
     started = time.monotonic()
     attacker = _Attacker(seed=11)
-    with RtpSource("rtp://fuzz", "127.0.0.1", 0, H265, max_decoded_pixels=1280 * 720,
+    with RtpSource("rtp://fuzz", "127.0.0.1", 0, H265, limits=SourceLimits(max_pixels=1280 * 720),
                    allowed_senders=SenderAllowList("")) as source:
         with closing(RtpSender("127.0.0.1", source.port)) as warm_up:
             send_demo_frames(warm_up, frames=30)  # warm-up: a real stream allocates the decoder's pictures
@@ -147,7 +148,7 @@ def test_hostile_datagrams_leave_memory_bounded_and_a_real_stream_decodes_afterw
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("nal_format", [H265, H264], ids=["h265", "h264"])
 def test_a_picture_over_the_pixel_cap_is_refused_and_counted(nal_format) -> None:
-    with RtpSource("rtp://capped", "127.0.0.1", 0, nal_format, max_decoded_pixels=320 * 240,
+    with RtpSource("rtp://capped", "127.0.0.1", 0, nal_format, limits=SourceLimits(max_pixels=320 * 240),
                    allowed_senders=SenderAllowList("")) as source:
         with closing(RtpSender("127.0.0.1", source.port, nal_format.name)) as sender:
             send_demo_frames(sender, frames=20, width=640, height=480)

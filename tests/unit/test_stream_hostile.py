@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.config import load_settings
 from core.errors import UserError
 from core.stream.base import ThreadedSource
 from core.stream.nal import H265
 from core.stream.payload import AccessUnitAssembler, RtpPacketizer
-from core.stream.rtp import RtpPacket, SenderAllowList, SenderSelector, allowed_senders_from_env
+from core.stream.rtp import RtpPacket, SenderAllowList, SenderSelector
 
 
 def _fragment(sequence: int, timestamp: int, size: int = 1000, *, start: bool = False) -> RtpPacket:
@@ -79,8 +80,9 @@ def test_allow_list_parses_addresses_and_networks() -> None:
     assert allowed.allows("::ffff:10.0.0.7")  # an IPv4 sender seen through a dual-stack socket
     assert not allowed.allows("192.168.1.21") and not allowed.allows("10.0.1.1") and not allowed.allows("bogus")
     assert SenderAllowList("").allows("203.0.113.9")
-    assert allowed_senders_from_env({"EDS_RTP_ALLOWED_SENDERS": "127.0.0.1"}).networks[0].num_addresses == 1
-    assert allowed_senders_from_env({}).allows("198.51.100.1")
+    from_settings = load_settings({"EDS_RTP_ALLOWED_SENDERS": " 127.0.0.1 "}).rtp_allowed_senders
+    assert SenderAllowList(from_settings).networks[0].num_addresses == 1
+    assert SenderAllowList(load_settings({}).rtp_allowed_senders).allows("198.51.100.1")
     with pytest.raises(UserError, match="EDS_RTP_ALLOWED_SENDERS"):
         SenderAllowList("10.0.0.0/33")
 
