@@ -18,6 +18,7 @@ SAMPLES_DIR = ASSETS_DIR / "samples"
 DEFAULT_RTP_PORTS = tuple(range(5000, 5010))
 DEFAULT_MAX_PIPELINES = 4
 DEFAULT_MAX_DECODED_PIXELS = 3840 * 2160
+DEFAULT_MAX_FPS = 60.0
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
 DEFAULT_TRITON_URL = "grpc://127.0.0.1:8001"  # `python -m core serve`'s default gRPC port, on this host
 DEFAULT_SESSION_IDLE_HOURS = 12.0
@@ -61,14 +62,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _positive_hours(env: Mapping[str, str], name: str, default: float) -> float:
+def _positive_number(env: Mapping[str, str], name: str, default: float, unit: str = "") -> float:
+    """The positive number in `env[name]` (`default` when unset); `unit` (" of hours") words the error."""
     text = env.get(name, "").strip()
     try:
         value = float(text) if text else default
     except ValueError:
-        raise UserError(f"{name} must be a number of hours, not {text!r}") from None
+        raise UserError(f"{name} must be a number{unit}, not {text!r}") from None
     if not 0 < value < float("inf"):
-        raise UserError(f"{name} must be a positive number of hours, not {text!r}")
+        raise UserError(f"{name} must be a positive number{unit}, not {text!r}")
     return value
 
 
@@ -84,6 +86,12 @@ def parse_networks(text: str, name: str) -> tuple[IPv4Network | IPv6Network, ...
             raise UserError(f"{name}: {part!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/24)") \
                 from None
     return tuple(networks)
+
+
+def _allowed_senders(env: Mapping[str, str]) -> str:
+    text = env.get("EDS_RTP_ALLOWED_SENDERS", "").strip()
+    parse_networks(text, "EDS_RTP_ALLOWED_SENDERS")  # a mistake is refused here, at the start
+    return text
 
 
 def _triton_url(env: Mapping[str, str]) -> str:
@@ -106,7 +114,10 @@ class Settings:
     - `auth_enabled`: the dashboard asks for a password (EDS_AUTH=off turns it off, for a trusted lab).
     - `rtp_ports`: the only UDP ports the dashboard may bind for RTP streams.
     - `max_pipelines`: how many live pipelines may run at once in the dashboard.
-    - `max_decoded_pixels`: a decoded picture larger than this (width x height) is refused.
+    - `max_decoded_pixels`: a decoded picture larger than this (width x height) is refused, whatever the source.
+    - `max_fps`: no source delivers more pictures a second than this (a faster one has the extra ones dropped).
+    - `rtp_allowed_senders`: the addresses or networks that may send RTP ("" for any), as EDS_RTP_ALLOWED_SENDERS
+      writes them (checked here, followed by the RTP receiver).
     - `max_upload_pixels`: an uploaded image declaring more pixels than this is refused before decoding.
     - `triton_url`: the inference server the Live page offers first for the "Triton server" model choice.
     - `session_idle_s` / `session_max_s`: a dashboard login ends after this long without use / this long after it
@@ -123,6 +134,8 @@ class Settings:
     rtp_ports: tuple[int, ...] = DEFAULT_RTP_PORTS
     max_pipelines: int = DEFAULT_MAX_PIPELINES
     max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS
+    max_fps: float = DEFAULT_MAX_FPS
+    rtp_allowed_senders: str = ""
     max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     triton_url: str = DEFAULT_TRITON_URL
     session_idle_s: float = DEFAULT_SESSION_IDLE_HOURS * 3600
@@ -146,9 +159,10 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from EDS_DATA_ROOT (default ./data), EDS_ALLOWED_ROOTS (os.pathsep list), EDS_DB_URL, EDS_AUTH
-    (on|off), EDS_RTP_PORTS (default 5000-5009), EDS_MAX_PIPELINES, EDS_MAX_DECODED_PIXELS, EDS_MAX_UPLOAD_PIXELS,
-    EDS_TRITON_URL (grpc://HOST:PORT, default grpc://127.0.0.1:8001), EDS_SESSION_IDLE_HOURS (12),
-    EDS_SESSION_MAX_HOURS (168), EDS_TRUSTED_PROXIES (addresses or networks), EDS_MAX_SESSION_UPLOAD_MB (200)."""
+    (on|off), EDS_RTP_PORTS (default 5000-5009), EDS_RTP_ALLOWED_SENDERS, EDS_MAX_PIPELINES, EDS_MAX_DECODED_PIXELS,
+    EDS_MAX_FPS (default 60), EDS_MAX_UPLOAD_PIXELS, EDS_TRITON_URL (grpc://HOST:PORT, default
+    grpc://127.0.0.1:8001), EDS_SESSION_IDLE_HOURS (12), EDS_SESSION_MAX_HOURS (168), EDS_TRUSTED_PROXIES (addresses
+    or networks), EDS_MAX_SESSION_UPLOAD_MB (200)."""
     env = os.environ if environ is None else environ
     data_root = Path(env.get("EDS_DATA_ROOT", "data")).expanduser().resolve()
     allowed = _paths(env.get("EDS_ALLOWED_ROOTS", "")) or (data_root,)
@@ -160,10 +174,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                     auth_enabled=auth == "on", rtp_ports=ports,
                     max_pipelines=_positive_int(env, "EDS_MAX_PIPELINES", DEFAULT_MAX_PIPELINES),
                     max_decoded_pixels=_positive_int(env, "EDS_MAX_DECODED_PIXELS", DEFAULT_MAX_DECODED_PIXELS),
+                    max_fps=_positive_number(env, "EDS_MAX_FPS", DEFAULT_MAX_FPS),
+                    rtp_allowed_senders=_allowed_senders(env),
                     max_upload_pixels=_positive_int(env, "EDS_MAX_UPLOAD_PIXELS", DEFAULT_MAX_UPLOAD_PIXELS),
                     triton_url=_triton_url(env),
-                    session_idle_s=_positive_hours(env, "EDS_SESSION_IDLE_HOURS", DEFAULT_SESSION_IDLE_HOURS) * 3600,
-                    session_max_s=_positive_hours(env, "EDS_SESSION_MAX_HOURS", DEFAULT_SESSION_MAX_HOURS) * 3600,
+                    session_idle_s=_positive_number(env, "EDS_SESSION_IDLE_HOURS", DEFAULT_SESSION_IDLE_HOURS, " of hours") * 3600,
+                    session_max_s=_positive_number(env, "EDS_SESSION_MAX_HOURS", DEFAULT_SESSION_MAX_HOURS, " of hours") * 3600,
                     trusted_proxies=parse_networks(env.get("EDS_TRUSTED_PROXIES", ""), "EDS_TRUSTED_PROXIES"),
                     max_session_upload_bytes=_positive_int(env, "EDS_MAX_SESSION_UPLOAD_MB",
                                                            DEFAULT_MAX_SESSION_UPLOAD_MB) * 1024 * 1024)

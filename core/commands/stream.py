@@ -59,9 +59,10 @@ def _register_send(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_receive(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("receive", help="receive a stream (rtp://, gst:, file, /dev/videoN, demo:), "
-                                                   "optionally detect, and report health and timings")
-    parser.add_argument("uri", help="e.g. rtp://0.0.0.0:5000?codec=h265")
+    parser = subparsers.add_parser("receive", help="receive a stream (rtp://, rtsp://, gst:NAME, file, /dev/videoN, "
+                                                   "demo:), optionally detect, and report health and timings")
+    parser.add_argument("uri", help="e.g. rtp://0.0.0.0:5000?codec=h265 (on a Jetson, add &decoder=jetson for its "
+                                    "hardware decoder)")
     parser.add_argument("--detect", action="store_true", help="run the detector on the frames")
     parser.add_argument("--weights", type=Path, help="model for --detect (.pth or .onnx)")
     parser.add_argument("--labels", type=Path, help="labels.txt for --detect")
@@ -80,7 +81,9 @@ def _register_receive(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    from core.config import load_settings
     from core.stream.sender import run_sender
+    from core.stream.sources import SourcePolicy
 
     if args.sdp:
         write_text_atomic(args.sdp, sdp_text(port=args.port, codec=args.codec, address=args.host))
@@ -88,7 +91,8 @@ def run_send(args: argparse.Namespace) -> int:
           + (f" for {args.duration:g} s" if args.duration else " (Ctrl-C stops)"), file=sys.stderr)
     try:
         stats = run_sender(args.source, args.host, args.port, args.codec, width=args.width, height=args.height,
-                           fps=args.fps, duration=args.duration)
+                           fps=args.fps, duration=args.duration,
+                           policy=SourcePolicy.from_settings(load_settings()))
     except KeyboardInterrupt:
         return 130
     print(json.dumps(stats.as_dict()))
@@ -150,13 +154,16 @@ def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: f
 
 
 def run_receive(args: argparse.Namespace) -> int:
+    from core.config import load_settings
     from core.live.pipeline import LivePipeline
-    from core.stream.sources import open_source
+    from core.stream.sources import SourcePolicy, open_source, parse_source_uri
 
+    policy = SourcePolicy.from_settings(load_settings())
+    parse_source_uri(args.uri)  # a malformed URI is refused before a model loads
     detector = _load_detector(args)
     limit = args.timeout if args.frames else (args.duration or 10.0)
     results: list[LiveResult] = []
-    pipeline = LivePipeline(open_source(args.uri), detector).start()
+    pipeline = LivePipeline(open_source(args.uri, policy), detector).start()
     started = time.monotonic()
     last = 0
     try:

@@ -121,11 +121,11 @@ def _register_listen(actions: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from core.config import load_settings
-    from core.stream.configured import load_streams, rtp_port, streams_file
+    from core.stream.configured import load_streams, stream_port, streams_file
     from core.stream.sources import display_uri
 
     settings = load_settings()
-    streams = [{"name": entry.name, "uri": display_uri(entry.uri), "udp_port": rtp_port(entry.uri)}
+    streams = [{"name": entry.name, "uri": display_uri(entry.uri), "udp_port": stream_port(settings, entry.uri)}
                for entry in load_streams(settings)]
     if args.json:
         print(json.dumps({"file": str(streams_file(settings)), "streams": streams}))
@@ -135,14 +135,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_listen(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from core.config import load_settings
     from core.errors import UserError
     from core.stream.configured import load_streams
     from core.stream.listen_report import arrivals_text, listen
+    from core.stream.sources import SourcePolicy, open_source
 
     if not 0 < args.seconds <= 3600:
         raise UserError(f"--seconds must be between 0 and 3600, not {args.seconds:g}")
-    rows = listen(load_streams(load_settings()), args.seconds)
+    settings = load_settings()
+    rows = listen(load_streams(settings), args.seconds,
+                  open_frames=partial(open_source, policy=SourcePolicy.from_settings(settings)))
     if not rows:
         raise UserError("no RTP stream is configured (add one on the Streams page: rtp://0.0.0.0:PORT)")
     print(json.dumps({"seconds": args.seconds, "streams": [row.as_dict() for row in rows]}) if args.json

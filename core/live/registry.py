@@ -23,7 +23,7 @@ from core.errors import UserError
 from core.live.pipeline import LivePipeline
 from core.stream.base import FrameSource
 from core.stream.configured import rtp_port
-from core.stream.sources import open_source
+from core.stream.sources import SourcePolicy, open_source
 
 DetectorFactory = Callable[[], Detector | None]
 
@@ -199,4 +199,9 @@ class PipelineRegistry:
             pipeline.stop()
 
 
-registry = PipelineRegistry(max_pipelines=load_settings().max_pipelines)
+def open_with_settings(uri: str) -> FrameSource:
+    """Open `uri` under the caps, RTP sender allow-list and operator pipelines the settings name now."""
+    return open_source(uri, SourcePolicy.from_settings(load_settings()))
+
+
+registry = PipelineRegistry(open_with_settings, max_pipelines=load_settings().max_pipelines)

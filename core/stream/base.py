@@ -1,8 +1,13 @@
-"""Frames, health counters and the FrameSource contract every source (RTP, GStreamer, file, webcam, demo) follows.
+"""Frames, health counters, the caps every source keeps and the FrameSource contract every source (RTP, GStreamer,
+file, webcam, demo) follows.
 
 A source produces frames on its own thread into a one-frame slot: a slow consumer makes the source drop frames
 (counted), never queue them, so what `read()` returns is always the newest picture. Finite sources that must not
 skip frames (a file read as fast as possible) wait for the consumer instead.
+
+Every source keeps the same `SourceLimits` (from the settings, handed in by whoever opens it): a picture over the
+pixel cap is refused and counted (`frames_oversize`), and pictures coming faster than the frame-rate cap are
+dropped (`frames_over_rate`), or waited for by a source that must not skip frames.
 """
 from __future__ import annotations
 
@@ -16,10 +21,68 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from core.config import DEFAULT_MAX_DECODED_PIXELS, DEFAULT_MAX_FPS, Settings
+from core.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 FPS_WINDOW_S = 2.0
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """The most any source delivers: pictures of at most `max_pixels` (width x height), at most `max_fps` of them a
+    second. Whoever opens a source builds them from the settings (`from_settings`: EDS_MAX_DECODED_PIXELS,
+    EDS_MAX_FPS); a source never reads the environment. The defaults are the settings' defaults."""
+
+    max_pixels: int = DEFAULT_MAX_DECODED_PIXELS
+    max_fps: float = DEFAULT_MAX_FPS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SourceLimits:
+        return cls(max_pixels=settings.max_decoded_pixels, max_fps=settings.max_fps)
+
+    def check_size(self, width: int, height: int, what: str) -> None:
+        """UserError when a `width`x`height` picture of `what` ("the demo scene", "video x.mp4") is over the cap."""
+        if width * height > self.max_pixels:
+            raise UserError(f"{what} is {width}x{height} ({width * height:,} pixels), more than this server decodes "
+                            f"({self.max_pixels:,}; EDS_MAX_DECODED_PIXELS)")
+
+    def check_rate(self, fps: float, what: str) -> None:
+        """UserError when `what` asks for more than `max_fps` pictures a second."""
+        if fps > self.max_fps:
+            raise UserError(f"{what} asks for {fps:g} frames a second, more than this server takes ({self.max_fps:g}; "
+                            "EDS_MAX_FPS)")
+
+
+class RateCap:
+    """A token bucket of pictures: at most `rate` a second on average, in bursts of at most `burst` (a second's
+    worth by default, so a stream's jitter or a late burst of a network stream is not cut)."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = max(burst if burst is not None else rate, 1.0)
+        self._tokens = self.burst
+        self._updated: float | None = None
+
+    def _refill(self, now: float) -> None:
+        if self._updated is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def take(self, now: float) -> bool:
+        """Whether a picture may go out at `now` (and count it if so)."""
+        self._refill(now)
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def wait_s(self, now: float) -> float:
+        """How long until a picture may go out (0 when it may now)."""
+        self._refill(now)
+        return max((1.0 - self._tokens) / self.rate, 0.0)
 
 
 @dataclass(frozen=True)
@@ -67,6 +130,7 @@ class SourceHealth:
     frames_arrived: int = 0  # access units / demuxed frames / captures received, decoded or not
     frames_skipped: int = 0  # not decoded while waiting for a keyframe
     frames_oversize: int = 0  # refused: more pixels than the source's cap
+    frames_over_rate: int = 0  # dropped: more pictures a second than the frame-rate cap
     frames_decoded: int = 0
     frames_dropped: int = 0  # decoded but replaced by a newer one before the consumer read it
     resolution_changes: int = 0
@@ -152,11 +216,13 @@ class ThreadedSource(FrameSource):
     set; it should wake up at least every few hundred ms (socket timeouts) so `close()` is prompt.
     """
 
-    def __init__(self, uri: str, *, drop_when_busy: bool = True, no_signal_after: float = 0.5,
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(self, uri: str, *, limits: SourceLimits = SourceLimits(), drop_when_busy: bool = True,
+                 no_signal_after: float = 0.5, clock: Clock = time.monotonic) -> None:
         self.uri = uri
         self.health = SourceHealth()
+        self.limits = limits
         self.clock = clock
+        self._rate_cap = RateCap(limits.max_fps)
         self.no_signal_after = no_signal_after
         self._drop_when_busy = drop_when_busy
         self._fps = FpsMeter()
@@ -218,11 +284,28 @@ class ThreadedSource(FrameSource):
             self.health.fps_decoded = self.health.fps_arrival = 0.0
             logger.info("source %s: no signal for %.1f s", self.uri, silence)
 
+    def _within_limits(self, width: int, height: int) -> bool:
+        """Whether a `width`x`height` picture may go out now: under the pixel cap (else it is counted and
+        refused) and the frame-rate cap (else it is dropped and counted; a source that must not skip frames waits
+        for its turn instead)."""
+        if width * height > self.limits.max_pixels:
+            self.health.frames_oversize += 1
+            logger.debug("source %s: refused a %dx%d picture (pixel cap)", self.uri, width, height)
+            return False
+        if not self._drop_when_busy:
+            self._stopping.wait(self._rate_cap.wait_s(self.clock()))
+        if self._rate_cap.take(self.clock()):
+            return True
+        self.health.frames_over_rate += 1
+        return False
+
     def _publish(self, image: np.ndarray, *, pts: float | None, received: float,
                  timings: Mapping[str, float] | None = None) -> None:
         health = self.health
-        now = self.clock()
         height, width = image.shape[:2]
+        if not self._within_limits(width, height):
+            return
+        now = self.clock()
         if (width, height) != (health.width, health.height):
             if health.width:
                 health.resolution_changes += 1

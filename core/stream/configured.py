@@ -7,6 +7,13 @@
 It is the one place that decides which UDP ports the server binds: the Live and Streams pages offer these streams
 (and video files), and an RTP stream may only use a port of EDS_RTP_PORTS, once. Without the file, `default_streams`
 are configured. Saving checks every entry first and writes the whole file atomically, or nothing.
+
+An entry is data, never a program: a URI that `parse_source_uri` accepts, within the caps of the settings (a demo
+scene or webcam over EDS_MAX_DECODED_PIXELS or EDS_MAX_FPS is refused), a file under the data roots, and for
+GStreamer either `rtp://...?codec=h265&decoder=jetson` (the program's own receive pipeline) or `gst:NAME`, the name
+of a pipeline the operator wrote in the server's own configuration (`core.stream.operator_pipelines`). A
+pipeline's text is refused here, whatever it holds, and so on every load of the file (`streams list`, `listen`, the
+Live page).
 """
 from __future__ import annotations
 
@@ -19,7 +26,9 @@ from pathlib import Path
 from core.atomic import write_text_atomic
 from core.config import Settings
 from core.errors import UserError
-from core.stream.sources import display_uri, parse_source_uri
+from core.stream.base import SourceLimits
+from core.stream.operator_pipelines import operator_pipeline, pipelines_file
+from core.stream.sources import check_limits, display_uri, parse_source_uri
 
 STREAMS_FILE_NAME = "streams.toml"
 MAX_NAME_LENGTH = 80
@@ -65,6 +74,15 @@ def _has_control_characters(text: str) -> bool:
     return any(ord(character) < 32 or ord(character) == 127 for character in text)
 
 
+def stream_port(settings: Settings, uri: str) -> int | None:
+    """The UDP port the stream of `uri` binds: an rtp:// URI's, or the udpsrc port of the operator's pipeline a
+    gst:NAME names (None for other sources; the URI must parse, the pipeline must pass its checks)."""
+    spec = parse_source_uri(uri)
+    if spec.kind == "gst":
+        return operator_pipeline(pipelines_file(settings), spec.target, settings.rtp_ports).port
+    return rtp_port(uri)
+
+
 def _entry_problems(settings: Settings, entry: StreamEntry) -> list[str]:
     """What is wrong with one entry on its own (its name and URI), one line each."""
     label = repr(entry.name) if entry.name.strip() else "a stream without a name"
@@ -77,11 +95,12 @@ def _entry_problems(settings: Settings, entry: StreamEntry) -> list[str]:
         return [*problems, f"{label}: the URI contains control characters"]
     try:
         spec = parse_source_uri(entry.uri)
+        check_limits(spec, SourceLimits.from_settings(settings))
         if spec.kind == "file":
             settings.confine(spec.target)
+        port = stream_port(settings, entry.uri)
     except UserError as error:
         return [*problems, f"{label}: {error}"]
-    port = rtp_port(entry.uri)
     if port is not None and port not in settings.rtp_ports:
         ranges = f"{min(settings.rtp_ports)}-{max(settings.rtp_ports)}"
         problems.append(f"{label}: UDP port {port} is not one this server may bind ({ranges}; set EDS_RTP_PORTS)")
@@ -90,7 +109,8 @@ def _entry_problems(settings: Settings, entry: StreamEntry) -> list[str]:
 
 def stream_problems(settings: Settings, entries: Sequence[StreamEntry]) -> list[str]:
     """Every reason `entries` cannot be saved, one line each (empty when they can): names unique and non-empty,
-    URIs that parse, RTP ports of EDS_RTP_PORTS and not repeated, files under the data roots."""
+    URIs that parse (never a pipeline's text) within the caps, UDP ports of EDS_RTP_PORTS and not repeated, files
+    under the data roots, operator pipelines that exist and pass their checks."""
     problems: list[str] = []
     if len(entries) > MAX_STREAMS:
         problems.append(f"at most {MAX_STREAMS} streams, not {len(entries)}")
@@ -103,7 +123,7 @@ def stream_problems(settings: Settings, entries: Sequence[StreamEntry]) -> list[
             problems.append(f"the name {name!r} is used twice")
         names.add(name)
         try:
-            port = rtp_port(entry.uri)
+            port = stream_port(settings, entry.uri)
         except UserError:
             continue  # reported above
         if port is not None and port in ports:

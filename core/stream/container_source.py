@@ -1,8 +1,12 @@
 """Video files and V4L2 webcams, demuxed and decoded by FFmpeg through PyAV.
 
 A file plays at its own frame rate by default, like a camera (`realtime=0` reads it as fast as the consumer takes
-frames, none dropped; `loop=1` starts over at the end). A webcam (`/dev/videoN`) is opened with FFmpeg's v4l2 input
-at the requested size and rate.
+frames, none dropped, but no faster than the frame-rate cap; `loop=1` starts over at the end). A webcam
+(`/dev/videoN`) is opened with FFmpeg's v4l2 input at the requested size and rate.
+
+The pixel cap holds before any picture memory exists: a file or camera whose stream declares more pixels is refused
+when it opens, and FFmpeg's own `max_pixels` makes the decoder refuse a larger picture met later (counted as
+`frames_oversize`, as the RTP receiver does).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pathlib import Path
 import av
 
 from core.errors import UserError
-from core.stream.base import Clock, ThreadedSource
+from core.stream.base import Clock, SourceLimits, ThreadedSource
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,16 @@ def _open_container(target: str, *, device: bool, options: dict[str, str]) -> av
         raise UserError(f"cannot open {'camera' if device else 'video'} {target}: {error}") from None
 
 
+def oversize_reason(container: av.container.InputContainer, limits: SourceLimits) -> str | None:
+    """Why the first video stream of `container` is refused for its declared size (None when it is within the
+    pixel cap, or declares none)."""
+    context = container.streams.video[0].codec_context
+    if context.width * context.height > limits.max_pixels:
+        return (f"its pictures ({context.width}x{context.height}) are larger than this server decodes "
+                f"({limits.max_pixels:,} pixels; EDS_MAX_DECODED_PIXELS)")
+    return None
+
+
 class DemuxedSource(ThreadedSource):
     """A ThreadedSource that decodes the first video stream of FFmpeg containers (files, cameras, RTSP sessions)."""
 
@@ -35,6 +49,7 @@ class DemuxedSource(ThreadedSource):
         presentation time (a file played like a camera). FFmpeg's read errors propagate to the caller."""
         stream = container.streams.video[0]
         stream.thread_type = thread_type
+        stream.codec_context.options = {"max_pixels": str(self.limits.max_pixels)}
         time_base = float(stream.time_base) if stream.time_base else 1.0
         started = self.clock()
         first_pts: float | None = None
@@ -53,7 +68,10 @@ class DemuxedSource(ThreadedSource):
                 frames = packet.decode()
                 images = [(frame.pts, frame.to_ndarray(format="bgr24")) for frame in frames]
             except (av.error.FFmpegError, ValueError) as error:
-                health.decode_errors += 1
+                if oversize_reason(container, self.limits):
+                    health.frames_oversize += 1
+                else:
+                    health.decode_errors += 1
                 logger.debug("source %s: decode error: %s", self.uri, error)
                 continue
             decode_ms = (self.clock() - now) * 1000.0
@@ -72,8 +90,8 @@ class ContainerSource(DemuxedSource):
 
     def __init__(self, uri: str, target: str, *, device: bool = False, realtime: bool = True, loop: bool = False,
                  width: int | None = None, height: int | None = None, fps: float | None = None,
-                 clock: Clock = time.monotonic) -> None:
-        super().__init__(uri, drop_when_busy=device or realtime, clock=clock)
+                 limits: SourceLimits = SourceLimits(), clock: Clock = time.monotonic) -> None:
+        super().__init__(uri, limits=limits, drop_when_busy=device or realtime, clock=clock)
         if not device and not Path(target).is_file():
             raise UserError(f"video file not found: {target}")
         options: dict[str, str] = {}
@@ -86,6 +104,10 @@ class ContainerSource(DemuxedSource):
         if not self._container.streams.video:
             self._container.close()
             raise UserError(f"{target} has no video stream")
+        refused = oversize_reason(self._container, limits)
+        if refused:
+            self._container.close()
+            raise UserError(f"{target}: {refused}")
         self._start()
 
     def _produce(self) -> None:

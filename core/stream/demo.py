@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from core.data.synthetic import SHAPE_CLASSES
-from core.stream.base import Clock, ThreadedSource
+from core.stream.base import Clock, SourceLimits, ThreadedSource
 
 DEMO_CLASSES: tuple[str, ...] = ("BACKGROUND", *(shape.name for shape in SHAPE_CLASSES))
 COUNTER_BITS = 16
@@ -99,11 +99,15 @@ def read_frame_counter(image: np.ndarray) -> int:
 
 
 class DemoSource(ThreadedSource):
-    """Draws demo frames at `fps` on its own thread (like a camera), newest frame wins."""
+    """Draws demo frames at `fps` on its own thread (like a camera), newest frame wins; a size or rate over
+    `limits` is refused before anything is drawn."""
 
     def __init__(self, uri: str, *, width: int = 640, height: int = 480, fps: float = 30.0,
-                 duration: float | None = None, clock: Clock = time.monotonic) -> None:
-        super().__init__(uri, clock=clock)
+                 duration: float | None = None, limits: SourceLimits = SourceLimits(),
+                 clock: Clock = time.monotonic) -> None:
+        limits.check_size(width, height, "the demo scene")
+        limits.check_rate(fps, "the demo scene")
+        super().__init__(uri, limits=limits, clock=clock)
         self.width, self.height, self.fps, self.duration = width, height, fps, duration
         self._start()
 

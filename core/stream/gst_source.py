@@ -1,16 +1,19 @@
-"""`gst:<pipeline>`: frames from a GStreamer pipeline ending in an appsink (a Jetson's hardware decoder, say).
+"""Frames from a checked GStreamer receive pipeline ending in an appsink (a Jetson's hardware decoder, say).
 
-Needs GStreamer's Python bindings (PyGObject + Gst 1.0), which Debian and JetPack ship for their own Python only;
-without them opening a `gst:` URI is a one-line error and every other source still works. The default Jetson
-receive pipeline is `core.stream.pipelines.receive_pipeline(jetson=True)`:
+Opened for `rtp://...?decoder=jetson|gstreamer` (the program's own `core.stream.pipelines.receive_pipeline`) and for
+`gst:NAME` (an operator's pipeline), always as a `ReceivePlan` that `core.gst.receive` checked and builds element by
+element: no text of a page or a URI ever reaches GStreamer's parser. Needs GStreamer's Python bindings (PyGObject +
+Gst 1.0), which Debian and JetPack ship for their own Python only; without them opening such a source is a one-line
+error and every other source still works. The Jetson receive pipeline (`receive_pipeline(jetson=True)`):
 
     udpsrc port=5000 caps="application/x-rtp,media=video,clock-rate=90000,encoding-name=H265,payload=96"
     ! rtpjitterbuffer latency=50 drop-on-latency=true ! rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv
     ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink name=sink max-buffers=2 drop=true
     sync=false
 
-The appsink must deliver `video/x-raw,format=BGR`. Packet counters are not visible through an appsink; frames,
-fps, resolution changes, decode errors (pipeline errors) and end of stream are.
+The appsink must deliver `video/x-raw,format=BGR`; a picture over the pixel cap is refused from its caps before
+its memory is read. Packet counters are not visible through an appsink; frames, fps, resolution changes, decode
+errors (pipeline errors) and end of stream are.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import time
 import numpy as np
 
 from core.errors import UserError
-from core.stream.base import Clock, ThreadedSource
+from core.gst.receive import ReceivePlan, build_receive_pipeline
+from core.stream.base import Clock, SourceLimits, ThreadedSource
 
 logger = logging.getLogger(__name__)
 
@@ -34,36 +38,20 @@ def _gst():
         gi.require_version("Gst", "1.0")
         from gi.repository import Gst
     except (ImportError, ValueError) as error:
-        raise UserError("gst: sources need GStreamer's Python bindings (python3-gi, gir1.2-gstreamer-1.0): "
-                        f"{error}") from None
+        raise UserError("GStreamer sources (decoder=jetson, gst:NAME) need GStreamer's Python bindings (python3-gi, "
+                        f"gir1.2-gstreamer-1.0): {error}") from None
     Gst.init(None)
     return Gst
 
 
-def _find_appsink(pipeline, Gst):
-    sink = pipeline.get_by_name("sink")
-    if sink is not None:
-        return sink
-    iterator = pipeline.iterate_sinks()
-    while True:
-        result, element = iterator.next()
-        if result != Gst.IteratorResult.OK:
-            return None
-        if element.get_factory().get_name() == "appsink":
-            return element
-
-
 class GstSource(ThreadedSource):
-    def __init__(self, uri: str, description: str, *, clock: Clock = time.monotonic) -> None:
-        super().__init__(uri, clock=clock)
+    """Pictures of a checked receive pipeline (`plan`), pulled from its appsink on the source's thread."""
+
+    def __init__(self, uri: str, plan: ReceivePlan, *, limits: SourceLimits = SourceLimits(),
+                 clock: Clock = time.monotonic) -> None:
+        super().__init__(uri, limits=limits, clock=clock)
         Gst = self._Gst = _gst()
-        try:
-            self._pipeline = Gst.parse_launch(description)
-        except Exception as error:  # GLib.Error
-            raise UserError(f"bad GStreamer pipeline: {error}") from None
-        self._sink = _find_appsink(self._pipeline, Gst)
-        if self._sink is None:
-            raise UserError("the GStreamer pipeline has no appsink (end it with `appsink name=sink`)")
+        self._pipeline, self._sink = build_receive_pipeline(Gst, plan)
         self._bus = self._pipeline.get_bus()
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             self._pipeline.set_state(Gst.State.NULL)
@@ -84,6 +72,8 @@ class GstSource(ThreadedSource):
                 continue
             self._note_data(now)
             self._note_frame_arrival(now)
+            if self._oversize(sample):
+                continue
             image = self._to_image(sample, Gst)
             if image is None:
                 self.health.decode_errors += 1
@@ -105,6 +95,16 @@ class GstSource(ThreadedSource):
             error, _ = message.parse_error()
             self.health.decode_errors += 1
             logger.warning("source %s: GStreamer error: %s", self.uri, error.message)
+
+    def _oversize(self, sample) -> bool:
+        """Whether the sample's caps declare a picture over the pixel cap (counted; its memory is never read)."""
+        structure = sample.get_caps().get_structure(0)
+        ok_width, width = structure.get_int("width")
+        ok_height, height = structure.get_int("height")
+        if ok_width and ok_height and width * height > self.limits.max_pixels:
+            self.health.frames_oversize += 1
+            return True
+        return False
 
     @staticmethod
     def _to_image(sample, Gst) -> np.ndarray | None:

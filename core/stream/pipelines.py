@@ -64,8 +64,10 @@ def software_send_pipeline(*, host: str, port: int, codec: str = "h265", width: 
 
 
 def receive_pipeline(*, port: int = 5000, codec: str = "h265", payload_type: int = 96, jetson: bool = True,
-                     jitter_ms: int = 50) -> str:
-    """An appsink pipeline for `gst:` sources: hardware decoding on a Jetson (nvv4l2decoder), libav on a PC.
+                     jitter_ms: int = 50, address: str | None = None) -> str:
+    """The receive pipeline of `rtp://ADDRESS:PORT?codec=...&decoder=jetson|gstreamer` sources: hardware decoding on
+    a Jetson (nvv4l2decoder), libav on a PC, into an appsink; `address` is the one to bind (udpsrc's default,
+    every IPv4 interface, when None).
 
     The jitter buffer drops what is later than `jitter_ms` instead of stalling; appsink keeps at most 2 frames and
     drops the oldest, so a slow consumer never builds a queue.
@@ -75,6 +77,7 @@ def receive_pipeline(*, port: int = 5000, codec: str = "h265", payload_type: int
         decode = ("nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR")
     else:
         decode = f"avdec_{name} ! videoconvert ! video/x-raw,format=BGR"
-    return (f'udpsrc port={port} caps="{rtp_caps(codec=codec, payload_type=payload_type)}" '
+    bind = f"address={address} " if address else ""
+    return (f'udpsrc {bind}port={port} caps="{rtp_caps(codec=codec, payload_type=payload_type)}" '
             f"! rtpjitterbuffer latency={jitter_ms} drop-on-latency=true ! rtp{name}depay ! {name}parse "
             f"! {decode} ! appsink name=sink max-buffers=2 drop=true sync=false emit-signals=false")

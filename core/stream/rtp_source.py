@@ -2,14 +2,16 @@
 
 Chosen over letting FFmpeg demux an SDP description because it measured ~2 ms instead of ~35 ms from packet to
 picture, needs no 0.7 s probing, follows a restarted sender (FFmpeg's RTP demuxer drops the new stream as "too
-late"), and ignores RTP-looking garbage (it pins one sender: SSRC and source address). The decoder shows damaged
+late"), and ignores RTP-looking garbage (it follows one sender: SSRC, address and port). The decoder shows damaged
 frames (`show_all`) rather than blanking until the next keyframe, and runs without frame threading (which adds ~3
 frames of delay).
 
-Against a hostile sender: only addresses on the allow-list (EDS_RTP_ALLOWED_SENDERS) are heard at all, another
-sender takes over only after the pinned one has been silent for `takeover_silence` seconds, a pending access unit
-is bounded in bytes and packets, and FFmpeg refuses to allocate a picture larger than `max_decoded_pixels` (checked
-on the size the parameter sets declare, before any picture memory exists); each refusal is counted in the health.
+Against a hostile sender: only addresses on the allow-list (EDS_RTP_ALLOWED_SENDERS) are heard at all; a sender is
+followed only once one of its keyframes decodes, its packets decoded apart from every other sender's until then
+(`SenderSelector`), so junk sent first never takes a camera's place; another sender takes over only after the
+followed one has been silent for `takeover_silence` seconds; a pending access unit is bounded in bytes and packets,
+and FFmpeg refuses to allocate a picture larger than the pixel cap (checked on the size the parameter sets declare,
+before any picture memory exists). Each refusal is counted in the health, and the refused senders are named.
 
 The codec is read from the payload (`CodecDetector`): with no codec given the first parameter sets decide it, and a
 codec given wrongly is corrected at the stream's first keyframe (counted as `codec_mismatch`), so a wrong choice
@@ -23,17 +25,13 @@ import socket
 import threading
 import time
 
-import av
-from av.codec.context import Flags, Flags2
-
-from core.config import load_settings
 from core.errors import UserError
-from core.stream.base import Clock, FpsMeter, ThreadedSource
-from core.stream.nal import FORMATS, NalFormat, join_annexb
-from core.stream.payload import (CLOCK_RATE, MAX_UNIT_BYTES, MAX_UNIT_PACKETS, AccessUnit, AccessUnitAssembler,
-                                 CodecDetector)
-from core.stream.rtp import (ALLOWED_SENDERS_ENV, DEFAULT_TAKEOVER_SILENCE_S, SenderAllowList, SenderSelector,
-                             SequenceTracker, allowed_senders_from_env, parse_rtp)
+from core.stream.base import Clock, FpsMeter, SourceLimits, ThreadedSource
+from core.stream.nal import NalFormat
+from core.stream.payload import CLOCK_RATE, MAX_UNIT_BYTES, MAX_UNIT_PACKETS
+from core.stream.rtp import (ALLOWED_SENDERS_ENV, CANDIDATE, DEFAULT_TAKEOVER_SILENCE_S, FOLLOWED, REFUSED,
+                             RtpPacket, Sender, SenderAllowList, SenderSelector, SequenceTracker, parse_rtp)
+from core.stream.rtp_decoder import DECODED, FAILED, OVERSIZE, SKIPPED, RtpDecoder, UnitResult
 
 logger = logging.getLogger(__name__)
 
@@ -43,34 +41,22 @@ NOT_DECODING_AFTER_S = 3.0  # packets arriving this long without a decoded pictu
 ARRIVING_WITHIN_S = 1.0  # a packet this recent means packets are arriving
 
 
-def open_decoder(nal_format: NalFormat, max_pixels: int) -> av.codec.context.CodecContext:
-    decoder = av.CodecContext.create(nal_format.decoder, "r")
-    decoder.options = {"max_pixels": str(max_pixels)}
-    decoder.flags |= Flags.low_delay
-    decoder.flags2 |= Flags2.show_all
-    decoder.thread_type = "SLICE"
-    return decoder
-
-
 class RtpSource(ThreadedSource):
     """Receives one H.264/H.265 RTP stream on a UDP port; see the module docstring for why it works this way.
 
-    `stream_format` None detects the codec from the payload. `max_decoded_pixels` defaults to the settings' cap
-    (EDS_MAX_DECODED_PIXELS), `allowed_senders` to the EDS_RTP_ALLOWED_SENDERS allow-list; tests pass their own.
+    `stream_format` None detects the codec from the payload. `limits` (the pixel and frame-rate caps) and
+    `allowed_senders` come from whoever opens the source (the settings); the defaults hear any sender under the
+    default caps.
     """
 
     def __init__(self, uri: str, host: str, port: int, stream_format: NalFormat | None, payload_type: int = 96, *,
                  no_signal_after: float = 0.5, takeover_silence: float = DEFAULT_TAKEOVER_SILENCE_S,
-                 max_decoded_pixels: int | None = None, allowed_senders: SenderAllowList | None = None,
+                 limits: SourceLimits = SourceLimits(), allowed_senders: SenderAllowList = SenderAllowList(),
                  max_unit_bytes: int = MAX_UNIT_BYTES, max_unit_packets: int = MAX_UNIT_PACKETS,
                  clock: Clock = time.monotonic) -> None:
-        super().__init__(uri, no_signal_after=no_signal_after, clock=clock)
-        self.format: NalFormat | None = None
+        super().__init__(uri, limits=limits, no_signal_after=no_signal_after, clock=clock)
         self.payload_type = payload_type
-        if max_decoded_pixels is None:
-            max_decoded_pixels = load_settings().max_decoded_pixels
-        self.max_decoded_pixels = max_decoded_pixels
-        self.allowed_senders = allowed_senders_from_env() if allowed_senders is None else allowed_senders
+        self.allowed_senders = allowed_senders
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
@@ -81,24 +67,28 @@ class RtpSource(ThreadedSource):
         self._socket.settimeout(POLL_S)
         self.port = self._socket.getsockname()[1]
         self._sequence = SequenceTracker()
-        self._selector = SenderSelector(takeover_silence=takeover_silence)
-        self._codec = CodecDetector(None if stream_format is None else stream_format.name)
-        self._max_unit = (max_unit_bytes, max_unit_packets)
-        self._assembler: AccessUnitAssembler | None = None
-        self._decoder: av.codec.context.CodecContext | None = None
-        self._waiting_for_keyframe = True
+
+        def new_decoder(trial: bool = True) -> RtpDecoder:
+            return RtpDecoder(stream_format, max_pixels=limits.max_pixels, trial=trial,
+                              max_unit_bytes=max_unit_bytes, max_unit_packets=max_unit_packets, clock=clock)
+
+        self._selector: SenderSelector[RtpDecoder] = SenderSelector(new_decoder, takeover_silence=takeover_silence)
+        self._followed: RtpDecoder | None = None  # the decoder of the pinned sender
+        self._latest_decoder = new_decoder(trial=False)  # the one that saw the newest data (codec, declared size)
         self._rate_lock = threading.Lock()
         self._packet_rate = FpsMeter()
         self._last_packet: float | None = None
         self._arriving_since = 0.0  # the first packet after a silence (or ever)
         self._sender_address: tuple[str, int] | None = None
         self._seen_payload_type: int | None = None
-        self._declared_size = (0, 0)  # what the parameter sets declare, known to the decoder before any picture
         self._last_picture: float | None = None
         self._dropped_because: str | None = None  # why the newest data did not become a picture (not_decoding)
-        if stream_format is not None:
-            self._use_format(stream_format)
         self._start()
+
+    @property
+    def format(self) -> NalFormat | None:
+        """The codec decided for the stream (None while undecided)."""
+        return self._latest_decoder.format
 
     def _produce(self) -> None:
         while not self._stopping.is_set():
@@ -128,6 +118,7 @@ class RtpSource(ThreadedSource):
             self._last_packet = now
         if not self.allowed_senders.allows(address[0]):
             health.refused_packets += 1
+            self._selector.refuse(address[0], address[1], None, f"not allowed by {ALLOWED_SENDERS_ENV}", now)
             self._dropped_because = f"packets come from {address[0]}, which {ALLOWED_SENDERS_ENV} does not allow"
             return
         packet = parse_rtp(datagram)
@@ -139,34 +130,64 @@ class RtpSource(ThreadedSource):
                                      f"the packets carry RTP payload type {packet.payload_type}, this stream expects "
                                      f"{self.payload_type}")
             return
-        followed = self._selector.locked
-        accepted = self._selector.offer(packet, address[0], now)
-        if not accepted:
+        sender = (packet.ssrc, address[0], address[1])
+        role, packets, trial = self._selector.offer(packet, sender, now)
+        if role == FOLLOWED:
+            self._note_data(now)
+            self._sequence.add(packet.sequence)
+            self._take(self._followed, packets, now, publish=True)
+            health.packets_lost = self._sequence.lost
+            health.packets_reordered = self._sequence.reordered
+            health.packets_duplicate = self._sequence.duplicates
+        elif role == CANDIDATE:
             health.foreign_packets += 1
-            self._dropped_because = "RTP from several senders at once: none is followed yet"
-            return
-        if self._selector.locked != followed:
-            health.foreign_packets -= len(accepted) - 1  # the held packets counted as foreign on arrival
-            self._follow_new_sender()
-        self._sender_address = address
-        self._note_data(now)
-        for item in accepted:
-            self._sequence.add(item.sequence)
-            if self._codec.offer(item.payload):
-                self._use_format(FORMATS[self._codec.codec])
-            if self._assembler is None:
-                self._note_undecided()
-                continue
-            for unit in self._assembler.push(item, now):
-                self._decode(unit)
-        health.packets_lost = self._sequence.lost
-        health.packets_reordered = self._sequence.reordered
-        health.packets_duplicate = self._sequence.duplicates
-        if self._assembler is not None:
-            health.packets_late = self._assembler.late
-            health.units_dropped_oversize = self._assembler.oversize
-            health.invalid_packets += self._assembler.malformed
-            self._assembler.malformed = 0
+            self._note_data(now)
+            self._try(sender, trial, packets, now)
+        else:
+            health.foreign_packets += 1
+            self._dropped_because = (f"RTP from {address[0]}:{address[1]} is refused while another sender is "
+                                     "followed" if role == REFUSED else
+                                     "RTP arrives, but no sender has sent a decodable keyframe yet")
+
+    def _try(self, sender: Sender, trial: RtpDecoder, packets: list[RtpPacket], now: float) -> None:
+        """Decode a candidate's packets apart from the others'; pin it once a keyframe of it decodes (the rest of
+        `packets` then go to it as the followed sender)."""
+        for position, packet in enumerate(packets):
+            results = self._take(trial, [packet], now, publish=False)
+            if any(result.images for result in results):
+                self._pin(sender, trial, packet, results, now)
+                self._take(trial, packets[position + 1:], now, publish=True)
+                return
+
+    def _pin(self, sender: Sender, decoder: RtpDecoder, packet: RtpPacket, results: list[UnitResult],
+             now: float) -> None:
+        """Follow `sender`, whose keyframe just decoded (`results`): its decoder goes on as it is."""
+        self.health.foreign_packets -= self._selector.pin(sender, now)
+        self.health.sender_switches = self._selector.switches
+        decoder.trial = False
+        self._followed = decoder
+        self._sequence.restart(packet.sequence)
+        self._sender_address = (sender[1], sender[2])
+        logger.info("source %s: following SSRC %08x from %s:%d (its keyframe decoded)", self.uri, *sender)
+        for result in results:
+            self._publish_result(result)
+
+    def _take(self, decoder: RtpDecoder, packets: list[RtpPacket], now: float, *, publish: bool) -> list[UnitResult]:
+        """Feed `packets` to `decoder`; account for each access unit it completes (publishing the pictures of the
+        followed sender's) and for its counters. Returns the results."""
+        self._latest_decoder = decoder
+        results = [result for packet in packets for result in decoder.push(packet, now)]
+        if decoder.undecided and packets:
+            self._note_undecided()
+        for result in results:
+            self._account(result, decoder)
+            if publish:
+                self._publish_result(result)
+        late, oversize, malformed = decoder.take_counts()
+        self.health.packets_late += late
+        self.health.units_dropped_oversize += oversize
+        self.health.invalid_packets += malformed
+        return results
 
     def _note_undecided(self) -> None:
         """Data of a stream whose codec is not known yet: it waits for parameter sets, which come with keyframes."""
@@ -175,40 +196,13 @@ class RtpSource(ThreadedSource):
         self._dropped_because = ("no parameter sets yet (H.264 SPS/PPS or H.265 VPS/SPS/PPS) to tell the codec: "
                                  "the sender must repeat them before every keyframe (config-interval=1)")
 
-    def _use_format(self, nal_format: NalFormat) -> None:
-        """Depacketize and decode `nal_format` from now on (a first decision, or a correction counted and logged)."""
-        if self.format is not None and self.format is not nal_format:
-            logger.warning("source %s: the stream is %s, not %s: decoding it as %s", self.uri, nal_format.name,
-                           self.format.name, nal_format.name)
-        self.format = nal_format
-        if self._assembler is None:
-            self._assembler = AccessUnitAssembler(nal_format, max_unit_bytes=self._max_unit[0],
-                                                  max_unit_packets=self._max_unit[1])
-        else:
-            self._assembler.use_format(nal_format)  # the parameter sets that decided it are in the pending unit
-        self._decoder = open_decoder(nal_format, self.max_decoded_pixels)
-        self._waiting_for_keyframe = True
-
-    def _follow_new_sender(self) -> None:
-        """A (re)started sender: fresh sequence position, assembler and decoder; wait for its first keyframe (and,
-        if it sends the other codec, for its parameter sets to say so)."""
-        if self._selector.switches:
-            self.health.sender_switches = self._selector.switches
-            logger.info("source %s: following a new sender (SSRC %08x from %s)", self.uri, *self._selector.locked)
-        self._sequence.restart()
-        self._codec.restart()
-        if self.format is not None:
-            self._assembler.reset()
-            self._decoder = open_decoder(self.format, self.max_decoded_pixels)
-            self._waiting_for_keyframe = True
-
-    def _decode(self, unit: AccessUnit) -> None:
-        health = self.health
+    def _account(self, result: UnitResult, decoder: RtpDecoder) -> None:
+        """The health figures of one access unit, whoever sent it."""
+        health, unit = self.health, result.unit
         self._note_frame_arrival(unit.first_arrival)
         if unit.keyframe:
             health.keyframes += 1
-            self._waiting_for_keyframe = False
-        elif self._waiting_for_keyframe:
+        if result.outcome == SKIPPED:
             health.frames_skipped += 1
             if health.state != "stopped":
                 health.state = "waiting_keyframe"
@@ -217,56 +211,50 @@ class RtpSource(ThreadedSource):
             return
         if not unit.complete:
             health.incomplete_frames += 1
-        if not unit.nals:
+        if result.outcome == OVERSIZE:
+            health.frames_oversize += 1
+            width, height = decoder.declared_size
+            self._dropped_because = (f"the pictures ({width}x{height}) are larger than this server decodes "
+                                     "(EDS_MAX_DECODED_PIXELS)")
+            logger.debug("source %s: refused a %dx%d picture", self.uri, width, height)
+        elif result.outcome == FAILED:
+            health.decode_errors += 1
+            self._dropped_because = (f"the {decoder.format.name} decoder rejects the frames "
+                                     f"({health.decode_errors} decode errors)")
+            logger.debug("source %s: decode error: %s", self.uri, result.error)
+
+    def _publish_result(self, result: UnitResult) -> None:
+        if result.outcome != DECODED:
             return
-        started = self.clock()
-        try:
-            frames = self._decoder.decode(av.Packet(join_annexb(unit.nals)))
-            images = [frame.to_ndarray(format="bgr24") for frame in frames]
-        except (av.error.FFmpegError, ValueError) as error:
-            self._count_refusal(error)
-            return
-        finally:
-            self._declared_size = (self._decoder.width, self._decoder.height)
-        decode_ms = (self.clock() - started) * 1000.0
+        unit = result.unit
         receive_ms = (unit.last_arrival - unit.first_arrival) * 1000.0
-        for image in images:
+        for image in result.images:
             self._publish(image, pts=unit.timestamp / CLOCK_RATE, received=unit.first_arrival,
-                          timings={"receive": receive_ms, "decode": decode_ms})
+                          timings={"receive": receive_ms, "decode": result.decode_ms})
             self._last_picture, self._dropped_because = self.clock(), None
 
-    def _count_refusal(self, error: Exception) -> None:
-        """A failed decode: a picture over the pixel cap (FFmpeg refused to allocate it) or a damaged stream."""
-        declared = self._decoder.width * self._decoder.height
-        if declared > self.max_decoded_pixels:
-            self.health.frames_oversize += 1
-            self._dropped_because = (f"the pictures ({self._decoder.width}x{self._decoder.height}) are larger than "
-                                     "this server decodes (EDS_MAX_DECODED_PIXELS)")
-            logger.debug("source %s: refused a %dx%d picture", self.uri, self._decoder.width, self._decoder.height)
-        else:
-            self.health.decode_errors += 1
-            self._dropped_because = (f"the {self.format.name} decoder rejects the frames "
-                                     f"({self.health.decode_errors} decode errors)")
-            logger.debug("source %s: decode error: %s", self.uri, error)
-
     def health_snapshot(self) -> dict:
-        """The counters plus what is arriving: `sender` ("ip:port"), `ssrc`, `payload_type` (of the newest RTP
-        packet), `codec` (decided, or chosen while undecided), `codec_mismatch` (corrections of a wrong codec),
-        `width`/`height` (decoded, or declared by the parameter sets; None before either), `packets_per_s`,
-        `last_packet_age_s` (any datagram), and `not_decoding`: why nothing decodes while packets arrive, or None."""
+        """The counters plus what is arriving: `sender` ("ip:port" of the followed sender), `ssrc`, `payload_type`
+        (of the newest RTP packet), `codec` (decided, or chosen while undecided), `codec_mismatch` (corrections of a
+        wrong codec), `width`/`height` (decoded, or declared by the parameter sets; None before either),
+        `packets_per_s`, `last_packet_age_s` (any datagram), `senders_tried` (senders whose packets are being
+        decoded apart, none followed yet or the followed one silent), `refused_senders` (address, SSRC, packets,
+        why, how long ago; the most recent first) and `not_decoding`: why nothing decodes while packets arrive, or
+        None."""
         snapshot = super().health_snapshot()
         now = self.clock()
         with self._rate_lock:
             packets_per_s = self._packet_rate.rate(now)
             age = None if self._last_packet is None else now - self._last_packet
-        locked, address, nal_format = self._selector.locked, self._sender_address, self.format
-        width, height = (snapshot["width"], snapshot["height"]) if snapshot["width"] else self._declared_size
+        locked, address, decoder = self._selector.locked, self._sender_address, self._latest_decoder
+        width, height = (snapshot["width"], snapshot["height"]) if snapshot["width"] else decoder.declared_size
         snapshot.update(
             sender=None if address is None else f"{address[0]}:{address[1]}",
             ssrc=None if locked is None else locked[0], payload_type=self._seen_payload_type,
-            codec=None if nal_format is None else nal_format.name, codec_mismatch=self._codec.corrections,
+            codec=None if decoder.format is None else decoder.format.name, codec_mismatch=decoder.codec.corrections,
             width=width or None, height=height or None, packets_per_s=round(packets_per_s, 1),
-            last_packet_age_s=None if age is None else round(age, 3), not_decoding=self._not_decoding(now, age))
+            last_packet_age_s=None if age is None else round(age, 3), senders_tried=self._selector.trials(),
+            refused_senders=self._selector.refused(now), not_decoding=self._not_decoding(now, age))
         return snapshot
 
     def _not_decoding(self, now: float, packet_age: float | None) -> str | None:

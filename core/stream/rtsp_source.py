@@ -4,7 +4,9 @@ Cameras reboot, servers restart, links drop: the source never gives up and never
 failed connection, a read that times out or a server that ends the session is followed by a wait (`backoff_initial`
 seconds, doubling up to `backoff_max`; back to the start once a session has decoded a picture) and a new session.
 The health says whether a session is open, how many sessions there were (`reconnects` counts those after the
-first) and the last error, with the camera's credentials taken out, as everywhere the URI is shown.
+first) and the last error, with the camera's credentials taken out, as everywhere the URI is shown. A camera whose
+stream declares pictures over the pixel cap is refused (the session closed at once, `frames_oversize` counted, the
+reason in `last_error`) and asked again after the backoff, in case it was reconfigured.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 
 import av
 
-from core.stream.base import Clock, SourceHealth
-from core.stream.container_source import DemuxedSource
+from core.stream.base import Clock, SourceHealth, SourceLimits
+from core.stream.container_source import DemuxedSource, oversize_reason
 from core.stream.sources import display_uri
 
 logger = logging.getLogger(__name__)
@@ -60,8 +62,9 @@ class RtspSource(DemuxedSource):
     def __init__(self, uri: str, url: str, *, transport: str = "tcp", open_timeout: float = OPEN_TIMEOUT_S,
                  read_timeout: float = READ_TIMEOUT_S, backoff_initial: float = BACKOFF_INITIAL_S,
                  backoff_max: float = BACKOFF_MAX_S, no_signal_after: float = 0.5,
-                 open_container: Opener = av.open, clock: Clock = time.monotonic) -> None:
-        super().__init__(display_uri(uri), no_signal_after=no_signal_after, clock=clock)
+                 limits: SourceLimits = SourceLimits(), open_container: Opener = av.open,
+                 clock: Clock = time.monotonic) -> None:
+        super().__init__(display_uri(uri), limits=limits, no_signal_after=no_signal_after, clock=clock)
         self.health = RtspHealth(transport=transport)
         self._url = url
         self._open_container = open_container
@@ -97,6 +100,10 @@ class RtspSource(DemuxedSource):
         try:
             if not container.streams.video:
                 return "the stream has no video track"
+            refused = oversize_reason(container, self.limits)
+            if refused:
+                health.frames_oversize += 1
+                return f"the camera's {refused}"
             self._play(container, paced=False, thread_type="SLICE")
             return "the server ended the stream"
         except (av.error.FFmpegError, OSError, ValueError) as error:

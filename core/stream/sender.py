@@ -30,7 +30,7 @@ from core.errors import UserError
 from core.stream.base import Clock
 from core.stream.nal import FORMATS, split_annexb
 from core.stream.payload import CLOCK_RATE, RtpPacketizer
-from core.stream.sources import open_source, parse_source_uri
+from core.stream.sources import SourcePolicy, open_source, parse_source_uri
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +144,14 @@ def sender_source_uri(source: str, *, width: int | None, height: int | None, fps
 
 def run_sender(source: str, host: str, port: int, codec: str = "h265", *, width: int | None = None,
                height: int | None = None, fps: float = 30.0, duration: float | None = None,
-               stop: threading.Event | None = None) -> SenderStats:
-    """Send `source` until it ends, `duration` seconds pass, or `stop` is set; frames of another size than
-    `width`x`height` (when given) are resized."""
+               stop: threading.Event | None = None, policy: SourcePolicy = SourcePolicy()) -> SenderStats:
+    """Send `source` (opened under `policy`'s caps) until it ends, `duration` seconds pass, or `stop` is set;
+    frames of another size than `width`x`height` (when given) are resized."""
     stop = stop or threading.Event()
     sender = RtpSender(host, port, codec, fps=fps)
     deadline = None if duration is None else time.monotonic() + duration
     try:
-        with open_source(sender_source_uri(source, width=width, height=height, fps=fps)) as frames:
+        with open_source(sender_source_uri(source, width=width, height=height, fps=fps), policy) as frames:
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 frame = frames.read(timeout=0.2)
                 if frame is None:

@@ -1,18 +1,27 @@
 """`open_source(uri)`: one entry point for every kind of frame source, chosen by the URI's form.
 
-    rtp://BIND:PORT[?codec=auto|h265|h264&payload=96]
-                                                      RTP/UDP receiver (our depacketizer + FFmpeg decoder); codec
-                                                      auto, the default, tells H.264 from H.265 by the payload;
-                                                      port 0 picks a free port (see RtpSource.port)
+    rtp://BIND:PORT[?codec=auto|h265|h264&payload=96&decoder=ffmpeg|jetson|gstreamer]
+                                                      RTP/UDP receiver. decoder=ffmpeg, the default: our
+                                                      depacketizer + FFmpeg; codec auto, the default, tells H.264
+                                                      from H.265 by the payload; port 0 picks a free port (see
+                                                      RtpSource.port). decoder=jetson: GStreamer with the Jetson's
+                                                      hardware decoder (nvv4l2decoder), decoder=gstreamer: with
+                                                      libav; both need the codec named and the Python bindings
     rtsp://[USER:PASS@]HOST[:PORT]/PATH[?transport=tcp|udp]
                                                       RTSP camera or server (FFmpeg; TCP by default; reconnects
                                                       with backoff); other query parameters go to the camera
-    gst:<pipeline ending in appsink>                  GStreamer (Jetson hardware decoding); needs the Python bindings
+    gst:NAME                                          a receive pipeline the operator named in the server's own
+                                                      configuration (see core.stream.operator_pipelines); never a
+                                                      pipeline's text
     demo:[?width=640&height=480&fps=30]               synthetic moving shapes with a frame stamp
     /dev/videoN[?width=640&height=480&fps=30]         V4L2 webcam (N 0..255)
     PATH or file://PATH[?realtime=1&loop=0]           video file (plays at its own rate unless realtime=0)
 
-Credentials in an rtsp:// URI are never shown: `display_uri` replaces them for logs, health and pages.
+A source URI is data, never a program: the GStreamer pipelines it can start are the program's own
+(`core.stream.pipelines.receive_pipeline`, chosen with decoder=) or the operator's, checked element by element
+(`core.gst.receive`). Every source keeps the pixel and frame-rate caps of its `SourcePolicy` (from the settings),
+and demo/webcam sizes and rates over them are refused before anything opens. Credentials in an rtsp:// URI are
+never shown: `display_uri` replaces them for logs, health and pages.
 """
 from __future__ import annotations
 
@@ -20,27 +29,54 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from pathlib import Path
+
+from core.config import DEFAULT_RTP_PORTS, Settings
 from core.errors import UserError
-from core.stream.base import FrameSource
+from core.gst.receive import check_receive_pipeline
+from core.stream.base import FrameSource, SourceLimits
 from core.stream.nal import FORMATS
+from core.stream.operator_pipelines import operator_pipeline, pipelines_file
 
 AUTO_CODEC = "auto"
 RTP_CODECS = (AUTO_CODEC, *FORMATS)
 RTSP_TRANSPORTS = ("tcp", "udp")
+FFMPEG_DECODER = "ffmpeg"
+GSTREAMER_DECODERS = {"jetson": True, "gstreamer": False}  # decoder= -> receive_pipeline(jetson=...)
+RTP_DECODERS = (FFMPEG_DECODER, *GSTREAMER_DECODERS)
 MAX_URI_LENGTH = 2048
 MAX_WEBCAM_INDEX = 255  # V4L2 numbers its devices /dev/video0 .. /dev/video255
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 _WEBCAM = re.compile(r"/dev/video(\d{1,3})")
+PIPELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 _ALLOWED_OPTIONS = {
-    "rtp": {"codec", "payload"},
+    "rtp": {"codec", "payload", "decoder"},
     "rtsp": {"transport"},
     "demo": {"width", "height", "fps", "duration"},
     "webcam": {"width", "height", "fps"},
     "file": {"realtime", "loop"},
     "gst": set(),
 }
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """What opening a source may do, from the settings (`from_settings`): the caps every source keeps, which
+    addresses may send RTP (EDS_RTP_ALLOWED_SENDERS text; empty: any), the UDP ports an operator's pipeline may bind
+    (EDS_RTP_PORTS) and the operator's pipelines file (None: no `gst:NAME` source). The defaults, for tests and
+    tools, are the settings' defaults without an operator file."""
+
+    limits: SourceLimits = SourceLimits()
+    allowed_senders: str = ""
+    rtp_ports: tuple[int, ...] = DEFAULT_RTP_PORTS
+    pipelines_file: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SourcePolicy:
+        return cls(SourceLimits.from_settings(settings), settings.rtp_allowed_senders, settings.rtp_ports,
+                   pipelines_file(settings))
 
 
 @dataclass(frozen=True)
@@ -72,14 +108,23 @@ def _split_query(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _parse_rtp(uri: str) -> SourceSpec:
-    parts = urlsplit(uri)
+    expected = "rtp://BIND:PORT?codec=auto (an IPv6 address in brackets: rtp://[::]:5000)"
     try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port is None or parts.hostname is None:
-        raise UserError(f"bad RTP URI {uri!r}: expected rtp://BIND:PORT?codec=auto")
-    return SourceSpec("rtp", f"{parts.hostname}:{port}", dict(parse_qsl(parts.query, keep_blank_values=True)))
+        parts = urlsplit(uri)
+        port, host = parts.port, parts.hostname
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
+        raise UserError(f"bad RTP URI {uri!r}: expected {expected}") from None
+    if port is None or not host or not _HOST_NAME.fullmatch(host):
+        raise UserError(f"bad RTP URI {uri!r}: expected {expected}")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    decoder = options.get("decoder", FFMPEG_DECODER)
+    if decoder not in RTP_DECODERS:
+        raise UserError(f"unknown decoder {decoder!r} (use {', '.join(RTP_DECODERS)})")
+    if decoder != FFMPEG_DECODER and options.get("codec", AUTO_CODEC) not in FORMATS:
+        raise UserError(f"decoder={decoder} needs the codec named: codec={' or codec='.join(FORMATS)}")
+    if decoder != FFMPEG_DECODER and port == 0:
+        raise UserError(f"decoder={decoder} needs a fixed port, not 0")
+    return SourceSpec("rtp", f"{host}:{port}", options)
 
 
 def _parse_rtsp(uri: str) -> SourceSpec:
@@ -90,7 +135,10 @@ def _parse_rtsp(uri: str) -> SourceSpec:
         raise UserError(f"RTSP URI longer than {MAX_URI_LENGTH} characters")
     if any(character.isspace() or ord(character) < 32 or ord(character) == 127 for character in uri):
         raise UserError(f"RTSP URI {shown!r} contains spaces or control characters (percent-encode them)")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise UserError(f"bad RTSP URI {shown!r}: expected rtsp://HOST[:PORT]/PATH") from None
     host = parts.hostname
     if not host or not _HOST_NAME.fullmatch(host):
         raise UserError(f"bad RTSP URI {shown!r}: expected rtsp://HOST[:PORT]/PATH")
@@ -124,12 +172,15 @@ def parse_source_uri(uri: str) -> SourceSpec:
         raise UserError("empty source URI")
     scheme = _SCHEME.match(uri)
     if uri.startswith("gst:"):
-        if not uri[4:].strip():
-            raise UserError("gst: needs a pipeline, e.g. gst:udpsrc port=5000 ... ! appsink name=sink")
-        return SourceSpec("gst", uri[4:].strip())
+        name = uri[4:].strip()
+        if not PIPELINE_NAME.fullmatch(name):
+            raise UserError("gst: takes the name of a receive pipeline the operator configured for this server "
+                            "(gst:NAME), never a pipeline; for a Jetson's hardware decoder use "
+                            "rtp://0.0.0.0:5000?codec=h265&decoder=jetson")
+        return SourceSpec("gst", name)
     if scheme is not None and scheme.group(1) not in ("rtp", "rtsp", "file"):
         raise UserError(f"unsupported source {scheme.group(0)!r} (use rtp://, rtsp://, demo:, /dev/videoN, "
-                        "a video file or gst:)")
+                        "a video file or gst:NAME)")
     if uri.startswith("rtp://"):
         spec = _parse_rtp(uri)
     elif uri.startswith("rtsp://"):
@@ -157,8 +208,8 @@ def _number(options: dict[str, str], key: str, default: float | None, kind: type
         value = kind(options[key])
     except ValueError:
         raise UserError(f"option {key}={options[key]!r} is not a number") from None
-    if value <= 0:
-        raise UserError(f"option {key} must be positive, got {options[key]}")
+    if not 0 < value < float("inf"):
+        raise UserError(f"option {key} must be a positive number, got {options[key]}")
     return value
 
 
@@ -171,36 +222,72 @@ def _flag(options: dict[str, str], key: str, default: bool) -> bool:
     return value.lower() in ("1", "true", "yes")
 
 
-def open_source(uri: str) -> FrameSource:
-    """Open (and start) the source `uri` names; see the module docstring for the forms."""
-    spec = parse_source_uri(uri)
+def _picture_options(spec: SourceSpec) -> tuple[int, int, float]:
+    """Width, height and frames per second a demo or webcam URI asks for (640x480 at 30 by default)."""
     options = spec.options
-    if spec.kind == "rtp":
-        from core.stream.rtp_source import RtpSource
+    return (_number(options, "width", 640), _number(options, "height", 480), _number(options, "fps", 30.0, float))
 
-        host, _, port = spec.target.rpartition(":")
-        payload_type = _number(options, "payload", 96)
-        if payload_type > 127:
-            raise UserError(f"RTP payload type must be 0..127, got {payload_type}")
-        codec = options.get("codec", AUTO_CODEC)
-        return RtpSource(uri, host, int(port), None if codec == AUTO_CODEC else FORMATS[codec], payload_type)
+
+def check_limits(spec: SourceSpec, limits: SourceLimits) -> None:
+    """UserError when a demo scene or webcam asks for pictures over the pixel cap or a rate over the frame-rate cap
+    (other sources are capped as their pictures come: see `SourceLimits`)."""
+    if spec.kind not in ("demo", "webcam"):
+        return
+    width, height, fps = _picture_options(spec)
+    what = "the demo scene" if spec.kind == "demo" else f"webcam {spec.target}"
+    limits.check_size(width, height, what)
+    limits.check_rate(fps, what)
+
+
+def open_source(uri: str, policy: SourcePolicy = SourcePolicy()) -> FrameSource:
+    """Open (and start) the source `uri` names under `policy` (caps, senders, operator pipelines); see the module
+    docstring for the forms."""
+    spec = parse_source_uri(uri)
+    check_limits(spec, policy.limits)
+    options, limits = spec.options, policy.limits
+    if spec.kind == "rtp":
+        return _open_rtp(uri, spec, policy)
     if spec.kind == "rtsp":
         from core.stream.rtsp_source import RtspSource
 
-        return RtspSource(display_uri(uri), spec.target, transport=options.get("transport", "tcp"))
+        return RtspSource(display_uri(uri), spec.target, transport=options.get("transport", "tcp"), limits=limits)
     if spec.kind == "gst":
         from core.stream.gst_source import GstSource
 
-        return GstSource(uri, spec.target)
+        return GstSource(uri, operator_pipeline(policy.pipelines_file, spec.target, policy.rtp_ports), limits=limits)
     if spec.kind == "demo":
         from core.stream.demo import DemoSource
 
-        return DemoSource(uri, width=_number(options, "width", 640), height=_number(options, "height", 480),
-                          fps=_number(options, "fps", 30.0, float), duration=_number(options, "duration", None, float))
+        width, height, fps = _picture_options(spec)
+        return DemoSource(uri, width=width, height=height, fps=fps, duration=_number(options, "duration", None, float),
+                          limits=limits)
     from core.stream.container_source import ContainerSource
 
     if spec.kind == "webcam":
-        return ContainerSource(uri, spec.target, device=True, width=_number(options, "width", 640),
-                               height=_number(options, "height", 480), fps=_number(options, "fps", 30.0, float))
+        width, height, fps = _picture_options(spec)
+        return ContainerSource(uri, spec.target, device=True, width=width, height=height, fps=fps, limits=limits)
     return ContainerSource(uri, spec.target, realtime=_flag(options, "realtime", True),
-                           loop=_flag(options, "loop", False))
+                           loop=_flag(options, "loop", False), limits=limits)
+
+
+def _open_rtp(uri: str, spec: SourceSpec, policy: SourcePolicy) -> FrameSource:
+    """Our RTP receiver, or with decoder=jetson|gstreamer the program's own GStreamer receive pipeline."""
+    options = spec.options
+    host, _, port = spec.target.rpartition(":")
+    payload_type = _number(options, "payload", 96)
+    if payload_type > 127:
+        raise UserError(f"RTP payload type must be 0..127, got {payload_type}")
+    codec = options.get("codec", AUTO_CODEC)
+    decoder = options.get("decoder", FFMPEG_DECODER)
+    if decoder != FFMPEG_DECODER:
+        from core.stream.gst_source import GstSource
+        from core.stream.pipelines import receive_pipeline
+
+        text = receive_pipeline(port=int(port), codec=codec, payload_type=payload_type,
+                                jetson=GSTREAMER_DECODERS[decoder], address=host)
+        return GstSource(uri, check_receive_pipeline(text), limits=policy.limits)
+    from core.stream.rtp import SenderAllowList
+    from core.stream.rtp_source import RtpSource
+
+    return RtpSource(uri, host, int(port), None if codec == AUTO_CODEC else FORMATS[codec], payload_type,
+                     limits=policy.limits, allowed_senders=SenderAllowList(policy.allowed_senders))

@@ -1,6 +1,7 @@
 """The Live page's health panel, refreshed once a second: state (also "waiting for a keyframe"), arriving and
-decoded rates, time to the first picture, stage and end-to-end latency, stream errors, a sparkline of the last
-minutes and the detections per class of the last minute (this viewer's filter).
+decoded rates, time to the first picture, stage and end-to-end latency, stream errors, the RTP senders refused in
+the last minute (which address, why), a sparkline of the last minutes and the detections per class of the last
+minute (this viewer's filter).
 
 A source or model that did not start (an inference server that is down, say) is asked for again every
 RETRY_EVERY_S seconds while the page is open, and at once with "Retry now", so it starts when the server is back."""
@@ -23,6 +24,7 @@ from dashboard.components.text import plain
 
 HEALTH_PERIOD_S = 1.0
 RETRY_EVERY_S = 5.0
+REFUSED_SHOWN_FOR_S = 60.0
 
 
 def _state_banner(source: dict) -> None:
@@ -40,6 +42,22 @@ def _state_banner(source: dict) -> None:
         st.error(f"No signal: last frame {seconds or 0:.1f} s ago", icon=":material/videocam_off:")
     else:
         st.warning(f"Stream {plain(state)}", icon=":material/stop_circle:")
+
+
+def refused_senders_text(source: dict) -> str | None:
+    """The RTP senders refused in the last REFUSED_SHOWN_FOR_S seconds as Markdown list items (None when there are
+    none): address and port, SSRC, packets refused and why, each value escaped."""
+    lines = [f"- {plain(entry['sender'])}" + (f" (SSRC {plain(entry['ssrc'])})" if entry["ssrc"] else "")
+             + f": {entry['packets']} packets refused, {plain(entry['reason'])} ({entry['seconds_ago']:.0f} s ago)"
+             for entry in source.get("refused_senders") or () if entry["seconds_ago"] <= REFUSED_SHOWN_FOR_S]
+    return "\n".join(lines) if lines else None
+
+
+def _refused_senders(source: dict) -> None:
+    refused = refused_senders_text(source)
+    if refused:
+        followed = plain(source["sender"]) if source.get("sender") else "none yet"
+        st.warning(f"**Refused senders** (this stream follows {followed})\n{refused}", icon=":material/block:")
 
 
 def _first_frame(source: dict) -> str:
@@ -134,6 +152,7 @@ def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     errors = st.columns(2)
     errors[0].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
     errors[1].metric("decode errors", source["decode_errors"])
+    _refused_senders(source)
     codec = source.get("codec")
     st.caption(f"source {plain(stats['uri'])}" + (f" · codec {plain(codec)} (from the stream)" if codec else "")
                + (f" · model {plain(stats['detector']['name'])} ({plain(stats['detector']['backend'])})"

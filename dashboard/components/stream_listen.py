@@ -24,9 +24,11 @@ LISTEN_IDLE_RELEASE_S = 10.0  # the page stopped refreshing this long ago: its p
 _LISTENERS = "streams_listeners"
 _EDITOR_VERSION = "streams_editor_version"
 _SAVED_MESSAGE = "streams_saved_message"
-URI_HELP = ("rtp://0.0.0.0:PORT?codec=auto (a Jetson's stream; PORT from EDS_RTP_PORTS), "
-            "rtsp://[USER:PASS@]HOST[:PORT]/PATH[?transport=tcp|udp], /dev/videoN, demo:, or a video file under "
-            "the data root. A password shows as ***: leave it so to keep it.")
+URI_HELP = ("rtp://0.0.0.0:PORT?codec=auto (a Jetson's stream; PORT from EDS_RTP_PORTS; on a Jetson, "
+            "?codec=h265&decoder=jetson decodes it in hardware), rtsp://[USER:PASS@]HOST[:PORT]/PATH"
+            "[?transport=tcp|udp], /dev/videoN, demo:, a video file under the data root, or gst:NAME for a receive "
+            "pipeline the operator configured on the server (a pipeline's text is never accepted here). A password "
+            "shows as ***: leave it so to keep it.")
 
 
 def _listeners() -> dict[str, Viewer]:

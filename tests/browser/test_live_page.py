@@ -27,6 +27,7 @@ from benchmarks.live_viewers import (APP_ENV, CHROMIUM_WEBRTC_ARGS, WEBRTC_FRAME
 from core.config import DEFAULT_TRITON_URL, DEMO_DIR, REPO_ROOT
 from core.serve.process import ServeProcess
 from core.stream.configured import StreamEntry
+from dashboard.components.text import plain
 from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
 from tests.integration.rtsp_helpers import RtspServer
 from tests.polling import wait_until
@@ -84,8 +85,14 @@ def webrtc_browser(browser):
     instance.close()
 
 
+def shown(text: str) -> str:
+    """`text` as the page shows a value it escaped with `plain`: the same characters, with an invisible word joiner
+    wherever an address could have become a link (dashboard/components/text.py)."""
+    return re.sub(r"\\(.)", r"\1", plain(text))
+
+
 def source_caption(page, uri_start: str):
-    return page.get_by_text(re.compile(rf"^source {re.escape(uri_start)}"))
+    return page.get_by_text(re.compile(rf"^source {re.escape(shown(uri_start))}"))
 
 
 def _counters(page) -> dict[str, int]:
@@ -307,7 +314,7 @@ def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_
     # to; it is not started yet, so the page first meets a port where nothing listens
     server = ServeProcess(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt",
                           options=("--backend", "onnxruntime", "--device", "cpu"))
-    detector = re.compile(rf"model ssd@127\.0\.0\.1:{server.grpc_port} \(triton\)")
+    detector = re.compile(rf"model {re.escape(shown(f'ssd@127.0.0.1:{server.grpc_port}'))} \(triton\)")
     try:
         page, video = open_live(webrtc_browser, live_url)
         choose(page, "Backend", "Triton server")
@@ -318,7 +325,7 @@ def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_
                    "the model name field's default")
         address.fill(server.url)
         address.press("Enter")
-        page.get_by_text(f"inference server unreachable at {server.url}").first.wait_for(timeout=30_000)
+        page.get_by_text(shown(f"inference server unreachable at {server.url}")).first.wait_for(timeout=30_000)
         frames = probe(video)["frames"]
         wait_until(lambda: probe(video)["frames"] >= frames + 10, 30, "the stream playing on with the model it had")
         screenshot(page, "live_page_triton_down")
@@ -335,14 +342,14 @@ def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_
         screenshot(page, "live_page_triton")
 
         server.kill()  # a server that dies while it serves: said within seconds, the video goes on unannotated
-        page.get_by_text(re.compile(rf"^Detector: inference server unreachable at {re.escape(server.url)}"))\
+        page.get_by_text(re.compile(rf"^Detector: inference server unreachable at {re.escape(shown(server.url))}"))\
             .wait_for(timeout=15_000)
         frames = probe(video)["frames"]
         wait_until(lambda: probe(video)["frames"] >= frames + 10, 30, "the video playing on without the server")
         screenshot(page, "live_page_triton_killed")
         address.fill("127.0.0.1:8001")  # not an address: said at once, nothing is asked of a server
         address.press("Enter")
-        page.get_by_text("triton url must be grpc://HOST:PORT with a port of 1..65535, got '127.0.0.1:8001'")\
+        page.get_by_text(shown("triton url must be grpc://HOST:PORT with a port of 1..65535, got '127.0.0.1:8001'"))\
             .wait_for(timeout=30_000)
         page.context.close()
     finally:

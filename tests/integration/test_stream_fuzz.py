@@ -1,13 +1,15 @@
 """A hostile sender on 127.0.0.1 against a real RtpSource: over 100,000 malformed datagrams (random NAL types,
 fragments without a start, aggregation packets whose lengths lie, a 64 MB access unit that never ends,
-RTP-looking garbage, random SSRCs) must leave memory bounded, and a real stream sent afterwards still decodes.
-Also: a picture over the pixel cap is refused and counted, and an address off the allow-list is not heard."""
+RTP-looking garbage, random SSRCs) must leave memory bounded, the attacker is never followed, and a real stream
+sent afterwards still decodes. Also: a picture over the pixel cap is refused and counted, an address off the
+allow-list is not heard, and junk sent first from one port does not keep the camera, sending from another, out."""
 from __future__ import annotations
 
 import itertools
 import random
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
@@ -15,6 +17,9 @@ from contextlib import closing
 import pytest
 from stream_helpers import collect, send_demo_frames
 
+from tests.polling import wait_until
+
+from core.stream.base import SourceLimits
 from core.stream.nal import H264, H265
 from core.stream.rtp import DEFAULT_TAKEOVER_SILENCE_S, RtpPacket, SenderAllowList
 from core.stream.rtp_source import RtpSource
@@ -111,12 +116,12 @@ def _blast(source: RtpSource, datagrams: Iterable[bytes]) -> int:
 def test_hostile_datagrams_leave_memory_bounded_and_a_real_stream_decodes_afterwards() -> None:
     started = time.monotonic()
     attacker = _Attacker(seed=11)
-    with RtpSource("rtp://fuzz", "127.0.0.1", 0, H265, max_decoded_pixels=1280 * 720,
+    with RtpSource("rtp://fuzz", "127.0.0.1", 0, H265, limits=SourceLimits(max_pixels=1280 * 720),
                    allowed_senders=SenderAllowList("")) as source:
         with closing(RtpSender("127.0.0.1", source.port)) as warm_up:
             send_demo_frames(warm_up, frames=30)  # warm-up: a real stream allocates the decoder's pictures
         assert collect(source, 2.0, until_silent=0.5).frames
-        time.sleep(DEFAULT_TAKEOVER_SILENCE_S + 0.2)  # the real sender is gone: the attacker may now be pinned
+        time.sleep(DEFAULT_TAKEOVER_SILENCE_S + 0.2)  # the real sender is gone: the attacker may now be tried
         _blast(source, attacker.mixed(10_000))  # warm-up of the attack itself (allocator pools, candidate table)
         before = _rss_bytes()
         fuzzed = _blast(source, attacker.mixed(FUZZ_PACKETS // 2))
@@ -140,14 +145,16 @@ def test_hostile_datagrams_leave_memory_bounded_and_a_real_stream_decodes_afterw
     assert growth < RSS_GROWTH_LIMIT
     assert attacked["units_dropped_oversize"] >= 1
     assert attacked["invalid_packets"] > 1000 and attacked["foreign_packets"] > 1000
-    assert health["sender_switches"] == 2  # warm-up sender -> attacker -> real sender, each after silence
+    # warm-up sender -> real sender after the silence; the attacker, whose "keyframes" never decode, is never followed
+    assert health["sender_switches"] == 1
+    assert any(entry["ssrc"] == f"{attacker.ssrc:08x}" for entry in health["refused_senders"])
     assert decoded_after >= sent.frames - 5 and last and last[-1].image.shape[:2] == (480, 640)
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("nal_format", [H265, H264], ids=["h265", "h264"])
 def test_a_picture_over_the_pixel_cap_is_refused_and_counted(nal_format) -> None:
-    with RtpSource("rtp://capped", "127.0.0.1", 0, nal_format, max_decoded_pixels=320 * 240,
+    with RtpSource("rtp://capped", "127.0.0.1", 0, nal_format, limits=SourceLimits(max_pixels=320 * 240),
                    allowed_senders=SenderAllowList("")) as source:
         with closing(RtpSender("127.0.0.1", source.port, nal_format.name)) as sender:
             send_demo_frames(sender, frames=20, width=640, height=480)
@@ -169,3 +176,45 @@ def test_an_address_off_the_allow_list_is_not_heard() -> None:
     health = source.health_snapshot()
     assert got.frames == [] and health["refused_packets"] >= 15 and health["state"] == "stopped"
     assert health["invalid_packets"] == health["foreign_packets"] == 0
+
+
+@pytest.mark.timeout(60)
+def test_junk_sent_first_from_one_port_does_not_keep_the_camera_out() -> None:
+    """The review's case: RTP-looking junk (one SSRC with consecutive sequence numbers and payload type 96 but never a
+    decodable keyframe, mixed with strangers) arrives first from one port and goes on; a real H.265 stream then comes
+    from another port.
+    The camera is followed from its first keyframe and every frame after it decodes; the junk's port is named
+    among the refused senders."""
+    attacker = _Attacker(seed=5)
+    stop = threading.Event()
+    with RtpSource("rtp://junk-first", "127.0.0.1", 0, None, allowed_senders=SenderAllowList("")) as source, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as junk:
+        junk.bind(("127.0.0.1", 0))
+        junk_port = junk.getsockname()[1]
+
+        def spray() -> None:
+            for datagram in attacker.mixed(10**9):
+                if stop.wait(0.0005):
+                    return
+                junk.sendto(datagram, ("127.0.0.1", source.port))
+
+        sprayer = threading.Thread(target=spray, daemon=True)
+        sprayer.start()
+        try:
+            wait_until(lambda: source.health_snapshot()["senders_tried"] >= 1 and source.health.foreign_packets > 300,
+                       30, "the junk is being tried")
+            assert source.health.frames_decoded == 0
+            with closing(RtpSender("127.0.0.1", source.port)) as camera:
+                sent = send_demo_frames(camera, frames=60)
+            collect(source, 0.5)
+        finally:
+            stop.set()
+            sprayer.join(timeout=5)
+    health = source.health_snapshot()
+    refused = {entry["sender"]: entry for entry in health["refused_senders"]}
+    print("junk first:", {k: health[k] for k in ("frames_decoded", "foreign_packets", "decode_errors", "sender")},
+          refused.get(f"127.0.0.1:{junk_port}"))
+    assert health["ssrc"] == camera.ssrc and health["sender_switches"] == 0
+    assert health["frames_decoded"] >= sent.frames - 5  # from the camera's first keyframe on
+    junk_entry = refused[f"127.0.0.1:{junk_port}"]  # named by its port (its SSRC is the newest of the junk's)
+    assert junk_entry["packets"] > 300 and junk_entry["reason"] == "another sender is followed"

@@ -1,6 +1,7 @@
 """RTSP from a real server on 127.0.0.1 (GStreamer's RTSP server library, see rtsp_server.py): received and decoded
 over TCP and UDP, and received again by itself after the server is killed and started again; the camera's
-credentials never show in the health, the source's name or the logs."""
+credentials never show in the health, the source's name or the logs; a camera over the pixel cap is refused and
+one faster than the frame-rate cap is thinned, both counted."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from core.stream import open_source
-from core.stream.base import FrameSource
+from core.stream.base import FrameSource, SourceLimits
+from core.stream.sources import SourcePolicy
 from tests.integration.rtsp_helpers import RtspServer, free_tcp_port
 from tests.polling import wait_for
 
@@ -71,3 +73,19 @@ def test_rtsp_source_reconnects_after_the_server_restarts(rtsp_servers, caplog) 
     shown = json.dumps(health) + source.uri + caplog.text
     assert "s3cret" not in shown and "camuser" not in shown
     assert source.uri == f"rtsp://***@127.0.0.1:{port}/cam?transport=tcp"
+
+
+@pytest.mark.timeout(90)
+def test_an_rtsp_camera_over_the_caps_is_refused_or_thinned_and_says_why(rtsp_servers) -> None:
+    port = free_tcp_port()
+    rtsp_servers(port)  # 320x240 at 15 fps
+    uri = f"rtsp://127.0.0.1:{port}/cam"
+    with open_source(uri, SourcePolicy(limits=SourceLimits(max_pixels=320 * 240 - 1))) as source:
+        assert wait_for(lambda: source.health.frames_oversize >= 1 and source.health.last_error, 30)
+        assert source.read(timeout=0) is None
+        refused = source.health_snapshot()
+    assert "(320x240) are larger than this server decodes" in refused["last_error"]
+    assert "EDS_MAX_DECODED_PIXELS" in refused["last_error"] and refused["frames_decoded"] == 0
+    with open_source(uri, SourcePolicy(limits=SourceLimits(max_fps=5.0))) as source:
+        assert wait_for(lambda: source.health.frames_over_rate >= 5, 30)
+        assert drain_until(source, 1, timeout=10) == 1

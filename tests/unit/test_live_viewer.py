@@ -265,7 +265,7 @@ def test_switching_source_shows_the_new_source_at_once() -> None:
     registry = PipelineRegistry()
     viewer = Viewer(registry)
     try:
-        viewer.watch("demo:?width=64&height=48&fps=120")
+        viewer.watch("demo:?width=64&height=48&fps=60")
         cursor = Cursor()
         while cursor.sequence < 40:
             image, cursor = viewer.next_image(cursor, 5.0)

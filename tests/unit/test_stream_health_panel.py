@@ -66,3 +66,30 @@ def test_a_failed_start_is_shown_and_asked_for_again_when_due_or_at_once_on_retr
     app.session_state["error"] = None  # started: nothing shown, the next failure waits a full period again
     app.run()
     assert not app.error and "live_retry_at" not in app.session_state and app.markdown[0].value == "retries 2"
+
+
+def _refused_script() -> None:
+    from dashboard.components.live_health import _refused_senders
+
+    _refused_senders({"sender": "192.0.2.10:40000", "refused_senders": [
+        {"sender": "192.0.2.66:6000", "ssrc": "0badc0de", "packets": 455, "reason": "another sender is followed",
+         "seconds_ago": 0.4},
+        {"sender": "192.0.2.67:6001", "ssrc": None, "packets": 3, "reason": "not allowed by EDS_RTP_ALLOWED_SENDERS",
+         "seconds_ago": 12.0},
+        {"sender": "192.0.2.68:6002", "ssrc": "00000001", "packets": 9, "reason": "another sender is followed",
+         "seconds_ago": 600.0}]})
+    _refused_senders({"sender": None, "refused_senders": []})
+
+
+@pytest.mark.timeout(60)
+def test_the_panel_names_the_senders_refused_in_the_last_minute() -> None:
+    app = AppTest.from_function(_refused_script, default_timeout=30)
+    app.run()
+    assert not app.exception and len(app.warning) == 1
+    text = app.warning[0].value
+    assert f"this stream follows {plain('192.0.2.10:40000')}" in text
+    assert (f"{plain('192.0.2.66:6000')} (SSRC 0badc0de): 455 packets refused, another sender is followed (0 s ago)"
+            in text)
+    assert (f"{plain('192.0.2.67:6001')}: 3 packets refused, {plain('not allowed by EDS_RTP_ALLOWED_SENDERS')} "
+            "(12 s ago)" in text)
+    assert plain("192.0.2.68") not in text  # ten minutes ago

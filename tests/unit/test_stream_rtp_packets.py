@@ -10,7 +10,8 @@ import pytest
 
 from core.stream.demo import draw_demo_frame
 from core.stream.nal import H264, H265
-from core.stream.rtp import RtpPacket, SenderAllowList, SequenceTracker, SenderSelector, parse_rtp
+from core.stream.rtp import (CANDIDATE, FOLLOWED, HELD, REFUSED, RtpPacket, SenderAllowList, SenderSelector,
+                             SequenceTracker, parse_rtp)
 from core.stream.rtp_source import RtpSource
 from core.stream.sender import RtpSender
 from tests.polling import wait_for
@@ -57,27 +58,32 @@ def test_sequence_tracker_counts_loss_reordering_duplicates_and_wraps() -> None:
     assert tracker.add(40001) == "in_order"
 
 
-def test_sender_selector_locks_after_consecutive_packets_and_ignores_garbage() -> None:
-    selector = SenderSelector(confirm=3, takeover_silence=0.3)
+def test_sender_selector_tries_after_consecutive_packets_and_ignores_garbage() -> None:
+    selector = SenderSelector(lambda: "decoder", confirm=3, takeover_silence=0.3)
 
     def packet(ssrc: int, sequence: int) -> RtpPacket:
         return RtpPacket(96, False, sequence, 0, ssrc, b"x")
 
     host = "10.0.0.5"
-    assert selector.offer(packet(1, 10), host, 0.0) == []
-    assert selector.offer(packet(1, 11), host, 0.01) == []
-    released = selector.offer(packet(1, 12), host, 0.02)
-    assert [p.sequence for p in released] == [10, 11, 12] and selector.locked == (1, host)
+    sender = (1, host, 5000)
+    assert selector.offer(packet(1, 10), sender, 0.0) == (HELD, [], None)
+    assert selector.offer(packet(1, 11), sender, 0.01) == (HELD, [], None)
+    role, released, trial = selector.offer(packet(1, 12), sender, 0.02)
+    assert role == CANDIDATE and [p.sequence for p in released] == [10, 11, 12] and trial == "decoder"
+    assert selector.locked is None  # tried, not followed: that takes a decoded keyframe (pin)
+    selector.pin(sender, 0.02)
     # stray packets of other SSRCs while the sender is alive are not followed
     for number in range(10):
-        assert selector.offer(packet(1000 + number, number), host, 0.03) == []
-        assert selector.offer(packet(1, 13 + number), host, 0.03) != []
-    # a restarted sender (new SSRC, consecutive numbers) takes over once the old one is silent
-    assert selector.offer(packet(2, 500), host, 0.1) == []
-    assert selector.offer(packet(2, 501), host, 0.2) == []
-    assert selector.offer(packet(2, 502), host, 0.25) == []  # old sender seen at 0.03: not silent long enough
-    assert [p.sequence for p in selector.offer(packet(2, 503), host, 0.4)] == [500, 501, 502, 503]
-    assert selector.locked == (2, host) and selector.switches == 1
+        assert selector.offer(packet(1000 + number, number), (1000 + number, host, 5000), 0.03)[0] == REFUSED
+        assert selector.offer(packet(1, 13 + number), sender, 0.03)[0] == FOLLOWED
+    # a restarted sender (new SSRC and port, consecutive numbers) is tried once the old one is silent
+    restarted = (2, host, 5002)
+    assert [selector.offer(packet(2, 500 + n), restarted, now)[0] for n, now in enumerate((0.1, 0.2, 0.25))] \
+        == [REFUSED] * 3  # old sender seen at 0.03: not silent long enough
+    assert [selector.offer(packet(2, 503 + n), restarted, now)[0] for n, now in enumerate((0.4, 0.41, 0.42))] \
+        == [HELD, HELD, CANDIDATE]
+    selector.pin(restarted, 0.43)
+    assert selector.locked == restarted and selector.switches == 1
 
 
 # --- RtpSource health: what arrives, the codec read from the payload, why nothing decodes -----------------------

@@ -52,7 +52,8 @@ def test_receive_pipelines_for_jetson_and_pc() -> None:
     ("/dev/video0", "webcam", "/dev/video0", {}),
     ("clips/a b.mp4", "file", "clips/a b.mp4", {}),
     ("file:///data/x.mkv?loop=1", "file", "/data/x.mkv", {"loop": "1"}),
-    ("gst: udpsrc port=5000 ! fakesink", "gst", "udpsrc port=5000 ! fakesink", {}),
+    ("gst:yard-nvdec", "gst", "yard-nvdec", {}),
+    ("rtp://[::]:5000?codec=h265&decoder=jetson", "rtp", ":::5000", {"codec": "h265", "decoder": "jetson"}),
 ])
 def test_parse_source_uri(uri, kind, target, options) -> None:
     spec = parse_source_uri(uri)
@@ -61,7 +62,12 @@ def test_parse_source_uri(uri, kind, target, options) -> None:
 
 @pytest.mark.parametrize(("uri", "message"), [
     ("", "empty"), ("rtp://0.0.0.0?codec=h265", "BIND:PORT"), ("rtp://0.0.0.0:5000?codec=vp8", "unknown codec"),
-    ("rtp://0.0.0.0:5000?bitrate=3", "unknown option"), ("demo:?colour=red", "unknown option"), ("gst:", "pipeline"),
+    ("rtp://0.0.0.0:5000?bitrate=3", "unknown option"), ("demo:?colour=red", "unknown option"), ("gst:", "gst:NAME"),
+    ("rtp://[::1", "BIND:PORT"), ("rtp://[::1]:x", "BIND:PORT"), ("rtp://a b:5000", "BIND:PORT"),
+    ("rtsp://[::1/live", "rtsp://HOST"), ("rtp://0.0.0.0:5000?decoder=vlc", "unknown decoder"),
+    ("rtp://0.0.0.0:5000?decoder=jetson", "needs the codec named"),
+    ("rtp://0.0.0.0:0?codec=h265&decoder=gstreamer", "fixed port"),
+    ("gst:udpsrc port=5000 ! fakesink", "never a pipeline"),
 ])
 def test_bad_uris_are_one_line_user_errors(uri, message) -> None:
     with pytest.raises(UserError, match=message):
