@@ -58,6 +58,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    """Exit 0 when every kept row's image is on disk; 1 when rows were refused or images failed."""
     from core.data.download import DownloadRequest, DownloadSettings, download_dataset, prepare_annotations
     from core.data.stats import format_downloader_text, statistics_from_tables
     from core.data.table import to_table
@@ -68,19 +69,20 @@ def run_download(args: argparse.Namespace) -> int:
     settings = DownloadSettings.from_env()
     progress = not args.no_progress
     if args.stats_only:
-        frames = prepare_annotations(request, settings, progress=progress)
+        prepared, report = prepare_annotations(request, settings, progress=progress), None
     else:
-        frames, report = download_dataset(request, settings, progress=progress)
-    tables = {split: to_table(frame) for split, frame in frames.items()}
+        prepared, report = download_dataset(request, settings, progress=progress)
+    tables = {split: to_table(frame) for split, frame in prepared.frames.items()}
     sys.stdout.write(format_downloader_text(statistics_from_tables(tables, root=args.data)))
-    if args.stats_only:
-        return 0
-    for split, split_report in report.splits.items():
-        print(f"{split}: {split_report.images} images, {split_report.downloaded} downloaded, "
-              f"{split_report.already_present} already present, {len(split_report.failed)} failed")
-    for split, image_id, reason in report.failures:
-        print(f"failed: {split}/{image_id}.jpg: {reason}", file=sys.stderr)
-    return 1 if report.failures else 0
+    for split, refused in prepared.refused.items():
+        print(f"refused: {refused.message(split)}", file=sys.stderr)
+    if report is not None:
+        for split, split_report in report.splits.items():
+            print(f"{split}: {split_report.images} images, {split_report.downloaded} downloaded, "
+                  f"{split_report.already_present} already present, {len(split_report.failed)} failed")
+        for split, image_id, reason in report.failures:
+            print(f"failed: {split}/{image_id}.jpg: {reason}", file=sys.stderr)
+    return 1 if prepared.refused or (report is not None and report.failures) else 0
 
 
 def run_synth(args: argparse.Namespace) -> int:
