@@ -54,6 +54,14 @@ OPTION_VALUES = {
     "download data a file": (["dataset", "download", "--classes", "Zebra", "--data", "{tmp}/a_file"],
                              "is a file, not a folder"),
     "synth into a file": (["dataset", "synth", "{tmp}/a_file"], "is a file, not a folder"),
+    "jetson batch sizes empty": (["jetson", "pack", *MODEL, "--data", "{tmp}", "--output", "{tmp}/b",
+                                  "--batch-sizes", ","], "like 1,8,32"),
+    "jetson stream port too big": (["jetson", "pack", *MODEL, "--data", "{tmp}", "--output", "{tmp}/b",
+                                    "--stream-port", "99999"], "between 1 and 65535, not 99999"),
+    "jetson threads -1": (["jetson", "pack", *MODEL, "--data", "{tmp}", "--output", "{tmp}/b", "--threads", "-1"],
+                          "at least 1, not -1"),
+    "jetson calib images 0": (["jetson", "pack", *MODEL, "--data", "{tmp}", "--output", "{tmp}/b",
+                               "--calib-images", "0"], "at least 1, not 0"),
 }
 
 
