@@ -8,6 +8,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from core.errors import UserError
+from core.paths import resolved_under
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -149,10 +150,9 @@ class Settings:
 
     def confine(self, path: str | Path) -> Path:
         """Resolve `path` and refuse it unless it lies under an allowed root (symlinks resolved first)."""
-        resolved = Path(path).expanduser().resolve()
-        for root in (*self.allowed_roots, ASSETS_DIR.resolve()):
-            if resolved == root or root in resolved.parents:
-                return resolved
+        resolved = resolved_under(path, (*self.allowed_roots, ASSETS_DIR))
+        if resolved is not None:
+            return resolved
         roots = ", ".join(str(r) for r in self.allowed_roots)
         raise UserError(f"{path} is outside the configured data roots ({roots}); set EDS_ALLOWED_ROOTS to allow it")
 

@@ -117,12 +117,26 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
 def encode_image(image: np.ndarray, suffix: str = ".jpg", *, quality: int | None = None) -> bytes:
     """`image` encoded as `suffix` says; `quality` (1-100) sets JPEG quality (OpenCV's default 95 otherwise)."""
     parameters = [cv2.IMWRITE_JPEG_QUALITY, quality] if quality is not None else []
-    ok, encoded = cv2.imencode(suffix, image, parameters)
+    try:
+        ok, encoded = cv2.imencode(suffix, image, parameters)
+    except cv2.error:  # OpenCV raises, rather than returning False, for a suffix it has no encoder for
+        ok = False
     if not ok:
-        raise UserError(f"cannot encode image as {suffix}")
+        raise UserError(f"cannot encode an image as {suffix!r} (use .jpg or .png)")
     return encoded.tobytes()
+
+
+def _image_suffix(path: Path) -> str:
+    return path.suffix.lower() or ".jpg"
+
+
+def check_image_output(path: str | Path) -> None:
+    """A UserError unless OpenCV can write an image named `path` (checked before any work that ends in writing it)."""
+    suffix = _image_suffix(Path(path))
+    if not cv2.haveImageWriter(f"image{suffix}"):
+        raise UserError(f"cannot write an image as {suffix!r} ({path}); use .jpg or .png")
 
 
 def write_image(image: np.ndarray, path: str | Path) -> Path:
     path = Path(path)
-    return write_bytes_atomic(path, encode_image(image, path.suffix.lower() or ".jpg"))
+    return write_bytes_atomic(path, encode_image(image, _image_suffix(path)))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -96,20 +96,46 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+class DatabaseUnreachable(UserError):
+    """The run history's database could not be opened or connected to (no server, wrong host, no such file)."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _refuse_failed_connects(engine: Engine, shown_url: str) -> None:
+    """A connection that cannot be opened becomes a one-line `DatabaseUnreachable` instead of a driver traceback."""
+    def on_error(context: ExceptionContext) -> None:
+        if context.connection is None and context.statement is None and not context.is_pre_ping:
+            raise DatabaseUnreachable(f"cannot open the run history at {shown_url}: "
+                                      f"{_first_line(context.original_exception)}") from context.original_exception
+
+    event.listen(engine, "handle_error", on_error)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; a SQLite file's folder is created and each connection gets the ledger's pragmas."""
     try:
         parsed = make_url(url)
     except ArgumentError as error:
         raise UserError(f"not a database URL: {url!r} ({error})") from error
+    shown_url = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+        _refuse_failed_connects(engine, shown_url)
+        return engine
     if parsed.database and parsed.database != ":memory:":
-        path = create_private_file(Path(parsed.database).expanduser())
+        try:
+            path = create_private_file(Path(parsed.database).expanduser())
+        except OSError as error:
+            raise DatabaseUnreachable(f"cannot create the run history {parsed.database}: {error.strerror}") from None
         for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
             tighten(file)
     engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs)
     event.listen(engine, "connect", _configure_sqlite)
+    _refuse_failed_connects(engine, shown_url)
     return engine
 
 

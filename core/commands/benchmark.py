@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from core.commands.options import add_model_options, runtime_fields
+from core.commands.values import NON_NEGATIVE, POSITIVE, SCORE, number
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
-from core.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,12 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "normalization, decode + NMS), and records a benchmark run.")
     add_model_options(detect, weights_help="pytorch-ssd .pth checkpoint or exported (or INT8) .onnx")
     detect.add_argument("--image", type=Path, help="frame to detect in (default: a seeded 640x480 noise frame)")
-    detect.add_argument("--batch-size", type=int, default=1, help="frames per detect() call (default 1)")
-    detect.add_argument("--threads", type=int, default=2, help="CPU threads for the runtime (default 2)")
-    detect.add_argument("--iterations", type=int, default=50, help="at least this many timed calls (default 50)")
-    detect.add_argument("--min-seconds", type=float, default=2.0, help="and at least this long (default 2)")
-    detect.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
-    detect.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD, help="minimum class score")
+    detect.add_argument("--batch-size", type=POSITIVE, default=1, help="frames per detect() call (default 1)")
+    detect.add_argument("--threads", type=POSITIVE, default=2, help="CPU threads for the runtime (default 2)")
+    detect.add_argument("--iterations", type=POSITIVE, default=50, help="at least this many timed calls (default 50)")
+    detect.add_argument("--min-seconds", type=number(0.0), default=2.0, help="and at least this long (default 2)")
+    detect.add_argument("--warmup", type=NON_NEGATIVE, default=5, help="untimed calls first (default 5)")
+    detect.add_argument("--threshold", type=SCORE, default=DEFAULT_SCORE_THRESHOLD, help="minimum class score")
     detect.add_argument("--json", action="store_true", help="print one JSON object instead of a sentence")
     detect.set_defaults(func=run_detect)
 
@@ -36,9 +36,6 @@ def run_detect(args: argparse.Namespace) -> int:
     from core.ledger import run_recorder
     from core.optimize.measure import RepeatConfig, benchmark_frame, measure_detect_call
 
-    if args.batch_size < 1 or args.iterations < 1 or args.threads < 1 or args.warmup < 0 or args.min_seconds < 0:
-        raise UserError("--batch-size, --iterations and --threads must be at least 1; --warmup and --min-seconds "
-                        "at least 0")
     frame = benchmark_frame(args.image)
     spec = DetectorSpec(args.weights, args.labels, backend=args.backend, device=args.device,
                         precision=args.precision, score_threshold=args.threshold, threads=args.threads,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
 from core.commands.options import add_model_options, runtime_fields
+from core.commands.values import SCORE, output_file
 from core.jsonio import write_json
 
 
@@ -14,17 +15,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("detect", help="detect objects in an image")
     add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint or exported .onnx")
     parser.add_argument("--image", required=True, type=Path)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD, help="minimum class score")
-    parser.add_argument("--json", type=Path, help="write the detections JSON here (stdout always gets it)")
-    parser.add_argument("--output", type=Path, help="write an annotated copy of the image here")
+    parser.add_argument("--threshold", type=SCORE, default=DEFAULT_SCORE_THRESHOLD, help="minimum class score")
+    parser.add_argument("--json", type=output_file, help="write the detections JSON here (stdout always gets it)")
+    parser.add_argument("--output", type=output_file, help="write an annotated copy of the image here")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from core.detect import DetectorSpec, load_detector
     from core.detect.overlay import draw_detections
-    from core.imageio import read_image, write_image
+    from core.imageio import check_image_output, read_image, write_image
 
+    if args.output:
+        check_image_output(args.output)
     image = read_image(args.image)
     spec = DetectorSpec(args.weights, args.labels, backend=args.backend, device=args.device,
                         precision=args.precision, score_threshold=args.threshold, **runtime_fields(args))

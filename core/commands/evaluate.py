@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.commands.options import add_model_options, runtime_fields
+from core.commands.values import POSITIVE, output_file
 from core.jsonio import write_json
 from core.optimize.voc_ap import USE_2007_METRIC, voc_metric_name
 
@@ -26,13 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint or exported .onnx")
     parser.add_argument("--data", required=True, type=Path, help="dataset folder (Open Images downloader or VOC)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per detector call (default 8)")
-    parser.add_argument("--threads", type=int, help="CPU threads for the runtime (default: the runtime's)")
+    parser.add_argument("--batch-size", type=POSITIVE, default=8, help="images per detector call (default 8)")
+    parser.add_argument("--threads", type=POSITIVE, help="CPU threads for the runtime (default: the runtime's)")
     parser.add_argument("--use-2007-metric", action=argparse.BooleanOptionalAction, default=USE_2007_METRIC,
                         help=f"VOC AP as the 11-point VOC 2007 mean, like eval_ssd.py (default: "
                         f"{voc_metric_name(USE_2007_METRIC)}); --no-use-2007-metric: the area under the interpolated "
                         "curve (VOC 2010+)")
-    parser.add_argument("--json", type=Path, help="also write the full result as JSON here")
+    parser.add_argument("--json", type=output_file, help="also write the full result as JSON here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 

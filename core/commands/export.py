@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from core.commands.options import add_model_options
+from core.commands.values import POSITIVE, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,10 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output-cvg=scores --output-bbox=boxes",
     )
     add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint", runtime=False)
-    parser.add_argument("--output", type=Path, help="output .onnx (default: ssd-mobilenet.onnx beside the weights)")
-    parser.add_argument("--batch-size", type=int, default=1, help="fixed batch size (default 1)")
+    parser.add_argument("--output", type=output_file,
+                        help="output .onnx (default: ssd-mobilenet.onnx beside the weights)")
+    parser.add_argument("--batch-size", type=POSITIVE, default=1, help="fixed batch size (default 1)")
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
-    parser.add_argument("--opset", type=int,
+    parser.add_argument("--opset", type=POSITIVE,
                         help="ONNX opset (default 11: every supported JetPack's TensorRT parses it)")
     parser.set_defaults(func=run)
 

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 
 from core.commands.options import add_model_options
+from core.commands.values import NON_NEGATIVE, POSITIVE, output_folder
+
 # The parser's choices and defaults (core.model.triton_repository's, kept equal by a test): importing that module
 # here would load torch for every `python -m core` command.
 FORMATS = ("onnx", "tensorrt")
@@ -26,15 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(--backend triton), and the command that serves the repository with NVIDIA's container is printed.",
     )
     add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint", runtime=False)
-    parser.add_argument("--output", required=True, type=Path, help="model repository folder (e.g. model_repository)")
+    parser.add_argument("--output", required=True, type=output_folder,
+                        help="model repository folder (e.g. model_repository)")
     parser.add_argument("--format", default="onnx", choices=FORMATS,
                         help="onnx (Triton's ONNX Runtime backend, default) or tensorrt (a plan built here: needs "
                         "the GPU and TensorRT of the serving machine)")
     parser.add_argument("--precision", default="fp32", choices=TENSORRT_PRECISIONS,
                         help="tensorrt plan precision (onnx is always fp32)")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="model name in the repository (default ssd)")
-    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="max_batch_size (default 32)")
-    parser.add_argument("--queue-delay-us", type=int, default=DEFAULT_QUEUE_DELAY_US,
+    parser.add_argument("--max-batch", type=POSITIVE, default=DEFAULT_MAX_BATCH, help="max_batch_size (default 32)")
+    parser.add_argument("--queue-delay-us", type=NON_NEGATIVE, default=DEFAULT_QUEUE_DELAY_US,
                         help="dynamic batcher max queue delay in microseconds (default 2000)")
     parser.set_defaults(func=run)
 

@@ -7,14 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core.commands.options import add_model_options
+from core.commands.values import PORT, POSITIVE, output_folder, whole_list
 from core.errors import UserError
-
-
-def _sizes(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"batch sizes are comma-separated integers, not {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,22 +24,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack = actions.add_parser("pack", help="ONNX graph, images and manifest for the Jetson program")
     add_model_options(pack, weights_help="pytorch-ssd .pth (exported to ONNX here) or its .onnx export", runtime=False)
     pack.add_argument("--data", required=True, type=Path, help="dataset folder (Open Images or VOC layout)")
-    pack.add_argument("--output", required=True, type=Path, help="the bundle folder to write (new, or a bundle)")
+    pack.add_argument("--output", required=True, type=output_folder,
+                      help="the bundle folder to write (new, or a bundle)")
     pack.add_argument("--targets", default=",".join(JETSON_TARGETS),
                       help=f"engines the Jetson builds (default {','.join(JETSON_TARGETS)})")
-    pack.add_argument("--batch-sizes", type=_sizes, default=[1, 8, 32], help="engine batch sizes (default 1,8,32)")
-    pack.add_argument("--calib-images", type=int, default=100, help="INT8 calibration images (default 100)")
-    pack.add_argument("--eval-images", type=int, default=200, help="evaluation images (default 200)")
+    pack.add_argument("--batch-sizes", type=whole_list(1), default=(1, 8, 32),
+                      help="engine batch sizes (default 1,8,32)")
+    pack.add_argument("--calib-images", type=POSITIVE, default=100, help="INT8 calibration images (default 100)")
+    pack.add_argument("--eval-images", type=POSITIVE, default=200, help="evaluation images (default 200)")
     pack.add_argument("--calib-split", default="train")
     pack.add_argument("--eval-split", default="test")
     pack.add_argument("--no-fixed-batch-graphs", dest="fixed_batch_graphs", action="store_false",
                       help="leave out the fixed-batch graphs TensorRT 7 builds from (smaller bundle)")
-    pack.add_argument("--max-bundle-mb", type=int, default=1024, help="refuse a bundle larger than this (1024)")
+    pack.add_argument("--max-bundle-mb", type=POSITIVE, default=1024, help="refuse a bundle larger than this (1024)")
     pack.add_argument("--stream-host", help="this server's address for the Jetson's sender (default: first LAN "
                                             "IPv4 address)")
-    pack.add_argument("--stream-port", type=int, default=5000, help="UDP port of the sender's stream (5000)")
+    pack.add_argument("--stream-port", type=PORT, default=5000, help="UDP port of the sender's stream (5000)")
     pack.add_argument("--stream-camera", default="/dev/video0", help="/dev/videoN (USB) or csi[:N]")
-    pack.add_argument("--threads", type=int, help="CPU threads of the ONNX Runtime reference")
+    pack.add_argument("--threads", type=POSITIVE, help="CPU threads of the ONNX Runtime reference")
     pack.add_argument("--no-progress", dest="progress", action="store_false")
     pack.set_defaults(func=run_pack)
 

@@ -7,17 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.errors import UserError
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"batch sizes must be integers like 1,8,32, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"batch sizes must be positive, got {text!r}")
-    return sizes
+from core.commands.values import POSITIVE, output_folder, whole_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "calibration images from --calib-split)")
     parser.add_argument("--targets", default=",".join(CPU_TARGETS), help=f"comma-separated (default "
                         f"{','.join(CPU_TARGETS)}); parents and FP32 references are added")
-    parser.add_argument("--calib-images", type=int, default=500, help="INT8 calibration images (default 500)")
+    parser.add_argument("--calib-images", type=POSITIVE, default=500, help="INT8 calibration images (default 500)")
     parser.add_argument("--calib-method", default=DEFAULT_METHOD, choices=CALIBRATION_METHODS,
                         help="INT8 calibration method (default minmax; entropy/percentile need much more memory)")
     parser.add_argument("--calib-scope", default=DEFAULT_SCOPE, choices=QUANT_SCOPES,
@@ -46,15 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default) or the whole graph")
     parser.add_argument("--calib-split", default="train", help="split to calibrate on (default train)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default test)")
-    parser.add_argument("--batch-sizes", type=_sizes, default=(1, 8, 32),
+    parser.add_argument("--batch-sizes", type=whole_list(1), default=(1, 8, 32),
                         help="throughput batch sizes (default 1,8,32)")
-    parser.add_argument("--repeats", type=int, default=50, help="timed calls per measurement (default 50)")
+    parser.add_argument("--repeats", type=POSITIVE, default=50, help="timed calls per measurement (default 50)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where targets that need no GPU run (default auto: torch on the GPU if there is one, "
                         "onnxruntime on the CPU)")
-    parser.add_argument("--threads", type=int, help="CPU threads for the runtimes (default: theirs)")
-    parser.add_argument("--opset", type=int, help="ONNX opset of the FP32 export (default 11)")
-    parser.add_argument("--output", type=Path, help="artifact folder (default: <data root>/optimize/<weights name>)")
+    parser.add_argument("--threads", type=POSITIVE, help="CPU threads for the runtimes (default: theirs)")
+    parser.add_argument("--opset", type=POSITIVE, help="ONNX opset of the FP32 export (default 11)")
+    parser.add_argument("--output", type=output_folder,
+                        help="artifact folder (default: <data root>/optimize/<weights name>)")
     parser.add_argument("--db-url", help="SQLAlchemy URL of the ledger (default: from the settings)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=run)
@@ -75,13 +66,18 @@ def sigterm_interrupts() -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     from core.config import load_settings
+    from core.ledger import ensure_ledger, ledger_url
+    from core.model.checkpoint import load_model
+    from core.model.onnx_export import check_opset
     from core.optimize.formats import parse_targets
     from core.optimize.measure import SpeedConfig
     from core.optimize.pipeline import OptimizeConfig, optimize
     from core.optimize.report import OptimizeRow, optimize_rows, optimize_table
 
-    if args.repeats < 1 or args.calib_images < 1:
-        raise UserError("--repeats and --calib-images must be at least 1")
+    # inputs every target needs are checked here, so a mistake is one error instead of a table of failed targets
+    load_model(args.weights, args.labels)
+    check_opset(args.opset)
+    ensure_ledger(ledger_url(args.db_url))
     output = args.output or load_settings().data_root / "optimize" / args.weights.stem
     config = OptimizeConfig(
         weights=args.weights, labels=args.labels, data=args.data, output=output, targets=parse_targets(args.targets),

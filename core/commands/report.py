@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from core.commands.values import POSITIVE
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("report", help="Markdown reports from the run history")
     parser.add_argument("subject", choices=["training", "optimize"],
                         help="training: device | Images/sec | Time per epoch; optimize: the targets compared")
     parser.add_argument("--db-url", help="SQLAlchemy URL of the ledger (default: from the settings)")
-    parser.add_argument("--limit", type=int, default=100, help="newest N training runs (default 100)")
-    parser.add_argument("--run", type=int, help="optimize: any run of the invocation to show (default: the newest)")
+    parser.add_argument("--limit", type=POSITIVE, default=100, help="newest N training runs (default 100)")
+    parser.add_argument("--run", type=POSITIVE,
+                        help="optimize: any run of the invocation to show (default: the newest)")
     parser.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
+from core.commands.values import POSITIVE, output_file
 
 if TYPE_CHECKING:
     from db.queries import RunSummary
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="latest runs, newest first, with their key metrics")
     listing.add_argument("--kind", help="only runs of this kind (export, train, benchmark, ...)")
     listing.add_argument("--status", choices=["running", "succeeded", "failed", "interrupted"])
-    listing.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    listing.add_argument("--limit", type=POSITIVE, default=20, help="how many runs (default 20)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=run_list)
 
@@ -34,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=run_show)
 
     export = actions.add_parser("export", help="write the history as CSV (spreadsheets) and/or JSONL (import)")
-    export.add_argument("--csv", type=Path, help="CSV output, one row per run")
-    export.add_argument("--jsonl", type=Path, help="JSONL output that `runs import` reads on another device")
+    export.add_argument("--csv", type=output_file, help="CSV output, one row per run")
+    export.add_argument("--jsonl", type=output_file, help="JSONL output that `runs import` reads on another device")
     export.add_argument("--kind", help="only runs of this kind")
     export.set_defaults(func=run_export)
 
@@ -70,8 +71,6 @@ def run_list(args: argparse.Namespace) -> int:
     from db import queries
     from db.engine import make_engine, session_scope
 
-    if args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
     engine = make_engine(prepare_ledger(args.db_url))
     try:
         with session_scope(engine) as session:

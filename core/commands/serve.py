@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.commands.options import DEVICES, PRECISION_HELP, PRECISIONS
+from core.commands.values import NON_NEGATIVE, PORT, POSITIVE, SCORE
 from core.commands.export_triton import DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
 
@@ -45,15 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"runtime of the model (default torch; --input tensors takes {' or '.join(SERVE_BACKENDS)})")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD,
+    parser.add_argument("--threshold", type=SCORE, default=DEFAULT_SCORE_THRESHOLD,
                         help="--input frames: minimum class score the server returns (clients may ask for more)")
     parser.add_argument("--address", default="0.0.0.0", help="address to bind (default 0.0.0.0: the LAN)")
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--grpc-port", type=PORT, default=8001)
+    parser.add_argument("--http-port", type=PORT, default=8000)
+    parser.add_argument("--metrics-port", type=PORT, default=8002)
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
-    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="largest batch Triton forms")
-    parser.add_argument("--queue-delay-us", type=int, default=DEFAULT_QUEUE_DELAY_US,
+    parser.add_argument("--max-batch", type=POSITIVE, default=DEFAULT_MAX_BATCH, help="largest batch Triton forms")
+    parser.add_argument("--queue-delay-us", type=NON_NEGATIVE, default=DEFAULT_QUEUE_DELAY_US,
                         help="how long the dynamic batcher waits to fill a batch, in microseconds (default 2000)")
     parser.set_defaults(func=run)
 

@@ -12,8 +12,10 @@ from core.atomic import write_text_atomic
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
 from core.commands.options import (PRECISION_HELP, PRECISIONS, add_cuda_options, add_triton_options,
                                    runtime_fields)
+from core.commands.values import PORT, POSITIVE, SCORE, SECONDS, number, output_file, whole
 from core.detect.registry import BACKENDS
 from core.errors import UserError
+from core.gst.sender import FPS_RANGE, HEIGHT_RANGE, WIDTH_RANGE
 from core.stream.nal import FORMATS
 from core.stream.pipelines import jetson_send_pipeline, sdp_text
 
@@ -26,18 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_receive(subparsers)
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text}")
-        return value
-    return parse
-
-
 def _register_send(subparsers: argparse._SubParsersAction) -> None:
     jetson = jetson_send_pipeline(host="HOST", port=5000)
     parser = subparsers.add_parser(
@@ -48,13 +38,17 @@ def _register_send(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", default="demo:", help="demo:, a video file or /dev/videoN (default demo:)")
     parser.add_argument("--codec", default="h265", choices=sorted(FORMATS))
     parser.add_argument("--host", default="127.0.0.1", help="receiver address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--width", type=_positive(int), help="frame width (demo/webcam default 640; files: resize)")
-    parser.add_argument("--height", type=_positive(int), help="frame height (demo/webcam default 480; files: resize)")
-    parser.add_argument("--fps", type=_positive(float), default=30.0, help="frame rate of the demo/webcam (default 30)")
-    parser.add_argument("--duration", type=_positive(float),
+    parser.add_argument("--port", type=PORT, default=5000)
+    parser.add_argument("--width", type=whole(*WIDTH_RANGE),
+                        help="frame width (demo/webcam default 640; files: resize)")
+    parser.add_argument("--height", type=whole(*HEIGHT_RANGE),
+                        help="frame height (demo/webcam default 480; files: resize)")
+    parser.add_argument("--fps", type=number(above=0.0, maximum=FPS_RANGE[1]), default=30.0,
+                        help="frame rate of the demo/webcam (default 30)")
+    parser.add_argument("--duration", type=SECONDS,
                         help="stop after this many seconds (default: run until Ctrl-C)")
-    parser.add_argument("--sdp", type=Path, help="also write an SDP description of the stream here (for ffplay/VLC)")
+    parser.add_argument("--sdp", type=output_file,
+                        help="also write an SDP description of the stream here (for ffplay/VLC)")
     parser.set_defaults(func=run_send)
 
 
@@ -68,13 +62,13 @@ def _register_receive(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--labels", type=Path, help="labels.txt for --detect")
     parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS))
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
+    parser.add_argument("--threshold", type=SCORE, default=DEFAULT_SCORE_THRESHOLD)
     add_triton_options(parser)
     add_cuda_options(parser)
     stop = parser.add_mutually_exclusive_group()
-    stop.add_argument("--frames", type=_positive(int), help="stop after this many processed frames")
-    stop.add_argument("--duration", type=_positive(float), help="stop after this many seconds (default 10)")
-    parser.add_argument("--timeout", type=_positive(float), default=30.0,
+    stop.add_argument("--frames", type=POSITIVE, help="stop after this many processed frames")
+    stop.add_argument("--duration", type=SECONDS, help="stop after this many seconds (default 10)")
+    parser.add_argument("--timeout", type=SECONDS, default=30.0,
                         help="with --frames: give up after this many seconds (default 30)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.set_defaults(func=run_receive)

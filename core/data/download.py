@@ -6,6 +6,9 @@ join on LabelName, depictions dropped unless asked for, optional limits) and wri
 `sub-<split>-annotations-bbox.csv`; then the images are fetched concurrently into `<split>/<ImageID>.jpg`.
 Images already on disk are skipped, each is written through a temporary file, so a killed run leaves no partial
 image and a rerun continues where it stopped. Failed images (404, truncated after retries) are reported, not fatal.
+
+An ImageID names a file and a URL, so rows whose ImageID is not an Open Images id are refused (counted, never
+written), and every file written is resolved and checked to lie under the dataset folder.
 """
 from __future__ import annotations
 
@@ -22,12 +25,22 @@ from tqdm import tqdm
 
 from core.atomic import atomic_path
 from core.data.fetch import PARTIAL_SUFFIX, FetchError, RetryPolicy, download_file, fetch_bytes
-from core.data.open_images import CLASS_DESCRIPTIONS_FILE, SPLITS, annotation_file, image_file
+from core.data.open_images import (
+    CLASS_DESCRIPTIONS_FILE,
+    IMAGE_ID_FORMAT,
+    IMAGE_ID_PATTERN,
+    SPLITS,
+    annotation_file,
+    image_file,
+)
 from core.errors import UserError
+from core.paths import confine
 
 logger = logging.getLogger(__name__)
 
 _CSV_CHUNK_ROWS = 1_000_000
+_REFUSED_EXAMPLES = 3
+_EXAMPLE_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,27 @@ class DownloadRequest:
     max_annotations_per_class: int | None = None  # per split and class
     include_depiction: bool = False
     workers: int = 8
+
+
+@dataclass(frozen=True)
+class RefusedRows:
+    """Rows of a split whose ImageID is not an Open Images id: left out of every file written."""
+
+    rows: int
+    examples: tuple[str, ...]  # the first few distinct ImageIDs, shortened
+
+    def message(self, split: str) -> str:
+        shown = ", ".join(repr(example) for example in self.examples)
+        return (f"{self.rows} rows of {split}-annotations-bbox.csv have an ImageID that is not an Open Images id "
+                f"({IMAGE_ID_FORMAT}), e.g. {shown}; nothing was written for them")
+
+
+@dataclass
+class PreparedAnnotations:
+    """The kept box rows of each split, and the rows refused for a malformed ImageID (splits with some only)."""
+
+    frames: dict[str, pd.DataFrame]
+    refused: dict[str, RefusedRows] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,6 +170,16 @@ def filter_annotations(path: Path, classes: pd.DataFrame, *, include_depiction: 
     return rows.merge(classes, left_on="LabelName", right_on="id", how="inner", sort=False)
 
 
+def refuse_malformed_ids(frame: pd.DataFrame) -> tuple[pd.DataFrame, RefusedRows | None]:
+    """`frame` without the rows whose ImageID is not an Open Images id, and what was refused (None if nothing)."""
+    valid = frame["ImageID"].str.fullmatch(IMAGE_ID_PATTERN.pattern).fillna(False).astype(bool)
+    if valid.all():
+        return frame, None
+    bad = frame.loc[~valid, "ImageID"]
+    examples = tuple(str(image_id)[:_EXAMPLE_CHARS] for image_id in pd.unique(bad)[:_REFUSED_EXAMPLES])
+    return frame[valid].reset_index(drop=True), RefusedRows(rows=int(len(bad)), examples=examples)
+
+
 def limit_annotations(frames: dict[str, pd.DataFrame], *, max_images: int | None,
                       max_annotations_per_class: int | None) -> dict[str, pd.DataFrame]:
     """Apply --max-images (shared between splits by their image counts) then --max-annotations-per-class."""
@@ -160,23 +204,31 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(temporary, index=False)
 
 
+def _fetch_once(url: str, destination: Path, root: Path, settings: DownloadSettings, *, progress: bool) -> None:
+    """Download `url` to `destination` (which must stay under `root`) unless it is already there."""
+    if not destination.is_file():
+        download_file(url, confine(destination, root), settings.policy, progress=progress)
+
+
 def prepare_annotations(request: DownloadRequest, settings: DownloadSettings, *, progress: bool = False
-                        ) -> dict[str, pd.DataFrame]:
+                        ) -> PreparedAnnotations:
     """Resolve classes, fetch (once) and filter each split's box file; nothing is written but the source files."""
     root = Path(request.root)
     descriptions_path = root / CLASS_DESCRIPTIONS_FILE
-    if not descriptions_path.is_file():
-        download_file(settings.class_descriptions_url(), descriptions_path, settings.policy, progress=progress)
+    _fetch_once(settings.class_descriptions_url(), descriptions_path, root, settings, progress=progress)
     classes = resolve_classes(read_class_descriptions(descriptions_path), request.class_names)
-    frames = {}
+    frames, refused = {}, {}
     for split in SPLITS:
         source = root / f"{split}-annotations-bbox.csv"
-        if not source.is_file():
-            download_file(settings.annotations_url_of(split), source, settings.policy, progress=progress)
+        _fetch_once(settings.annotations_url_of(split), source, root, settings, progress=progress)
         logger.warning("Read annotation file %s", source)
-        frames[split] = filter_annotations(source, classes, include_depiction=request.include_depiction)
-    return limit_annotations(frames, max_images=request.max_images,
-                             max_annotations_per_class=request.max_annotations_per_class)
+        frame = filter_annotations(source, classes, include_depiction=request.include_depiction)
+        frames[split], refused_rows = refuse_malformed_ids(frame)
+        if refused_rows is not None:
+            refused[split] = refused_rows
+    frames = limit_annotations(frames, max_images=request.max_images,
+                               max_annotations_per_class=request.max_annotations_per_class)
+    return PreparedAnnotations(frames, refused)
 
 
 def _fetch_image(split: str, image_id: str, destination: Path, settings: DownloadSettings) -> None:
@@ -196,13 +248,13 @@ def download_images(root: Path, frames: Mapping[str, pd.DataFrame], settings: Do
     report = DownloadReport()
     jobs: list[tuple[str, str, Path]] = []
     for split, frame in frames.items():
-        folder = root / split
+        folder = confine(root / split, root)
         folder.mkdir(parents=True, exist_ok=True)
         _remove_partials(folder)
         split_report = report.splits.setdefault(split, SplitReport())
         for image_id in pd.unique(frame["ImageID"]):
             split_report.images += 1
-            destination = image_file(root, split, str(image_id))
+            destination = confine(image_file(root, split, str(image_id)), root)
             if destination.is_file():
                 split_report.already_present += 1
             else:
@@ -228,11 +280,11 @@ def download_images(root: Path, frames: Mapping[str, pd.DataFrame], settings: Do
 
 
 def download_dataset(request: DownloadRequest, settings: DownloadSettings, *, progress: bool = False
-                     ) -> tuple[dict[str, pd.DataFrame], DownloadReport]:
+                     ) -> tuple[PreparedAnnotations, DownloadReport]:
     """The whole download: filtered sub-<split> CSVs written first, then the images. Returns both."""
     root = Path(request.root)
     root.mkdir(parents=True, exist_ok=True)
-    frames = prepare_annotations(request, settings, progress=progress)
-    for split, frame in frames.items():
-        _write_csv(frame, annotation_file(root, split))
-    return frames, download_images(root, frames, settings, workers=request.workers, progress=progress)
+    prepared = prepare_annotations(request, settings, progress=progress)
+    for split, frame in prepared.frames.items():
+        _write_csv(frame, confine(annotation_file(root, split), root))
+    return prepared, download_images(root, prepared.frames, settings, workers=request.workers, progress=progress)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.atomic import atomic_path
 from core.errors import UserError
 from core.imageio import decode_image
 
@@ -84,29 +84,28 @@ def fetch_bytes(url: str, policy: RetryPolicy, *, check_image: bool = False) -> 
             attempt += 1
 
 
+def _stream_into(url: str, temporary: Path, timeout_s: float, *, label: str, progress: bool) -> None:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response, temporary.open("wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=not progress, leave=False) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+        if total is not None and out.tell() != total:
+            raise FetchError(f"connection closed after {out.tell()} of {total} bytes")
+
+
 def download_file(url: str, destination: Path, policy: RetryPolicy, *, progress: bool = False) -> Path:
     """Stream `url` into `destination` through a temporary file renamed at the end; retried like fetch_bytes."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}{PARTIAL_SUFFIX}")
     attempt = 0
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=policy.timeout_s) as response, temporary.open("wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress,
-                          leave=False) as bar:
-                    while chunk := response.read(_CHUNK):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-                if total is not None and out.tell() != total:
-                    raise FetchError(f"connection closed after {out.tell()} of {total} bytes")
-            os.replace(temporary, destination)
+            with atomic_path(destination, suffix=PARTIAL_SUFFIX) as temporary:
+                _stream_into(url, temporary, policy.timeout_s, label=destination.name, progress=progress)
             return destination
         except urllib.error.HTTPError as error:
-            temporary.unlink(missing_ok=True)
             failure = FetchError(f"HTTP {error.code} {error.reason}", permanent=error.code in PERMANENT_STATUSES)
         except (FetchError, urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            temporary.unlink(missing_ok=True)
             failure = error if isinstance(error, FetchError) else FetchError(f"{type(error).__name__}: {error}")
         if failure.permanent or attempt >= policy.retries:
             raise UserError(f"cannot download {url}: {failure}")

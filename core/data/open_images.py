@@ -5,6 +5,7 @@ YMax) and the images `<split>/<ImageID>.jpg`, all under one root folder.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,10 @@ SOURCE_COLUMNS: tuple[str, ...] = (
     "IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside",
 )
 SUBSET_COLUMNS: tuple[str, ...] = (*SOURCE_COLUMNS, "id", "ClassName")
+# An Open Images ImageID: 16 lowercase hexadecimal characters (e.g. 000002b66c9c498e); the downloader refuses others,
+# since an id becomes a file name and a URL path.
+IMAGE_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+IMAGE_ID_FORMAT = "16 lowercase hex characters"
 _DTYPES = {"ImageID": str, "ClassName": str, **{column: "float64" for column in COORDINATE_COLUMNS}}
 
 

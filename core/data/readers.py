@@ -8,6 +8,7 @@ from core.data import open_images, voc
 from core.data.dataset import DetectionDataset
 from core.data.table import DatasetTables
 from core.errors import UserError
+from core.paths import resolved_under
 
 
 def dataset_layout(root: str | Path) -> str | None:
@@ -50,9 +51,13 @@ def open_split(tables: DatasetTables, split: str, class_names: Sequence[str] | N
 
 
 def find_datasets(roots: Iterable[Path], *, depth: int = 2) -> list[Path]:
-    """Dataset folders at most `depth` levels below each root (the roots included), sorted, without duplicates."""
+    """Dataset folders at most `depth` levels below each root (the roots included), sorted, without duplicates.
+
+    A symlink is followed only when it resolves inside one of the roots: the list never leads out of them.
+    """
+    roots = [Path(root) for root in roots]
     found: set[Path] = set()
-    level = [Path(root) for root in roots if Path(root).is_dir()]
+    level = [root for root in roots if root.is_dir()]
     for _ in range(depth + 1):
         below = []
         for folder in level:
@@ -60,8 +65,8 @@ def find_datasets(roots: Iterable[Path], *, depth: int = 2) -> list[Path]:
                 found.add(folder.resolve())
                 continue
             try:
-                below.extend(sorted(path for path in folder.iterdir()
-                                    if path.is_dir() and not path.name.startswith(".")))
+                below.extend(sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")
+                                    and resolved_under(path, roots)))
             except OSError:
                 continue
         level = below

@@ -21,10 +21,12 @@ from core.ledger.recorder import ensure_ledger
 from db import queries
 from db.engine import make_engine, session_scope
 from db.queries import ImportResult
+from db.records import MAX_JSON_DEPTH, validate_record
 
 CSV_COLUMNS = ("uuid", "kind", "status", "started_at", "finished_at", "duration_s", "host", "device", "parent_uuid",
                "error", "params")
 METRIC_PREFIX = "metric."
+MAX_LINE_CHARS = 16 * 1024 * 1024  # one run with its metrics; a longer line is refused before it is parsed
 
 
 @contextmanager
@@ -90,26 +92,49 @@ def csv_text(records: Iterable[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def read_jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
-    """The records of a JSONL export; a line that is not JSON is a UserError naming the line."""
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The validated records of a JSONL export; any bad line is a UserError naming the file and the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="\n") as handle:
+            return parse_jsonl(handle, str(path))
     except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read {path}: {error}") from error
-    return parse_jsonl(text, str(path))
+        raise UserError(f"cannot read {path}: {error}") from None
 
 
-def parse_jsonl(text: str, source: str) -> list[dict[str, Any]]:
-    """The records of JSONL text; a line that is not JSON is a UserError naming `source` and the line."""
+def _bounded_lines(text: str | IO[str]) -> Iterator[str]:
+    """The lines of a file or text, each read at most MAX_LINE_CHARS + 1 characters at a time."""
+    handle = io.StringIO(text) if isinstance(text, str) else text
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        yield line
+
+
+def _parse_line(line: str) -> dict[str, Any]:
+    if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+        raise UserError(f"the line is longer than {MAX_LINE_CHARS} characters")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise UserError(f"not a JSON run record ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise UserError(f"the record nests deeper than {MAX_JSON_DEPTH} levels") from None
+    return validate_record(record)
+
+
+def parse_jsonl(text: str | IO[str], source: str) -> list[dict[str, Any]]:
+    """The validated records of JSONL text (or an open file); a bad line is a UserError naming `source` and the line.
+
+    Every line is read and checked before the caller writes anything, so a file is imported whole or not at all.
+    """
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_bounded_lines(text), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise UserError(f"{source}:{number}: not a JSON run record ({error.msg})") from error
+            records.append(_parse_line(line))
+        except UserError as error:
+            raise UserError(f"{source}:{number}: {error}; nothing was imported (a file is imported whole or not at all)"
+                            ) from None
     return records
 
 

@@ -28,9 +28,19 @@ DEFAULT_OPSET = 11
 _EXPORT_LOCK = threading.Lock()  # torch.onnx.export keeps process-wide state: one export at a time
 
 
+def check_opset(opset: int | None) -> None:
+    """A UserError unless `opset` (None: the default) is one this PyTorch's exporter writes."""
+    from torch.onnx import _constants  # the exporter's own range; it raises a bare RuntimeError outside it
+
+    if opset is not None and not _constants.ONNX_MIN_OPSET <= opset <= _constants.ONNX_MAX_OPSET:
+        raise UserError(f"ONNX opset {opset} is not one PyTorch {torch.__version__} exports "
+                        f"({_constants.ONNX_MIN_OPSET}-{_constants.ONNX_MAX_OPSET}; default {DEFAULT_OPSET})")
+
+
 def _export(weights: Path, labels: Path, target, *, batch_size: int, dynamic_batch: bool, opset: int | None) -> None:
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
+    check_opset(opset)
     loaded = load_model(weights, labels)
     model = SSDInference(loaded.network).eval()
     dummy = torch.zeros(batch_size, 3, IMAGE_SIZE, IMAGE_SIZE)

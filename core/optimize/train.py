@@ -29,7 +29,7 @@ from core.data.dataset import CorruptImageError, DetectionDataset
 from core.data.readers import default_class_names, open_split, read_dataset
 from core.errors import UserError
 from core.model import build_mobilenet_v1_ssd, read_labels
-from core.model.checkpoint import read_state_dict, save_state_dict, write_labels
+from core.model.checkpoint import check_state_dict, read_state_dict, save_state_dict, write_labels
 from core.model.mobilenet_ssd import MobileNetV1SSD
 from core.model.priors import generate_priors
 from core.optimize.augment import augment, augment_reference, resize_normalize
@@ -216,6 +216,7 @@ class Trainer:
 
     def _resume(self, checkpoint: Path) -> None:
         state = read_state_dict(checkpoint)
+        check_state_dict(state, self.network, str(checkpoint))
         self.network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         state_file = checkpoint.parent / STATE_FILE
         saved = torch.load(state_file, map_location="cpu", weights_only=True) if state_file.is_file() else None

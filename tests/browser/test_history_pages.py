@@ -3,6 +3,7 @@ demo model: evaluate the .pth, export the ONNX, evaluate the ONNX, import the de
 (torch-fp32, ort-fp32, ort-int8)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,6 +78,26 @@ def test_runs_page_lists_runs_and_opens_a_detail_with_lineage(history_app, tall_
     pick_run(page, "#2")
     page.get_by_text("Run #2: export").wait_for(timeout=30_000)
     page.get_by_text("child #3 evaluation").wait_for(timeout=30_000)
+
+
+def test_runs_page_import_of_a_bad_file_shows_the_one_line_message_and_imports_nothing(history_app, tall_page):
+    page = tall_page
+    page.goto(f"{history_app}/runs", wait_until="domcontentloaded")
+    page.get_by_text("11 runs match; showing 1-11").wait_for(timeout=60_000)
+    page.get_by_text("Import a history").click()
+    record = json.loads((DEMO / "training-runs.jsonl").read_text().splitlines()[0])
+    good = {**record, "uuid": "00000000-0000-0000-0000-00000000abcd"}  # not in the history yet
+    bad = {**record, "metrics": [{**record["metrics"][0], "value": "abc"}]}
+    upload = {"name": "bad.jsonl", "mimeType": "application/jsonl",
+              "buffer": f"{json.dumps(good)}\n{json.dumps(bad)}\n".encode()}
+    page.locator('input[type="file"]').set_input_files(files=[upload])
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("bad.jsonl:2: metric 1 value must be a number, not the text 'abc'; nothing was imported "
+                     "(a file is imported whole or not at all)").wait_for(timeout=60_000)
+    assert page.get_by_text("Something went wrong").count() == 0
+    screenshot(page, "runs_import_refused")
+    page.reload(wait_until="domcontentloaded")
+    page.get_by_text("11 runs match; showing 1-11").wait_for(timeout=60_000)  # nothing from the file was imported
 
 
 def test_compare_page_shows_table_with_deltas_and_pareto_chart(history_app, tall_page):

@@ -23,8 +23,10 @@ from core.data.open_images import SOURCE_COLUMNS, SUBSET_COLUMNS, annotation_fil
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = [("/m/0898b", "Zebra"), ("/m/0120dh", "Sea turtle"), ("/m/084zz", "Whale"), ("/m/0ccs93", "Canary")]
 MISSING_ID = "0000000000000404"
-TRUNCATED_ID = "00000000000000tr"
-SLOW_ID = "0000000000000slo"
+TRUNCATED_ID = "00000000000000ee"
+SLOW_ID = "0000000000000510"
+ESCAPING_ID = "../../../../somewhere/x"
+SPLIT_PREFIX = {"train": "a0", "validation": "b0", "test": "c0"}  # ImageIDs are 16 lowercase hex characters
 
 
 def jpeg(seed: int) -> bytes:
@@ -36,7 +38,7 @@ def box_rows(split: str, count: int, label: str, start: int, **flags) -> list[di
     rows = []
     for index in range(start, start + count):
         row = dict.fromkeys(SOURCE_COLUMNS, "0")
-        row.update(ImageID=f"{split[:2]}{index:014x}", Source="xclick", LabelName=label, Confidence="1",
+        row.update(ImageID=f"{SPLIT_PREFIX[split]}{index:014x}", Source="xclick", LabelName=label, Confidence="1",
                    XMin="0.1", XMax="0.5", YMin="0.2", YMax="0.7", **flags)
         rows.append(row)
     return rows
@@ -45,7 +47,7 @@ def box_rows(split: str, count: int, label: str, start: int, **flags) -> list[di
 class FixtureServer:
     """Serves the class descriptions, three full box files and their images; counts requests per path."""
 
-    def __init__(self, *, failures: bool = True, image_delay_s: float = 0.0) -> None:
+    def __init__(self, *, failures: bool = True, image_delay_s: float = 0.0, escaping_id: bool = False) -> None:
         self.files: dict[str, bytes] = {}
         self.slow: dict[str, float] = {}
         self.image_delay_s = image_delay_s
@@ -60,6 +62,8 @@ class FixtureServer:
             if split == "train" and failures:
                 for image_id in (MISSING_ID, TRUNCATED_ID, SLOW_ID):
                     rows += [dict(box_rows(split, 1, "/m/084zz", 0)[0], ImageID=image_id)]
+            if split == "train" and escaping_id:
+                rows += [dict(box_rows(split, 1, "/m/0898b", 0)[0], ImageID=ESCAPING_ID) for _ in range(2)]
             frame = pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
             self.files[f"/annotations/{split}/{split}-annotations-bbox.csv"] = frame.to_csv(index=False).encode()
             for seed, image_id in enumerate(pd.unique(frame["ImageID"])):
@@ -151,6 +155,43 @@ def test_download_writes_the_right_files_and_reports_404_and_truncated(request, 
     assert SLOW_ID in images_in(data / "train")
     assert " 'train' set statistics\n-------------------------------------\n  Image count:  15\n" in out
     assert "train: 15 images, 13 downloaded, 0 already present, 2 failed" in out
+
+
+@pytest.mark.timeout(60)
+def test_an_image_id_that_is_a_path_is_refused_and_nothing_is_written_outside_the_data_folder(
+        request, monkeypatch, tmp_path, capsys):
+    server = serve(request, monkeypatch, failures=False, escaping_id=True)
+    # a JPEG waits at the URL the escaping id would name, so only the id check can keep it from being written
+    server.files[f"/images/train/{ESCAPING_ID}.jpg"] = jpeg(7)
+    data = tmp_path / "deep" / "er" / "still" / "animals"
+    before = {path for path in tmp_path.rglob("*")}
+    code = main(["dataset", "download", "--classes", "Zebra", "--data", str(data), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    refusals = [line for line in err.splitlines() if line.startswith("refused: ")]
+    assert refusals == [f"refused: 2 rows of train-annotations-bbox.csv have an ImageID that is not an Open Images "
+                        f"id (16 lowercase hex characters), e.g. {ESCAPING_ID!r}; nothing was written for them"]
+    written = {path for path in tmp_path.rglob("*")} - before
+    outside = [path for path in written if data != path and data not in path.parents and path not in data.parents]
+    assert outside == []
+    assert not any("somewhere" in path for path in server.requests)
+    assert ESCAPING_ID not in set(pd.read_csv(annotation_file(data, "train"), dtype=str)["ImageID"])
+    assert len(images_in(data / "train")) == 12
+    assert "train: 12 images, 12 downloaded, 0 already present, 0 failed" in out
+
+
+@pytest.mark.timeout(60)
+def test_written_paths_stay_under_the_data_folder_through_symlinks(request, monkeypatch, tmp_path, capsys):
+    serve(request, monkeypatch, failures=False)
+    data, elsewhere = tmp_path / "animals", tmp_path / "elsewhere"
+    data.mkdir()
+    elsewhere.mkdir()
+    (data / "train").symlink_to(elsewhere, target_is_directory=True)
+    code = main(["dataset", "download", "--classes", "Zebra", "--data", str(data), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "resolves outside" in err
+    assert list(elsewhere.iterdir()) == []
 
 
 @pytest.mark.timeout(60)

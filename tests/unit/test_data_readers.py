@@ -139,3 +139,15 @@ def test_voc_statistics_use_its_own_splits(voc_root):
 def test_find_datasets_lists_both_layouts(open_images_root, voc_root, tmp_path):
     (tmp_path / "empty" / "deeper").mkdir(parents=True)
     assert find_datasets([tmp_path]) == sorted([open_images_root.resolve(), voc_root.resolve()])
+
+
+def test_find_datasets_does_not_follow_a_symlink_out_of_the_roots(open_images_root, voc_root, tmp_path):
+    root = tmp_path / "data"
+    (root / "nested").mkdir(parents=True)
+    (root / "outside").symlink_to(open_images_root, target_is_directory=True)  # a dataset outside the root
+    (root / "nested" / "outside").symlink_to(tmp_path, target_is_directory=True)  # one level down, to a parent
+    (root / "inside").symlink_to(root / "nested" / "voc", target_is_directory=True)
+    voc_root.rename(root / "nested" / "voc")
+    assert find_datasets([root]) == [(root / "nested" / "voc").resolve()]
+    assert find_datasets([root, open_images_root]) == sorted([(root / "nested" / "voc").resolve(),
+                                                              open_images_root.resolve()])

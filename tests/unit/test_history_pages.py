@@ -145,6 +145,30 @@ def test_pages_import_no_database_or_model_library() -> None:
         assert not any(banned in source for source in sources), banned
 
 
+def test_import_from_the_page_gives_the_command_line_s_one_line_message(monkeypatch, tmp_path, capsys) -> None:
+    from core.cli import main
+    from core.errors import UserError
+    from dashboard.components import history
+
+    monkeypatch.setenv("EDS_DATA_ROOT", str(tmp_path))
+    monkeypatch.delenv("EDS_DB_URL", raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    good = json.dumps(history_records()[0])
+    for bad in ('{"a":' * 5000 + "1" + "}" * 5000,
+                json.dumps({**history_records()[1], "metrics": [{"name": "map50", "value": "abc"}]}),
+                json.dumps({**history_records()[1], "error": {"an": "object"}})):
+        text = f"{good}\n{bad}\n"
+        with pytest.raises(UserError) as raised:
+            history.import_jsonl("jetson.jsonl", text.encode())
+        (tmp_path / "jetson.jsonl").write_text(text)
+        monkeypatch.chdir(tmp_path)
+        assert main(["runs", "import", "jetson.jsonl"]) == 2
+        assert capsys.readouterr().err == f"error: {raised.value}\n"
+        assert str(raised.value).startswith("jetson.jsonl:2: ") and "nothing was imported" in str(raised.value)
+    assert history.page(queries.RunFilters(archived=None), "id", True, 0, 10).total == 0
+
+
 def test_import_from_the_page_is_all_or_nothing_and_bounded(monkeypatch, tmp_path) -> None:
     from core.errors import UserError
     from dashboard.components import history

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.imageio import check_image_pixels, image_header_size
+from core.imageio import check_image_output, check_image_pixels, encode_image, image_header_size, write_image
 
 LIMIT = 40_000_000
 
@@ -64,3 +64,15 @@ def test_top_down_bmp_and_limits_at_the_edge() -> None:
 def test_unknown_truncated_or_empty_headers_are_refused(data) -> None:
     with pytest.raises(UserError):
         check_image_pixels(data, LIMIT)
+
+
+def test_an_image_suffix_opencv_cannot_write_is_a_user_error(tmp_path) -> None:
+    image = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(UserError, match=r"cannot encode an image as '.txt'"):
+        encode_image(image, ".txt")
+    with pytest.raises(UserError, match=r"cannot write an image as '.txt'"):
+        check_image_output(tmp_path / "boxes.txt")
+    check_image_output(tmp_path / "boxes.PNG")
+    with pytest.raises(UserError, match="is a folder"):
+        write_image(image, tmp_path)
+    assert not list(tmp_path.iterdir())
