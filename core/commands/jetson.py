@@ -9,11 +9,10 @@ from pathlib import Path
 from core.commands.options import add_model_options
 from core.commands.values import PORT, POSITIVE, output_folder, whole_list
 from core.errors import UserError
+from core.optimize.formats import TENSORRT_TARGETS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from core.jetson.pack import JETSON_TARGETS
-
     parser = subparsers.add_parser("jetson", help="bundle a model for the Jetson program, import its results",
                                    description="On the server: `jetson pack` writes the folder to copy to the "
                                    "Jetson (`bash scripts/jetson.sh all --bundle FOLDER` there); `jetson import` "
@@ -26,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--data", required=True, type=Path, help="dataset folder (Open Images or VOC layout)")
     pack.add_argument("--output", required=True, type=output_folder,
                       help="the bundle folder to write (new, or a bundle)")
-    pack.add_argument("--targets", default=",".join(JETSON_TARGETS),
-                      help=f"engines the Jetson builds (default {','.join(JETSON_TARGETS)})")
+    pack.add_argument("--targets", default=",".join(TENSORRT_TARGETS),
+                      help=f"engines the Jetson builds (default {','.join(TENSORRT_TARGETS)})")
     pack.add_argument("--batch-sizes", type=whole_list(1), default=(1, 8, 32),
                       help="engine batch sizes (default 1,8,32)")
     pack.add_argument("--calib-images", type=POSITIVE, default=100, help="INT8 calibration images (default 100)")

@@ -41,7 +41,7 @@ from core.model.onnx_export import DEFAULT_OPSET, export_onnx
 from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES
 from core.optimize.evaluate import evaluate, evaluation_spec, record_metrics
 from core.optimize.export_run import recorded_export
-from core.optimize.formats import TARGETS, TARGETS_BY_NAME
+from core.optimize.formats import TARGETS_BY_NAME, TENSORRT_TARGETS
 from core.optimize.quantize import pick_calibration_images
 from jetson_kit.bundle import FORMAT, GROUND_TRUTH, MANIFEST
 from jetson_kit.tensorrt_api import batch_profile
@@ -49,7 +49,6 @@ from jetson_kit.tensorrt_api import batch_profile
 log = logging.getLogger(__name__)
 RUN_KIND = "jetson-pack"
 REFERENCE_TARGET = "ort-fp32"
-JETSON_TARGETS = tuple(target.name for target in TARGETS if target.backend == "tensorrt")
 SENDER_PRESETS = {4: "jetpack4-usb-h265", 5: "jetpack5-usb-h265"}  # JetPack 4 (OMX), 5 and later (V4L2)
 MAX_IMAGES = 5000
 MAX_BATCH = 256
@@ -64,7 +63,7 @@ class PackConfig:
     labels: Path
     data: Path
     output: Path
-    targets: Sequence[str] = JETSON_TARGETS
+    targets: Sequence[str] = TENSORRT_TARGETS
     batch_sizes: Sequence[int] = (1, 8, 32)
     calib_images: int = 100
     eval_images: int = 200
@@ -104,9 +103,9 @@ class _Subset:
 
 
 def check_config(config: PackConfig) -> None:
-    unknown = [name for name in config.targets if name not in JETSON_TARGETS]
+    unknown = [name for name in config.targets if name not in TENSORRT_TARGETS]
     if unknown or not config.targets:
-        raise UserError(f"the Jetson builds {', '.join(JETSON_TARGETS)}; not {', '.join(unknown) or '(none)'}")
+        raise UserError(f"the Jetson builds {', '.join(TENSORRT_TARGETS)}; not {', '.join(unknown) or '(none)'}")
     if any(not 1 <= int(size) <= MAX_BATCH for size in config.batch_sizes):
         raise UserError(f"batch sizes must be 1 to {MAX_BATCH}, got {list(config.batch_sizes)}")
     batch_profile(config.batch_sizes)
@@ -314,7 +313,7 @@ def _pack_into(config: PackConfig, output: Path, class_names: list[str], tables:
             "input": {"name": INPUT_NAME, "shape": [3, IMAGE_SIZE, IMAGE_SIZE], "layout": "NCHW", "channels": "RGB",
                       "dtype": "uint8", "mean": IMAGE_MEAN, "std": IMAGE_STD},
             "outputs": list(OUTPUT_NAMES),
-            "targets": [{"name": name, "precision": TARGETS_BY_NAME[name].precision} for name in JETSON_TARGETS
+            "targets": [{"name": name, "precision": TARGETS_BY_NAME[name].precision} for name in TENSORRT_TARGETS
                         if name in config.targets],
             "batch_sizes": sorted(set(int(size) for size in config.batch_sizes)),
             "dataset": {"name": config.data.name, "path": str(config.data)},

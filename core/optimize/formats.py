@@ -63,6 +63,7 @@ TARGETS: tuple[Target, ...] = (
 )
 TARGETS_BY_NAME: dict[str, Target] = {target.name: target for target in TARGETS}
 CPU_TARGETS: tuple[str, ...] = ("torch-fp32", "ort-fp32", "ort-int8")
+TENSORRT_TARGETS: tuple[str, ...] = tuple(target.name for target in TARGETS if target.backend == "tensorrt")
 TENSORRT_MODULES: tuple[str, ...] = ("tensorrt", "pycuda")
 
 # INT8 calibration options of ort-int8. Defaults chosen by measurement on the demo model (150-image synthetic test
