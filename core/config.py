@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from core.triton_names import DEFAULT_GRPC_PORT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -18,7 +19,7 @@ DEFAULT_RTP_PORTS = tuple(range(5000, 5010))
 DEFAULT_MAX_PIPELINES = 4
 DEFAULT_MAX_DECODED_PIXELS = 3840 * 2160
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
-DEFAULT_TRITON_URL = "grpc://127.0.0.1:8001"  # `python -m core serve`'s default gRPC port, on this host
+DEFAULT_TRITON_URL = f"grpc://127.0.0.1:{DEFAULT_GRPC_PORT}"  # `python -m core serve`'s default gRPC port, on this host
 
 
 def _paths(value: str) -> tuple[Path, ...]:

@@ -32,16 +32,13 @@ from core.detect.staged import detect_in_stages
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
 from core.model.onnx_export import INPUT_NAME, OUTPUT_NAMES
+from core.triton_names import FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, PRECISION_PARAMETER
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 1.0
 UNREACHABLE_CODES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"})
 MAX_MESSAGE_BYTES = 2**31 - 1  # a batch of 32 preprocessed frames is 35 MB; gRPC's default limit is 4 MB
 RECONNECT_BACKOFF_MS = 500  # retry a lost server every half second, not after gRPC's default of up to 2 minutes
-PRECISION_PARAMETER = "precision"  # written by `export-triton` into config.pbtxt
-FRAMES_INPUT = "frames"  # UINT8 [-1,-1,3]: one BGR frame of any size per batch row
-FRAME_OUTPUTS = ("boxes", "scores", "labels", "count")
-PADDING_LABEL = -1
 TRACEBACK_HEAD = "Traceback (most recent call last)"
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: (.+)$", re.MULTILINE)  # "module.SomeError: what went wrong"
 
