@@ -108,6 +108,7 @@ def receiver(camera: Camera, ready, measure, stop, results) -> None:
                 "last_error": (pipeline.stats()["detector_last_error"] or {}).get("message")}
                for pipeline, begin, end in zip(pipelines, before, after)]
     results.put({"number": camera.number, "cameras": cameras, "cpu_s": cpu, "seconds": elapsed,
+                 "transport": getattr(pipelines[0].detector, "transport", "in process"),
                  "latencies": [value for values in latencies for value in values],
                  "decode_ms": [value for values in decode_ms for value in values]})
     for pipeline in pipelines:
@@ -206,6 +207,7 @@ def measure(spec: DetectorSpec, cameras: int, *, processes: int, clip: Path, sec
     row = {
         "cameras": cameras,
         "receiver_processes": len(workers),
+        "transport": sorted({report["transport"] for report in reports}),
         "offered_fps": round(cameras * FPS, 1),
         "fps_in": round(sum(camera["fps_in"] for camera in per_camera), 1),
         "fps_processed": round(sum(camera["fps_processed"] for camera in per_camera), 1),
