@@ -6,12 +6,14 @@ the region. Measured with a 640x480 frame per request on the 2-core machine: 2.9
 0.7 ms of tritonserver CPU per request (`assets/benchmarks/triton/profile.md`).
 
 One region per detector (its calls are serialized), grown when a larger batch comes. A server that restarted has
-forgotten the region: the first request that finds it missing registers it again and is sent once more.
+forgotten the region: the first request that finds it missing registers it again and is sent once more. A region is
+removed on `close()`, or when its detector is dropped or the process exits without closing it.
 """
 from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +42,7 @@ class SharedInput:
         self._client, self._shm = client, shm_module
         self._prefix = f"eds-{os.getpid()}-{id(owner):x}"
         self._handle: Any = None
+        self._remove: weakref.finalize | None = None
         self._name, self._size, self._generation = "", 0, 0
         self.registered = False
 
@@ -52,6 +55,7 @@ class SharedInput:
             self._generation += 1
             self._name = f"{self._prefix}-{self._generation}"
             self._handle = self._shm.create_shared_memory_region(self._name, f"/{self._name}", size)
+            self._remove = weakref.finalize(self, self._shm.destroy_shared_memory_region, self._handle)
             self._size = size
         if not self.registered:
             try:
@@ -73,8 +77,8 @@ class SharedInput:
             except Exception as error:  # a server that is gone has forgotten it anyway
                 log.debug("unregistering %s: %s", self._name, error)
             self.registered = False
-        self._shm.destroy_shared_memory_region(self._handle)
-        self._handle, self._size = None, 0
+        self._remove()
+        self._handle, self._remove, self._size = None, None, 0
 
     def close(self, timeout_s: float) -> None:
         self._release(timeout_s)

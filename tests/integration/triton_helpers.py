@@ -18,9 +18,10 @@ THREAD_TIMEOUT_S = 120
 
 
 def server_options(input_mode: str) -> tuple[str, ...]:
-    """`core serve` options for the tests: torch on the CPU, batches of up to 8 gathered for 20 ms."""
+    """`core serve` options for the tests: torch on the CPU in two instances of one thread each (the 2-core
+    machine's), batches of up to 8 gathered for 20 ms."""
     return ("--input", input_mode, "--backend", "torch", "--device", "cpu", "--max-batch", "8",
-            "--queue-delay-us", "20000")
+            "--queue-delay-us", "20000", "--instances", "2", "--threads", "1")
 
 
 def detect_concurrently(server: ServeProcess, make_detector: Callable[[], object],
