@@ -32,7 +32,7 @@ import torch
 from core.detect.base import Detections, DetectorSpec
 from core.detect.preprocess import check_frame, normalize_numpy
 from core.detect.staged import detect_in_stages
-from core.detect.triton_shm import SharedInput, missing_region, same_host
+from core.detect.triton_shm import SharedInput, SharedMemoryRefused, missing_region, same_host
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
 from core.model.onnx_export import INPUT_NAME, OUTPUT_NAMES
@@ -97,10 +97,6 @@ def _reason(message: str) -> str:
     Python traceback (a model served by PyTriton reports its exception that way), the last exception's message."""
     raised = EXCEPTION_LINE.findall(message) if TRACEBACK_HEAD in message else []
     return raised[-1] if raised else (message.strip().splitlines() or [""])[0]
-
-
-class SharedMemoryRefused(Exception):
-    """The server cannot use this client's shared-memory regions (another host's or container's /dev/shm)."""
 
 
 def _shared_memory():

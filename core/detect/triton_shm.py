@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 MISSING_REGION_WORDS = ("shared memory region", "unable to find")
+SHM_FOLDER = "/dev/shm"
+SHM_SPARE_FACTOR = 4  # a region is made only while /dev/shm has this many times its size free (tmpfs overcommits:
+                      # writing into a full one is a SIGBUS, not an error)
+
+
+class SharedMemoryRefused(Exception):
+    """Shared memory cannot carry this detector's tensors (the server cannot map it, or /dev/shm is full)."""
 
 
 def same_host(target: str) -> bool:
@@ -52,6 +60,9 @@ class SharedInput:
         size = sum(part.nbytes for part in parts)
         if size > self._size:
             self._release(timeout_s)
+            free = shutil.disk_usage(SHM_FOLDER).free
+            if free < SHM_SPARE_FACTOR * size:
+                raise SharedMemoryRefused(f"{SHM_FOLDER} has {free / 2**20:.0f} MiB free")
             self._generation += 1
             self._name = f"{self._prefix}-{self._generation}"
             self._handle = self._shm.create_shared_memory_region(self._name, f"/{self._name}", size)

@@ -17,7 +17,8 @@ from pathlib import Path
 from core.errors import BackendUnavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # on the stubs' PYTHONPATH, so model.py imports `core`
-SHM_DEFAULT_BYTES = 16 * 2**20  # each instance's shared memory with tritonserver, grown in steps of as much
+SHM_DEFAULT_BYTES = 4 * 2**20  # each instance's shared memory with tritonserver at start, and each step it grows
+                               # by (a batch of 32 640x480 frames takes 30 MB; a container's /dev/shm may be small)
 WHEEL = "nvidia-pytriton"
 STUB_NAME = "triton_python_backend_stub"
 
