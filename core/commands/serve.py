@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="frames (default): BGR uint8 frames in, detections out; tensors: preprocessed tensors "
                         "in, raw network outputs out (decoding and NMS in the client)")
     parser.add_argument("--backend", default="torch", choices=FRAMES_BACKENDS,
-                        help=f"runtime of the model (default torch; --input tensors takes {' or '.join(NETWORK_BACKENDS)})")
+                        help="runtime of the model (default torch; --input tensors takes "
+                        f"{' or '.join(NETWORK_BACKENDS)})")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD,
@@ -79,7 +80,7 @@ def _model_spec(args: argparse.Namespace) -> ModelSpec:
     from core.config import load_settings
     from core.serve.models import ModelSpec
 
-    warmup = tuple(sorted({args.max_batch, *(2**power for power in range(args.max_batch.bit_length()))}))
+    warmup = tuple(range(1, args.max_batch + 1))  # torch on CUDA: every batch size the batcher forms, captured at load
     return ModelSpec(str(args.weights), str(args.labels), input=args.input, backend=args.backend, device=args.device,
                      precision=args.precision, score_threshold=args.threshold if args.input == "frames" else None,
                      threads=args.threads, max_pixels=load_settings().max_decoded_pixels,
