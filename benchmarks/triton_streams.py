@@ -231,6 +231,16 @@ def measure(spec: DetectorSpec, cameras: int, *, processes: int, clip: Path, sec
     return row
 
 
+def _shown(path: Path) -> str:
+    """`path` as the results show it: relative to the project or the data root, never this machine's folders."""
+    from core.config import load_settings
+
+    for root in (ROOT, load_settings().data_root):
+        if Path(path).resolve().is_relative_to(Path(root).resolve()):
+            return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    return Path(path).name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", default="1,2,4", help="camera counts to measure (default 1,2,4)")
@@ -283,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(measure(remote, cameras, processes=processes, clip=clip, seconds=args.seconds,
                                     warmup=args.warmup, server=server))
     results = {"server": {"input": "frames", "backend": backend, "device": args.device, "precision": args.precision,
-                          "weights": str(weights), "instances": instances, "threads_per_instance": threads,
+                          "weights": _shown(weights), "instances": instances, "threads_per_instance": threads,
                           "max_batch": args.max_batch, "queue_delay_us": args.queue_delay_us},
                "camera": {"width": 640, "height": 480, "fps": FPS, "codec": "h265", "sender": "ffmpeg replay"},
                "seconds": args.seconds, "load_average_at_start": load_average,
