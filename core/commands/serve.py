@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -55,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--instances", type=int, default=DEFAULT_INSTANCES,
                         help=f"model instances, each a process of its own running one batch at a time "
                         f"(default {DEFAULT_INSTANCES})")
-    parser.add_argument("--threads", type=int, help="CPU threads of each instance's runtime (default: the runtime's)")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads of each instance's runtime (default: this machine's cores / --instances)")
     parser.set_defaults(func=run)
 
 
@@ -83,7 +85,8 @@ def _model_spec(args: argparse.Namespace) -> ModelSpec:
     warmup = tuple(range(1, args.max_batch + 1))  # torch on CUDA: every batch size the batcher forms, captured at load
     return ModelSpec(str(args.weights), str(args.labels), input=args.input, backend=args.backend, device=args.device,
                      precision=args.precision, score_threshold=args.threshold if args.input == "frames" else None,
-                     threads=args.threads, max_pixels=load_settings().max_decoded_pixels,
+                     threads=args.threads or max(1, (os.cpu_count() or 1) // args.instances),
+                     max_pixels=load_settings().max_decoded_pixels,
                      warmup_batch_sizes=warmup).check()
 
 
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     model, runtime = _checked_model(spec)
     params = {"weights": args.weights, "labels": args.labels, "input": args.input, **runtime,
               "model_name": options.model_name, "max_batch": options.max_batch,
-              "queue_delay_us": options.queue_delay_us, "instances": options.instances, "threads": args.threads,
+              "queue_delay_us": options.queue_delay_us, "instances": options.instances, "threads": spec.threads,
               "address": options.address,
               **{f"{name}_port": getattr(options, f"{name}_port") for name in ("grpc", "http", "metrics")}}
     _stop_on_sigterm()
