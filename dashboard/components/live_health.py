@@ -17,7 +17,9 @@ import streamlit as st
 from core.live import registry
 from core.live.monitor import PipelineMonitor, monitor_for
 from core.live.viewer import Viewer, janitor
+from dashboard.components import login
 from dashboard.components.live_video import check_webrtc_connection
+from dashboard.components.text import plain
 
 HEALTH_PERIOD_S = 1.0
 RETRY_EVERY_S = 5.0
@@ -26,7 +28,7 @@ RETRY_EVERY_S = 5.0
 def _state_banner(source: dict) -> None:
     state, seconds = source["state"], source.get("seconds_since_data")
     if source.get("not_decoding"):
-        st.warning(f"Packets arrive but nothing decodes: {source['not_decoding']}", icon=":material/report:")
+        st.warning(f"Packets arrive but nothing decodes: {plain(source['not_decoding'])}", icon=":material/report:")
     elif state == "live":
         st.success("Live", icon=":material/videocam:")
     elif state == "waiting":
@@ -37,7 +39,7 @@ def _state_banner(source: dict) -> None:
     elif state == "no_signal":
         st.error(f"No signal: last frame {seconds or 0:.1f} s ago", icon=":material/videocam_off:")
     else:
-        st.warning(f"Stream {state}", icon=":material/stop_circle:")
+        st.warning(f"Stream {plain(state)}", icon=":material/stop_circle:")
 
 
 def _first_frame(source: dict) -> str:
@@ -85,14 +87,14 @@ def _request_failed(error: str | None, retry: Callable[[], None], running: str |
         st.session_state.pop("live_retry_at", None)
         return
     due = st.session_state.setdefault("live_retry_at", time.monotonic() + RETRY_EVERY_S)
-    meanwhile = f"; the stream goes on with {running} meanwhile" if running else ""
-    st.error(f"{error} (trying again every {RETRY_EVERY_S:.0f} s{meanwhile})", icon=":material/error:")
+    meanwhile = f"; the stream goes on with {plain(running)} meanwhile" if running else ""
+    st.error(f"{plain(error)} (trying again every {RETRY_EVERY_S:.0f} s{meanwhile})", icon=":material/error:")
     if st.button("Retry now", icon=":material/refresh:", key="live_retry") or time.monotonic() >= due:
         del st.session_state["live_retry_at"]
         retry()
 
 
-@st.fragment(run_every=HEALTH_PERIOD_S)
+@login.fragment(run_every=HEALTH_PERIOD_S)
 def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     """The panel; `retry` asks for the page's source and model again."""
     check_webrtc_connection()
@@ -109,11 +111,11 @@ def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     source = stats["source"]
     _state_banner(source)
     if stats["failure"]:
-        st.error(f"Pipeline failed: {stats['failure']}. Choose the source again to restart it.",
+        st.error(f"Pipeline failed: {plain(stats['failure'])}. Choose the source again to restart it.",
                  icon=":material/error:")
     newest = stats.get("detector_last_error")
     if newest and newest["age_s"] < 10:  # a recent one: "inference server unreachable at grpc://..." while it is down
-        st.warning(f"Detector: {newest['message']} ({newest['age_s']:.0f} s ago; the stream goes on unannotated)",
+        st.warning(f"Detector: {plain(newest['message'])} ({newest['age_s']:.0f} s ago; the stream goes on unannotated)",
                    icon=":material/cloud_off:")
     arriving, processing = st.columns(2), st.columns(2)  # two by two, so the labels fit beside the video
     arriving[0].metric("fps in", f"{source['fps_arrival']:.1f}", help="frames arriving, decodable or not")
@@ -133,8 +135,9 @@ def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     errors[0].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
     errors[1].metric("decode errors", source["decode_errors"])
     codec = source.get("codec")
-    st.caption(f"source {stats['uri']}" + (f" · codec {codec} (from the stream)" if codec else "")
-               + (f" · model {stats['detector']['name']} ({stats['detector']['backend']})" if stats["detector"] else "")
+    st.caption(f"source {plain(stats['uri'])}" + (f" · codec {plain(codec)} (from the stream)" if codec else "")
+               + (f" · model {plain(stats['detector']['name'])} ({plain(stats['detector']['backend'])})"
+                  if stats["detector"] else "")
                + f" · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")

@@ -11,6 +11,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from core.live.snapshot import jpeg_data_uri
 from core.live.viewer import Cursor, Viewer
 from core.live.webrtc import ViewerVideoTrack, pin_host_addresses, rtc_configuration
+from dashboard.components import login
 
 WEBRTC_KEY = "live_webrtc"
 # The video connects as the page first loads (no START click), while a first visit also imports and loads the model:
@@ -76,7 +77,7 @@ def check_webrtc_connection() -> None:
         st.rerun(scope="app")
 
 
-@st.fragment(run_every=IMAGE_PERIOD_S)
+@login.fragment(run_every=IMAGE_PERIOD_S)
 def _image_view(viewer: Viewer) -> None:
     viewer.touch()
     image, cursor = viewer.next_image(st.session_state.get("live_image_cursor", Cursor()), 0.0)

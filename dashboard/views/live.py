@@ -33,6 +33,7 @@ with st.spinner("Loading the live view..."):
     from dashboard.components.live_health import health_panel
     from dashboard.components.live_video import session_viewer, show_video
     from dashboard.components.sources import checked_stream_uri
+    from dashboard.components.text import plain
 
 PIPELINE_MIN_SCORE = 0.1  # the shared detector keeps everything a viewer's threshold slider can ask for
 SOURCES = ("Stream", "Video file")
@@ -53,7 +54,7 @@ def _source_uri() -> str:
     if kind == "Video file":
         names = _video_names()
         if not names:
-            st.info(f"No video files ({', '.join(sorted(VIDEO_SUFFIXES))}) under the data root {settings.data_root}.")
+            st.info(f"No video files ({', '.join(sorted(VIDEO_SUFFIXES))}) under the data root {plain(settings.data_root)}.")
             st.stop()
         name = st.selectbox("Video file (under the data root)", names, key="live_file")
         return f"{resolve_video_file(settings, name)}?loop=1"
@@ -97,7 +98,7 @@ with st.expander("Source and model (shared by everyone watching this source)", e
         uri = _source_uri()
         spec = _detector_spec()
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         st.stop()
 
 
