@@ -1,5 +1,5 @@
 """`python -m core serve` as a child process on chosen ports (tests, benchmarks): start, wait until it serves, read
-Triton's statistics and Prometheus counters, stop with SIGINT or kill the whole process group (our process, its
+Triton's own statistics, stop with SIGINT or kill the whole process group (our process, its
 tritonserver and the model instances).
 
 Each start gets its own temporary folder (TMPDIR of the child: the model repository lives there) that is removed
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import re
 import signal
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from core.triton_names import DEFAULT_MODEL_NAME
 
 START_TIMEOUT_S = 300.0  # the model loads in `core serve` first, then in every instance (minutes on a loaded 2-core machine)
 STOP_TIMEOUT_S = 20.0
+STAGES = ("queue", "compute_input", "compute_infer", "compute_output")  # per request, in Triton's statistics
 READY_PREFIX = '{"serving"'  # the one JSON line `core serve` prints once the model is loaded
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `python -m core` runs from
 
@@ -44,10 +44,18 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             probe.close()
 
 
-def metric_total(text: str, name: str, model: str) -> float:
-    """The sum of a Prometheus counter over the versions of `model` in Triton's /metrics text."""
-    pattern = rf'^{re.escape(name)}{{[^}}]*model="{re.escape(model)}"[^}}]*}} (\S+)$'
-    return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
+def model_statistics(payload: dict) -> dict[str, int]:
+    """Triton's statistics answer (`/v2/models/<model>/stats`) summed over the model's versions: `inference_count`
+    (requests), `execution_count` (batches run: fewer than requests when the dynamic batcher grouped them) and the
+    cumulative nanoseconds of each request's stages (`queue_ns`, `compute_input_ns`, `compute_infer_ns`,
+    `compute_output_ns`). Counted as each request completes, unlike the Prometheus metrics, refreshed periodically."""
+    totals = dict.fromkeys(("inference_count", "execution_count", *(f"{stage}_ns" for stage in STAGES)), 0)
+    for version in payload["model_stats"]:
+        totals["inference_count"] += int(version.get("inference_count", 0))
+        totals["execution_count"] += int(version.get("execution_count", 0))
+        for stage in STAGES:
+            totals[f"{stage}_ns"] += int(version["inference_stats"][stage]["ns"])
+    return totals
 
 
 class ServeProcess:
@@ -118,28 +126,11 @@ class ServeProcess:
             for region in Path("/dev/shm").glob(f"{shm_prefix(self.process.pid)}*"):
                 region.unlink(missing_ok=True)
 
-    def statistics(self) -> dict:
-        """Triton's own statistics of this server's model, summed over its versions: `inference_count` (requests),
-        `execution_count` (batches run: fewer than requests when the dynamic batcher grouped them) and the
-        cumulative nanoseconds per stage (`queue_ns`, `compute_input_ns`, `compute_infer_ns`, `compute_output_ns`)."""
+    def statistics(self) -> dict[str, int]:
+        """Triton's own statistics of this server's model (`model_statistics`), read now."""
         url = f"http://127.0.0.1:{self.http_port}/v2/models/{self.model}/stats"
         with urllib.request.urlopen(url, timeout=5) as response:
-            versions = json.load(response)["model_stats"]
-        totals = {"inference_count": 0, "execution_count": 0}
-        for version in versions:
-            totals["inference_count"] += int(version.get("inference_count", 0))
-            totals["execution_count"] += int(version.get("execution_count", 0))
-            for stage in ("queue", "compute_input", "compute_infer", "compute_output"):
-                key = f"{stage}_ns"
-                totals[key] = totals.get(key, 0) + int(version["inference_stats"][stage]["ns"])
-        return totals
-
-    def metric(self, name: str) -> float:
-        """A Triton counter of this server's model, e.g. nv_inference_count (requests) or nv_inference_exec_count
-        (executions: fewer than requests when the dynamic batcher grouped them)."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return metric_total(response.read().decode(), name, self.model)
+            return model_statistics(json.load(response))
 
     def __enter__(self) -> ServeProcess:
         return self.start()

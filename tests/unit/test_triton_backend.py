@@ -81,16 +81,19 @@ def test_server_options_are_checked_at_the_boundary():
             ServerOptions(**bad).check()
 
 
-def test_triton_counters_are_read_per_model():
-    from core.serve.process import metric_total
+def test_tritons_statistics_are_summed_over_the_models_versions():
+    from core.serve.process import model_statistics
 
-    text = ('# HELP nv_inference_count Number of inferences\n'
-            'nv_inference_count{model="ssd",version="1"} 24\n'
-            'nv_inference_count{model="other",version="1"} 7\n'
-            'nv_inference_exec_count{model="ssd",version="1"} 10\n')
-    assert metric_total(text, "nv_inference_count", "ssd") == 24
-    assert metric_total(text, "nv_inference_exec_count", "ssd") == 10
-    assert metric_total(text, "nv_inference_count", "missing") == 0
+    def version(requests: int, executions: int, infer_ns: int) -> dict:
+        stages = {stage: {"count": requests, "ns": 10 * requests}
+                  for stage in ("success", "queue", "compute_input", "compute_output")}
+        return {"inference_count": requests, "execution_count": executions,
+                "inference_stats": {**stages, "compute_infer": {"count": requests, "ns": infer_ns}}}
+
+    totals = model_statistics({"model_stats": [version(24, 10, 5000), version(3, 3, 700)]})
+    assert (totals["inference_count"], totals["execution_count"]) == (27, 13)
+    assert totals["compute_infer_ns"] == 5700 and totals["queue_ns"] == 270
+    assert model_statistics({"model_stats": []})["inference_count"] == 0
 
 
 def detections(count: int, first_label: int = 1) -> Detections:
