@@ -1,9 +1,10 @@
 """A smaller `nvidia-pytriton` wheel for carrying to an offline GPU machine: only the Python backend stub of the
-Python version(s) kept, and without the libpython 3.13 that only the 3.13 stub links (55 MB -> about 40 MB).
+Python version(s) kept, and without the libpython 3.13 that only the 3.13 stub links (55 MB -> 39 MB); with --strip
+also without the symbol tables of the binaries that ship them (`strip --strip-unneeded`, 34 MB).
 
     python -m pip download --no-deps nvidia-pytriton==0.7.0 -d wheels/
     python -m benchmarks.triton_wheel wheels/nvidia_pytriton-0.7.0-py3-none-manylinux_2_35_x86_64.whl --keep 3.12 \
-        --output slim/
+        [--strip] --output slim/
 
 `core serve` uses the wheel's `tritonserver`, its Python backend and the stub of the running Python; nothing else
 in the wheel changes. The wheel's RECORD is rewritten with the hashes of what is kept, so pip installs it as usual.
@@ -14,7 +15,9 @@ import argparse
 import base64
 import hashlib
 import re
+import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -31,12 +34,26 @@ def kept(name: str, versions: set[str]) -> bool:
     return libpython is None or f"3.{libpython.group(1)}" in versions
 
 
+ELF_MAGIC = b"\x7fELF"
+
+
+def stripped(data: bytes) -> bytes:
+    """An ELF file without its symbol tables (what the dynamic loader needs stays); other files unchanged."""
+    if not data.startswith(ELF_MAGIC):
+        return data
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "elf"
+        path.write_bytes(data)
+        subprocess.run(["strip", "--strip-unneeded", str(path)], check=True)
+        return path.read_bytes()
+
+
 def _record_line(name: str, data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return f"{name},sha256={digest},{len(data)}"
 
 
-def slim_wheel(wheel: Path, output: Path, versions: set[str]) -> Path:
+def slim_wheel(wheel: Path, output: Path, versions: set[str], *, strip: bool = False) -> Path:
     """Write the slimmed copy of `wheel` into the folder `output` (same file name) and return its path."""
     output.mkdir(parents=True, exist_ok=True)
     target = output / wheel.name
@@ -47,7 +64,7 @@ def slim_wheel(wheel: Path, output: Path, versions: set[str]) -> Path:
         for info in source.infolist():
             if info.filename == record_name or not kept(info.filename, versions):
                 continue
-            data = source.read(info)
+            data = stripped(source.read(info)) if strip else source.read(info)
             slim.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
             lines.append(_record_line(info.filename, data))
         lines.append(f"{record_name},,")
@@ -59,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("wheel", type=Path, help="the nvidia-pytriton wheel pip downloaded")
     parser.add_argument("--keep", action="append", required=True, help="Python version whose stub to keep (3.12)")
+    parser.add_argument("--strip", action="store_true", help="strip the binaries' symbol tables (needs binutils)")
     parser.add_argument("--output", type=Path, required=True, help="folder for the slim wheel")
     args = parser.parse_args(argv)
-    target = slim_wheel(args.wheel, args.output, set(args.keep))
+    target = slim_wheel(args.wheel, args.output, set(args.keep), strip=args.strip)
     print(f"{target} ({target.stat().st_size / 1e6:.1f} MB, was {args.wheel.stat().st_size / 1e6:.1f} MB)")
     return 0
 
