@@ -155,7 +155,7 @@ class TritonDetector:
         self.name = f"{self.model}@{self._target}"
         self.device = "remote"
         self._client = shared_client(self._target)
-        self._lock = threading.Lock()  # one request at a time through this detector's shared-memory region
+        self._lock = threading.Lock()  # guards the shared-memory region
         self._shared = SharedInput(self._client, _shared_memory(), self) if same_host(self._target) else None
         self.input = FRAMES_INPUT  # which mode the served model speaks: FRAMES_INPUT or INPUT_NAME
         self.max_batch = 1
@@ -179,16 +179,17 @@ class TritonDetector:
         the server is on this host and maps it, else inside the gRPC message."""
         request = self._grpc.InferInput(name, [len(parts), *parts[0].shape], datatype)
         wanted = [self._grpc.InferRequestedOutput(output) for output in outputs]
-        with self._lock:
-            if self._shared is not None:
-                try:
-                    return self._infer_shared(request, parts, wanted)
-                except SharedMemoryRefused as refused:
-                    log.warning("%s cannot use shared memory (%s); sending tensors over gRPC", self.url, refused)
-                    self._shared.close(self.timeout_s)
-                    self._shared = None
-            request.set_data_from_numpy(np.stack(parts))
-            return self._call("infer", self.model, [request], outputs=wanted)
+        if self._shared is not None:
+            with self._lock:  # one request at a time through the region
+                if self._shared is not None:
+                    try:
+                        return self._infer_shared(request, parts, wanted)
+                    except SharedMemoryRefused as refused:
+                        log.warning("%s cannot use shared memory (%s); sending tensors over gRPC", self.url, refused)
+                        self._shared.close(self.timeout_s)
+                        self._shared = None
+        request.set_data_from_numpy(np.stack(parts))
+        return self._call("infer", self.model, [request], outputs=wanted)
 
     def _infer_shared(self, request: Any, parts: Sequence[np.ndarray], wanted: list, *, again: bool = True) -> Any:
         try:
