@@ -16,7 +16,7 @@ figure to compare with. Per camera count: aggregate and per-camera processed fps
 latency from a frame's first RTP packet to its detections, decode milliseconds per frame, skipped frames, errors,
 Triton's own statistics (requests, executions = batches, mean batch, queue and compute time per request), and where
 the cores went (CPU seconds per second of the receivers, senders, tritonserver, the model instances, and everything
-else on the machine), with the load average. Writes JSON (benchmarks/results/, and --json OUT) and records a
+else on the machine; and per processed frame, which a busy machine shifts far less than fps), with the load average. Writes JSON (benchmarks/results/, and --json OUT) and records a
 `benchmark` run.
 
 On a GPU machine (CUDA torch, no internet):
@@ -204,13 +204,14 @@ def measure(spec: DetectorSpec, cameras: int, *, processes: int, clip: Path, sec
     decode = [value for report in reports for value in report["decode_ms"]]
     cores = {name: round((cpu_after[name] - cpu_before[name]) / elapsed, 2) for name in cpu_before}
     cores["other processes"] = round(cores.pop("machine") - sum(cores.values()), 2)
+    fps_processed = sum(camera["fps_processed"] for camera in per_camera)
     row = {
         "cameras": cameras,
         "receiver_processes": len(workers),
         "transport": sorted({report["transport"] for report in reports}),
         "offered_fps": round(cameras * FPS, 1),
         "fps_in": round(sum(camera["fps_in"] for camera in per_camera), 1),
-        "fps_processed": round(sum(camera["fps_processed"] for camera in per_camera), 1),
+        "fps_processed": round(fps_processed, 1),
         "fps_per_camera_min": round(min(camera["fps_processed"] for camera in per_camera), 1),
         "fps_per_camera_median": round(float(np.median([camera["fps_processed"] for camera in per_camera])), 1),
         "latency_ms": _percentiles(latencies),
@@ -219,6 +220,8 @@ def measure(spec: DetectorSpec, cameras: int, *, processes: int, clip: Path, sec
         "errors": sum(camera["errors"] for camera in per_camera),
         "last_error": next((camera["last_error"] for camera in per_camera if camera["last_error"]), None),
         "cores": cores,
+        "cpu_ms_per_processed_frame": ({name: round(value * 1000 / fps_processed, 2) for name, value in cores.items()
+                                        if name != "other processes"} if fps_processed else None),
     }
     if statistics is not None:
         requests, executions = statistics["inference_count"], statistics["execution_count"]
