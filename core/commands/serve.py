@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from core.commands.options import DEVICES, PRECISION_HELP, PRECISIONS
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
 from core.triton_names import (DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_INPUT, DEFAULT_INSTANCES,
-                               DEFAULT_MAX_BATCH,
-                               DEFAULT_METRICS_PORT, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US, FRAMES_BACKENDS,
-                               INPUT_MODES, NETWORK_BACKENDS)
+                               DEFAULT_MAX_BATCH, DEFAULT_METRICS_PORT, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US,
+                               FRAMES_BACKENDS, INPUT_MODES, NETWORK_BACKENDS)
+
+if TYPE_CHECKING:
+    from core.serve.models import BoundModel, ModelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
