@@ -84,7 +84,11 @@ def _model_spec(args: argparse.Namespace) -> ModelSpec:
     from core.config import load_settings
     from core.serve.models import ModelSpec
 
-    warmup = tuple(range(1, args.max_batch + 1))  # torch on CUDA: every batch size the batcher forms, captured at load
+    warmup = (1,)
+    if args.backend == "torch":  # on CUDA: the batch sizes formed most are captured at load, not while serving
+        from core.detect.torch_backend import MAX_GRAPHS
+
+        warmup = tuple(range(1, min(args.max_batch, MAX_GRAPHS) + 1))  # larger batches run uncaptured
     return ModelSpec(str(args.weights), str(args.labels), input=args.input, backend=args.backend, device=args.device,
                      precision=args.precision, score_threshold=args.threshold if args.input == "frames" else None,
                      threads=args.threads or max(1, (os.cpu_count() or 1) // args.instances),
