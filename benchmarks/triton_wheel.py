@@ -1,10 +1,11 @@
 """A smaller `nvidia-pytriton` wheel for carrying to an offline GPU machine: only the Python backend stub of the
 Python version(s) kept, and without the libpython 3.13 that only the 3.13 stub links (55 MB -> 39 MB); with --strip
-also without the symbol tables of the binaries that ship them (`strip --strip-unneeded`, 34 MB).
+also without the symbol tables of the binaries that ship them (`strip --strip-unneeded`, 36 MB); with --lzma its
+members compressed with LZMA instead of deflate (26 MB; pip reads them through Python's zipfile like any wheel).
 
     python -m pip download --no-deps nvidia-pytriton==0.7.0 -d wheels/
     python -m benchmarks.triton_wheel wheels/nvidia_pytriton-0.7.0-py3-none-manylinux_2_35_x86_64.whl --keep 3.12 \
-        [--strip] --output slim/
+        [--strip] [--lzma] --output slim/
 
 `core serve` uses the wheel's `tritonserver`, its Python backend and the stub of the running Python; nothing else
 in the wheel changes. The wheel's RECORD is rewritten with the hashes of what is kept, so pip installs it as usual.
@@ -53,19 +54,19 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def slim_wheel(wheel: Path, output: Path, versions: set[str], *, strip: bool = False) -> Path:
+def slim_wheel(wheel: Path, output: Path, versions: set[str], *, strip: bool = False, lzma: bool = False) -> Path:
     """Write the slimmed copy of `wheel` into the folder `output` (same file name) and return its path."""
     output.mkdir(parents=True, exist_ok=True)
     target = output / wheel.name
-    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED,
-                                                           compresslevel=9) as slim:
+    method, level = (zipfile.ZIP_LZMA, None) if lzma else (zipfile.ZIP_DEFLATED, 9)
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(target, "w", method, compresslevel=level) as slim:
         record_name = next(name for name in source.namelist() if name.endswith(".dist-info/RECORD"))
         lines = []
         for info in source.infolist():
             if info.filename == record_name or not kept(info.filename, versions):
                 continue
             data = stripped(source.read(info)) if strip else source.read(info)
-            slim.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+            slim.writestr(info, data, compress_type=method, compresslevel=level)
             lines.append(_record_line(info.filename, data))
         lines.append(f"{record_name},,")
         slim.writestr(source.getinfo(record_name), "\n".join(lines) + "\n")
@@ -77,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("wheel", type=Path, help="the nvidia-pytriton wheel pip downloaded")
     parser.add_argument("--keep", action="append", required=True, help="Python version whose stub to keep (3.12)")
     parser.add_argument("--strip", action="store_true", help="strip the binaries' symbol tables (needs binutils)")
+    parser.add_argument("--lzma", action="store_true", help="compress with LZMA instead of deflate")
     parser.add_argument("--output", type=Path, required=True, help="folder for the slim wheel")
     args = parser.parse_args(argv)
-    target = slim_wheel(args.wheel, args.output, set(args.keep), strip=args.strip)
+    target = slim_wheel(args.wheel, args.output, set(args.keep), strip=args.strip, lzma=args.lzma)
     print(f"{target} ({target.stat().st_size / 1e6:.1f} MB, was {args.wheel.stat().st_size / 1e6:.1f} MB)")
     return 0
 
