@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.paths import resolved_under
+from core.triton_names import DEFAULT_GRPC_PORT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -21,7 +22,7 @@ DEFAULT_MAX_PIPELINES = 4
 DEFAULT_MAX_DECODED_PIXELS = 3840 * 2160
 DEFAULT_MAX_FPS = 60.0
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
-DEFAULT_TRITON_URL = "grpc://127.0.0.1:8001"  # `python -m core serve`'s default gRPC port, on this host
+DEFAULT_TRITON_URL = f"grpc://127.0.0.1:{DEFAULT_GRPC_PORT}"  # `python -m core serve`'s default gRPC port, on this host
 DEFAULT_SESSION_IDLE_HOURS = 12.0
 DEFAULT_SESSION_MAX_HOURS = 7 * 24.0
 DEFAULT_MAX_SESSION_UPLOAD_MB = 200

@@ -9,14 +9,12 @@ from pathlib import Path
 
 from core.commands.options import add_model_options
 from core.commands.values import NON_NEGATIVE, POSITIVE, output_folder
+from core.triton_names import DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US
 
-# The parser's choices and defaults (core.model.triton_repository's, kept equal by a test): importing that module
-# here would load torch for every `python -m core` command.
+# The parser's format choices (core.model.triton_repository's, kept equal by a test): importing that module here
+# would load torch for every `python -m core` command.
 FORMATS = ("onnx", "tensorrt")
 TENSORRT_PRECISIONS = ("fp32", "fp16")
-DEFAULT_MODEL_NAME = "ssd"
-DEFAULT_MAX_BATCH = 32
-DEFAULT_QUEUE_DELAY_US = 2000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

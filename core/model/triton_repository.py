@@ -13,14 +13,11 @@ from pathlib import Path
 from core.errors import UserError
 from core.model.config import ANCHORS_PER_LOCATION, IMAGE_SIZE, PRIOR_SPECS
 from core.model.onnx_export import INPUT_NAME, OUTPUT_NAMES, export_onnx
+from core.triton_names import DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US, PRECISION_PARAMETER
 
-DEFAULT_MODEL_NAME = "ssd"
-DEFAULT_MAX_BATCH = 32
-DEFAULT_QUEUE_DELAY_US = 2000
 MODEL_VERSION = "1"
 NUM_PRIORS = sum(spec.feature_map_size ** 2 * ANCHORS_PER_LOCATION for spec in PRIOR_SPECS)
 INPUT_DIMS = (3, IMAGE_SIZE, IMAGE_SIZE)
-PRECISION_PARAMETER = "precision"  # a model-config parameter the triton client reads to report what the server runs
 
 
 @dataclass(frozen=True)

@@ -77,12 +77,7 @@ def test_tensorrt_format_without_tensorrt_says_so_in_one_line(random_model, tmp_
 
 
 def test_command_choices_and_defaults_match_the_library():
-    from core.commands import export_triton, serve
+    from core.commands import export_triton
     from core.model import triton_repository
-    from core.serve.network import SERVE_BACKENDS
 
     assert export_triton.FORMATS == tuple(triton_repository.MODEL_FORMATS)
-    assert (export_triton.DEFAULT_MODEL_NAME, export_triton.DEFAULT_MAX_BATCH, export_triton.DEFAULT_QUEUE_DELAY_US) \
-        == (triton_repository.DEFAULT_MODEL_NAME, triton_repository.DEFAULT_MAX_BATCH,
-            triton_repository.DEFAULT_QUEUE_DELAY_US)
-    assert serve.SERVE_BACKENDS == SERVE_BACKENDS
