@@ -2,7 +2,7 @@
 triton`), the repository writers and the commands. Standard library only, so a command's parser reads them without
 loading torch.
 
-The tensors mode's names (`input_0`, `scores`, `boxes`) are the ONNX graph's own, in `core.model.onnx_export`.
+The tensors mode's names (`input_0`, `scores`, `boxes`) are the ONNX graph's own, in `core.model.onnx_names`.
 """
 from __future__ import annotations
 
@@ -23,3 +23,7 @@ FRAMES_BACKENDS = (*NETWORK_BACKENDS, "tensorrt")  # run the whole detector (--i
 FRAMES_INPUT = "frames"  # UINT8 [-1,-1,3]: one BGR frame of any size per batch row
 FRAME_OUTPUTS = ("boxes", "scores", "labels", "count")  # FP32 [-1,4], FP32 [-1], INT32 [-1], INT32 [1]
 PADDING_LABEL = -1  # the label of the rows past `count`
+
+# `export-triton --format`: the repository's platform and model file for each (NVIDIA's container serves either)
+MODEL_PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
+TENSORRT_PRECISIONS = ("fp32", "fp16")  # what `export-triton --format tensorrt` builds

@@ -76,8 +76,10 @@ def test_tensorrt_format_without_tensorrt_says_so_in_one_line(random_model, tmp_
     assert not (tmp_path / "repo" / "ssd" / "1" / "model.plan").exists()
 
 
-def test_command_choices_and_defaults_match_the_library():
-    from core.commands import export_triton
+def test_command_offers_every_format_the_library_writes(capsys):
+    from core.cli import main
     from core.model import triton_repository
 
-    assert export_triton.FORMATS == tuple(triton_repository.MODEL_FORMATS)
+    assert main(["export-triton", "--format", "plan", "--weights", "w.pth", "--labels", "l.txt", "--output", "x"]) == 2
+    refusal = capsys.readouterr().err
+    assert all(f"'{name}'" in refusal for name in triton_repository.MODEL_FORMATS), refusal
