@@ -5,7 +5,8 @@
                                         [--processes P] [--json OUT]
 
 Each camera is an FFmpeg process replaying the demo scene, encoded once ahead with our sender's settings (H.265,
-640x480, 30 fps, as `benchmarks.live_pipeline` replays it), as RTP to its own UDP port. Each camera is received by
+640x480, 30 fps, as `benchmarks.live_pipeline` replays it), as RTP to its own UDP port (where FFmpeg's command-line
+tool is missing, `benchmarks.rtp_replay` processes replay the same encoding, 8 cameras each). Each camera is received by
 a `LivePipeline` (the Live page's and `core receive`'s pipeline: RTP depacketizing, FFmpeg decoding, the newest
 frame to the detector, older ones skipped) whose detector is the `triton` backend; the receivers are spread over
 several processes (--processes, default one per camera up to the core count), so no GIL is shared by all cameras.
@@ -16,8 +17,8 @@ figure to compare with. Per camera count: aggregate and per-camera processed fps
 latency from a frame's first RTP packet to its detections, decode milliseconds per frame, skipped frames, errors,
 Triton's own statistics (requests, executions = batches, mean batch, queue and compute time per request), and where
 the cores went (CPU seconds per second of the receivers, senders, tritonserver, the model instances, and everything
-else on the machine; and per processed frame, which a busy machine shifts far less than fps), with the load average. Writes JSON (benchmarks/results/, and --json OUT) and records a
-`benchmark` run.
+else on the machine; and per processed frame, which a busy machine shifts far less than fps), with the load average.
+Writes JSON (benchmarks/results/, and --json OUT) and records a `benchmark` run.
 
 On a GPU machine (CUDA torch, no internet):
     python -m benchmarks.triton_streams --device cuda --precision fp16 --cameras 1,4,8,16,32,64 --json OUT
@@ -28,6 +29,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,8 +41,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import save_results
-from benchmarks.live_pipeline import FPS, replay_command, write_demo_clip
+from benchmarks.live_pipeline import CLIP_FRAMES, FPS, replay_command, write_demo_clip
+from benchmarks.rtp_replay import demo_units, write_units
 from core.detect import DetectorSpec
+from core.percentiles import percentile
 from core.serve.process import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +54,7 @@ REQUEST_TIMEOUT_S = 10.0  # saturation should show as latency or skipped frames,
 READY_TIMEOUT_S = 180.0
 STATS_WINDOW = 100_000
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PORTS_PER_REPLAYER = 8
 
 
 @dataclass(frozen=True)
@@ -153,12 +158,22 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "max": None}
     array = np.asarray(values)
-    return {"p50": round(float(np.percentile(array, 50)), 1), "p95": round(float(np.percentile(array, 95)), 1),
+    return {"p50": round(percentile(array, 50), 1), "p95": round(percentile(array, 95), 1),
             "max": round(float(array.max()), 1)}
 
 
+def sender_commands(sender: str, clip: Path, ports: list[int], seconds: float) -> list[list[str]]:
+    """The camera processes: one FFmpeg replay of `clip` (Matroska) per port, or our own replayer of `clip` (its
+    access units) for up to PORTS_PER_REPLAYER ports each, where FFmpeg's command-line tool is not installed."""
+    if sender == "ffmpeg":
+        return [replay_command(clip, port, seconds) for port in ports]
+    return [[sys.executable, "-m", "benchmarks.rtp_replay", "--units", str(clip), "--seconds", f"{seconds:g}",
+             "--ports", ",".join(str(port) for port in ports[start:start + PORTS_PER_REPLAYER])]
+            for start in range(0, len(ports), PORTS_PER_REPLAYER)]
+
+
 def measure(spec: DetectorSpec, cameras: int, *, processes: int, clip: Path, seconds: float, warmup: float,
-            server: ServeProcess | None) -> dict:
+            server: ServeProcess | None, sender: str) -> dict:
     """One row: `cameras` senders and pipelines (over `processes` receiver processes) for `seconds` after `warmup`."""
     context = multiprocessing.get_context("spawn")
     ready, results, measure_event, stop_event = context.Queue(), context.Queue(), context.Event(), context.Event()
@@ -172,8 +187,8 @@ def measure(spec: DetectorSpec, cameras: int, *, processes: int, clip: Path, sec
     try:
         ports = [port for _, _, worker_ports in (ready.get(timeout=READY_TIMEOUT_S) for _ in workers)
                  for port in worker_ports]
-        senders = [subprocess.Popen(replay_command(clip, port, warmup + seconds + READY_TIMEOUT_S),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+        senders = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+                   for command in sender_commands(sender, clip, ports, warmup + seconds + READY_TIMEOUT_S)]
         time.sleep(warmup)
         groups = {"receivers": [worker.pid for worker in workers], "senders": [sender.pid for sender in senders]}
         if server is not None:
@@ -261,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--queue-delay-us", type=int, default=2000)
     parser.add_argument("--no-local", action="store_true", help="skip the one-camera local-detector row")
+    parser.add_argument("--sender", choices=("auto", "ffmpeg", "python"), default="auto",
+                        help="cameras: FFmpeg replays, or our own replayer (auto: FFmpeg where it is installed)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     counts = [int(count) for count in args.cameras.split(",")]
@@ -282,23 +299,25 @@ def main(argv: list[str] | None = None) -> int:
     options = ["--input", "frames", "--backend", backend, "--device", args.device, "--precision", args.precision,
                "--max-batch", str(args.max_batch), "--queue-delay-us", str(args.queue_delay_us),
                "--instances", str(instances), *(["--threads", str(threads)] if threads else [])]
+    sender = args.sender if args.sender != "auto" else ("ffmpeg" if shutil.which("ffmpeg") else "python")
     with tempfile.TemporaryDirectory(prefix="eds-triton-streams-") as folder:
-        clip = write_demo_clip(Path(folder) / "demo-640x480.mkv", 640, 480)
+        clip = (write_demo_clip(Path(folder) / "demo-640x480.mkv", 640, 480) if sender == "ffmpeg" else
+                write_units(Path(folder) / "demo-640x480.units", demo_units(640, 480, FPS, CLIP_FRAMES)))
         local = None
         if not args.no_local:
             local = measure(local_spec, 1, processes=1, clip=clip, seconds=args.seconds, warmup=args.warmup,
-                            server=None)
+                            server=None, sender=sender)
         rows = []
         with ServeProcess(weights, DEMO_LABELS, options=options) as server:
             remote = replace(local_spec, backend="triton", triton_url=server.url, threads=None)
             for cameras in counts:
                 processes = min(cameras, args.processes or cores)
                 rows.append(measure(remote, cameras, processes=processes, clip=clip, seconds=args.seconds,
-                                    warmup=args.warmup, server=server))
+                                    warmup=args.warmup, server=server, sender=sender))
     results = {"server": {"input": "frames", "backend": backend, "device": args.device, "precision": args.precision,
                           "weights": _shown(weights), "instances": instances, "threads_per_instance": threads,
                           "max_batch": args.max_batch, "queue_delay_us": args.queue_delay_us},
-               "camera": {"width": 640, "height": 480, "fps": FPS, "codec": "h265", "sender": "ffmpeg replay"},
+               "camera": {"width": 640, "height": 480, "fps": FPS, "codec": "h265", "sender": f"{sender} replay"},
                "seconds": args.seconds, "load_average_at_start": load_average,
                "load_average_at_end": [round(value, 2) for value in os.getloadavg()], "local": local, "rows": rows}
     metrics = {}

@@ -19,6 +19,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -55,6 +56,24 @@ def _encoder(codec: str, width: int, height: int, fps: float, key_interval: int)
     encoder.options = encoder_options(codec, key_interval)
     encoder.open()
     return encoder
+
+
+def encode_access_units(images: Iterable[np.ndarray], codec: str = "h265", *, fps: float = 30.0,
+                        key_interval: int | None = None) -> list[tuple[bytes, bool]]:
+    """BGR frames of one size encoded as the sender encodes them: one (Annex B access unit, is keyframe) per frame,
+    for a clip that is encoded once and sent many times."""
+    units: list[tuple[bytes, bool]] = []
+    encoder = None
+    for number, image in enumerate(images):
+        if encoder is None:
+            height, width = image.shape[:2]
+            encoder = _encoder(codec, width, height, fps, key_interval or max(int(round(fps)), 1))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
+        frame.pts = number
+        units += [(bytes(packet), packet.is_keyframe) for packet in encoder.encode(frame)]
+    if encoder is not None:
+        units += [(bytes(packet), packet.is_keyframe) for packet in encoder.encode()]
+    return units
 
 
 @dataclass
