@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from core.gst.sender import CODECS, JETPACKS, PRESETS
+from core.gst.sender import CODECS, JETPACKS, PRESETS, SEED_PRESET
 
-DEFAULT_PRESET = "seed"
+DEFAULT_PRESET = SEED_PRESET
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
