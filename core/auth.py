@@ -32,6 +32,7 @@ from typing import Any
 
 from core.errors import UserError
 from core.private_files import write_private
+from core.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,8 @@ class Throttle:
             if now - until > BACKOFF_FORGET_S:
                 count = 0
             self._forget_old(now)
-            self._failures[address] = (count + 1, now + min(BACKOFF_FIRST_S * 2 ** count, BACKOFF_MAX_S))
+            self._failures[address] = (count + 1, now + backoff_delay(count + 1, first_s=BACKOFF_FIRST_S,
+                                                                        max_s=BACKOFF_MAX_S))
             return 0.0
 
     def _forget_old(self, now: float) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from core.errors import UserError
 from core.stream import open_source
-from core.stream.rtsp_source import RtspSource, backoff_delay
+from core.stream.rtsp_source import RtspSource
 from core.stream.sources import display_uri, parse_source_uri
 from core.stream.demo import DEMO_CLASSES, draw_demo_frame, read_frame_counter
 
@@ -114,11 +114,6 @@ def test_rtsp_errors_never_quote_credentials() -> None:
 ])
 def test_display_uri_hides_user_and_password(uri, shown) -> None:
     assert display_uri(uri) == shown
-
-
-def test_backoff_doubles_up_to_its_cap() -> None:
-    assert [backoff_delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
-    assert backoff_delay(3, initial=0.1, maximum=0.3) == 0.3
 
 
 @pytest.mark.timeout(30)
