@@ -35,9 +35,9 @@ class FetchError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    timeout_s: float = 30.0
-    retries: int = 3  # attempts after the first
-    backoff_s: float = 1.0  # wait before retry k (from 1) is backoff_s * 2**(k - 1)
+    timeout_s: float
+    retries: int  # attempts after the first
+    backoff_s: float  # wait before retry k (from 1) is backoff_s * 2**(k - 1)
 
     def call(self, operation: Callable[[], _T], *, url: str) -> _T:
         """`operation()`, retried with exponential backoff while it raises a FetchError that is not permanent."""
