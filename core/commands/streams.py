@@ -122,7 +122,7 @@ def _register_listen(actions: argparse._SubParsersAction) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from core.config import load_settings
     from core.stream.configured import load_streams, stream_port, streams_file
-    from core.stream.sources import display_uri
+    from core.stream.shown_uri import display_uri
 
     settings = load_settings()
     streams = [{"name": entry.name, "uri": display_uri(entry.uri), "udp_port": stream_port(settings, entry.uri)}

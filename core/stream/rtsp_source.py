@@ -20,7 +20,7 @@ import av
 from core.retry import backoff_delay
 from core.stream.base import Clock, SourceHealth, SourceLimits
 from core.stream.container_source import DemuxedSource, oversize_reason
-from core.stream.sources import display_uri
+from core.stream.shown_uri import display_uri
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ import pytest
 from core.errors import UserError
 from core.stream import open_source
 from core.stream.rtsp_source import RtspSource
-from core.stream.sources import display_uri, parse_source_uri
+from core.stream.shown_uri import display_uri
+from core.stream.sources import parse_source_uri
 from core.stream.demo import DEMO_CLASSES, draw_demo_frame, read_frame_counter
 
 
