@@ -7,14 +7,14 @@ question it asks and the kind of answer the page gives (computed by `core.gst`, 
 2. tell a property from a capability (each `name=value` and caps filter sorted into one or the other);
 3. an effect between two colour conversions (every piece explained).
 Then the Jetson's own pipelines, without a question: the camera sender this server receives (the seed's, from its
-one builder in `core.gst.sender`), a receiver that decodes on the Jetson and shows the video in an X11 window, and a
-CSI camera shown with NVIDIA's display sink.
+one builder in `core.gst.jetson_sender`), a receiver that decodes on the Jetson and shows the video in an X11
+window, and a CSI camera shown with NVIDIA's display sink.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.gst.sender import HOST_PLACEHOLDER, SEED_PRESET, preset_options, sender_command
+from core.gst.jetson_sender import HOST_PLACEHOLDER, SEED_PRESET, preset_options, sender_command
 
 ANSWER_PIECES = "every piece"
 ANSWER_CONVERSION = "conversion for the Jetson's display"

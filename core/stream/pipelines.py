@@ -2,7 +2,7 @@
 Jetson on a PC, and the receive pipeline of `rtp://...&decoder=jetson|gstreamer` sources.
 
 Pure functions (no I/O), so they are tested as text. The Jetson's own sender command has its one builder in
-`core.gst.sender` (`sender_command`).
+`core.gst.jetson_sender` (`sender_command`).
 """
 from __future__ import annotations
 

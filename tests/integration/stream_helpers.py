@@ -17,7 +17,7 @@ from core.stream import open_source
 from core.stream.base import Frame, FrameSource
 from core.stream.demo import draw_demo_frame
 from core.stream.pipelines import software_send_pipeline
-from core.stream.sender import RtpSender, SenderStats
+from core.stream.rtp_sender import RtpSender, SenderStats
 
 GST_LAUNCH = shutil.which("gst-launch-1.0")
 

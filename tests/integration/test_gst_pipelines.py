@@ -1,6 +1,7 @@
 """The GStreamer pipeline texts we hand to people (core.stream.pipelines, the README's Jetson sender command; every
 sender preset runs in test_gst_sender_presets) are run with gst-launch-1.0 to PLAYING and end of stream on
-127.0.0.1: Jetson-only elements are swapped for software stand-ins, everything else runs as written. A missing gst-launch-1.0 fails (the README's setup installs it).
+127.0.0.1: Jetson-only elements are swapped for software stand-ins, everything else runs as written. A missing
+gst-launch-1.0 fails (the README's setup installs it).
 
 Our parser (core.gst.syntax) is compared with GStreamer's own on a corpus: every pipeline we offer (examples, sender
 presets, receive and send pipelines), the GStreamer basics as printed, and tricky syntax (quotes, escaped spaces,
@@ -26,7 +27,7 @@ from stream_helpers import (FRAMES, free_udp_port, receive_with_our_receiver, st
 from core.errors import UserError
 from core.gst import examples, lexer
 from core.gst.launch_line import read_launch_line
-from core.gst.sender import PRESETS, preset_options, sender_command
+from core.gst.jetson_sender import PRESETS, preset_options, sender_command
 from core.gst.syntax import ParsedPipeline, parse_pipeline
 from core.stream.pipelines import receive_pipeline, software_send_pipeline
 from tests.unit.test_gst_explain import PARSE_ERRORS

@@ -23,7 +23,7 @@ from core.stream.base import SourceLimits
 from core.stream.nal import H264, H265
 from core.stream.rtp import DEFAULT_TAKEOVER_SILENCE_S, RtpPacket, SenderAllowList
 from core.stream.rtp_source import RtpSource
-from core.stream.sender import RtpSender
+from core.stream.rtp_sender import RtpSender
 
 FUZZ_PACKETS = 100_000
 HUGE_UNIT_BYTES = 64 * 1024 * 1024  # held whole, it alone would exceed the growth limit

@@ -11,12 +11,12 @@ from dataclasses import replace
 import pytest
 
 from core.cli import main
-from core.commands.stream import JETSON_HELP_PRESET
+from core.commands.send_receive import JETSON_HELP_PRESET
 from core.config import REPO_ROOT
 from core.errors import UserError
 from core.gst.addresses import HostAddress, parse_ip_addr, server_ipv4_addresses
 from core.gst.explain import explain_pipeline
-from core.gst.sender import HOST_PLACEHOLDER, PRESETS, SEED_PRESET, SenderOptions, preset_options, sender_command
+from core.gst.jetson_sender import HOST_PLACEHOLDER, PRESETS, SEED_PRESET, SenderOptions, preset_options, sender_command
 
 SEED = ("gst-launch-1.0 v4l2src ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv ! omxh265enc "
         "insert-vui=1 ! h265parse ! rtph265pay config-interval=1 ! udpsink host=HOST port=5000 sync=false -e")

@@ -14,7 +14,7 @@ from core.config import load_settings
 from core.live.registry import registry
 from core.stream.configured import StreamEntry, load_streams, save_streams, streams_file
 from core.stream.listen_report import arrival_row, arrivals_text, failed_row, listen
-from core.stream.sender import run_sender
+from core.stream.rtp_sender import run_sender
 from dashboard.components.text import plain
 from tests.integration.stream_helpers import free_udp_port
 

@@ -153,7 +153,7 @@ def test_webcams_open_through_ffmpegs_v4l2_input() -> None:
 @pytest.mark.timeout(20)
 def test_rtp_codec_auto_is_the_default_and_decodes_either_codec() -> None:
     from core.stream.rtp_source import RtpSource
-    from core.stream.sender import RtpSender
+    from core.stream.rtp_sender import RtpSender
     from tests.integration.stream_helpers import send_demo_frames
 
     for codec in ("h264", "h265"):

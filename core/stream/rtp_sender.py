@@ -5,7 +5,7 @@ video, zero-latency encoding without B-frames, one keyframe a second, the parame
 every keyframe like `rtph265pay config-interval=1`, payload type 96. Encoding with PyAV and packetizing ourselves
 needs nothing beyond pip (the PyAV wheel carries the encoders), and shares the payload code with the receiver.
 
-The equivalent command on a Jetson (hardware encoder) is built in one place, `core.gst.sender.sender_command`
+The equivalent command on a Jetson (hardware encoder) is built in one place, `core.gst.jetson_sender.sender_command`
 (`python -m core streams sender-command` prints it for this server, `python -m core send --help` for JetPack 5).
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ from core.commands.options import (PRECISION_HELP, PRECISIONS, add_cuda_options,
 from core.commands.values import PORT, POSITIVE, SCORE, SECONDS, number, output_file, whole
 from core.detect.registry import BACKENDS
 from core.errors import UserError
-from core.gst.sender import (FPS_RANGE, HEIGHT_RANGE, HOST_PLACEHOLDER, WIDTH_RANGE, preset_options,
+from core.gst.jetson_sender import (FPS_RANGE, HEIGHT_RANGE, HOST_PLACEHOLDER, WIDTH_RANGE, preset_options,
                              sender_command)
 from core.stream.nal import FORMATS
 from core.stream.pipelines import sdp_text
@@ -79,7 +79,7 @@ def _register_receive(subparsers: argparse._SubParsersAction) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     from core.config import load_settings
-    from core.stream.sender import run_sender
+    from core.stream.rtp_sender import run_sender
     from core.stream.sources import SourcePolicy
 
     if args.sdp:
