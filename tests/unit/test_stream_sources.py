@@ -13,10 +13,11 @@ import pytest
 
 from core.errors import UserError
 from core.stream import open_source
+from core.stream.demo import DEMO_CLASSES, draw_demo_frame
 from core.stream.rtsp_source import RtspSource
 from core.stream.shown_uri import display_uri
 from core.stream.sources import parse_source_uri
-from core.stream.demo import DEMO_CLASSES, draw_demo_frame, read_frame_counter
+from tests.frame_stamps import read_frame_counter
 
 
 def test_demo_frame_is_deterministic_with_boxes_inside() -> None:
