@@ -18,6 +18,7 @@ from core.stream.rtsp_source import RtspSource
 from core.stream.shown_uri import display_uri
 from core.stream.sources import parse_source_uri
 from tests.frame_stamps import read_frame_counter
+from tests.polling import wait_for
 
 
 def test_demo_frame_is_deterministic_with_boxes_inside() -> None:
@@ -126,9 +127,7 @@ def test_rtsp_source_without_a_server_keeps_trying_and_stops_promptly(caplog) ->
         port = probe.getsockname()[1]
     source = RtspSource(f"rtsp://cam:secret@127.0.0.1:{port}/x", f"rtsp://cam:secret@127.0.0.1:{port}/x",
                         backoff_initial=0.05, backoff_max=0.2)
-    deadline = time.monotonic() + 10
-    while source.health.connect_failures < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: source.health.connect_failures >= 4, 10, interval=0.05)
     assert source.read(timeout=0.1) is None and not source.ended
     started = time.monotonic()
     source.close()
@@ -161,8 +160,6 @@ def test_rtp_codec_auto_is_the_default_and_decodes_either_codec() -> None:
         with open_source("rtp://127.0.0.1:0") as source:
             assert isinstance(source, RtpSource)
             send_demo_frames(RtpSender("127.0.0.1", source.port, codec, fps=30), frames=15, width=160, height=120)
-            deadline = time.monotonic() + 5
-            while source.health.frames_decoded < 5 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: source.health.frames_decoded >= 5, 5, interval=0.05)
             assert source.health.frames_decoded >= 5, source.health_snapshot()
             assert source.health_snapshot()["codec"] == codec
