@@ -33,7 +33,7 @@ from core.live import LivePipeline
 from core.percentiles import percentile
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
-from core.stream.sender import encoder_options
+from core.stream.rtp_sender import encoder_options
 
 START_TIMEOUT_S = 30.0
 WARMUP_S = 3.0

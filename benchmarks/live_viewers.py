@@ -181,7 +181,7 @@ class DemoSender:
 
     def _run(self) -> None:
         from core.stream.demo import COUNTER_BITS, draw_demo_frame
-        from core.stream.sender import RtpSender
+        from core.stream.rtp_sender import RtpSender
 
         sender = RtpSender("127.0.0.1", self.port, "h265", fps=self.fps)
         started = time.monotonic()

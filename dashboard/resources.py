@@ -1,4 +1,6 @@
-"""The one place that creates cached heavy objects (settings, detectors, the ledger) for all pages."""
+"""Cached objects the pages share: the settings, the run history's URL (its schema upgraded and dead runs marked
+once per server process) and the Detect page's detectors. Not yet all of them: the history pages cache their database
+engine in dashboard.components.history, and the Live page's detectors live in core.live's detector pool."""
 from __future__ import annotations
 
 import streamlit as st

@@ -24,11 +24,11 @@ import re
 import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import torch
 
+from core.config import parse_triton_url
 from core.detect.base import Detections, DetectorSpec
 from core.detect.preprocess import check_frame, normalize_numpy
 from core.detect.staged import detect_in_stages
@@ -48,23 +48,6 @@ EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: (.+)$", re.MULTILINE)  # "module
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
-
-
-def parse_triton_url(url: str | None) -> str:
-    """`grpc://HOST:PORT` -> "HOST:PORT" (the gRPC target); anything else is a one-line UserError."""
-    if not url:
-        raise UserError("the triton backend needs the inference server address, grpc://HOST:PORT (on the command "
-                        "line: --triton-url grpc://HOST:PORT)")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        port, parts = None, None
-    if (parts is None or parts.scheme != "grpc" or not parts.hostname or port is None or not 1 <= port <= 65535
-            or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username):
-        raise UserError(f"triton url must be grpc://HOST:PORT with a port of 1..65535, got {url!r}")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{host}:{port}"
 
 
 def _tritonclient():

@@ -2,7 +2,7 @@
 
 The track is receive-only from the browser's side: the server sends, the browser only plays. Waiting for the next
 pipeline result and drawing happen on a pool of helper threads, never on the event loop (which aiortc also uses to
-encode for every peer). Settings (environment):
+encode for every peer). Settings (`core.config.Settings`, from the environment):
 
 - `EDS_ICE_SERVERS`: ICE servers for browsers outside the LAN, as JSON (`[{"urls": ["stun:host:3478"]}]`) or a
   comma-separated list of URLs; empty by default, so a LAN install never contacts a STUN/TURN server.
@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
@@ -35,9 +33,9 @@ PLACEHOLDER_PERIOD_S = 0.5  # while there is no signal, the placeholder picture 
 _waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="live webrtc")
 
 
-def ice_servers(environ: Mapping[str, str] | None = None) -> list[dict]:
-    """ICE servers from EDS_ICE_SERVERS (see the module docstring); [] when unset."""
-    text = (os.environ if environ is None else environ).get("EDS_ICE_SERVERS", "").strip()
+def ice_servers(setting: str) -> list[dict]:
+    """ICE servers from the EDS_ICE_SERVERS setting's text (see the module docstring); [] when empty."""
+    text = setting.strip()
     if not text:
         return []
     if text.startswith("["):
@@ -51,15 +49,15 @@ def ice_servers(environ: Mapping[str, str] | None = None) -> list[dict]:
     return [{"urls": [url.strip()]} for url in text.split(",") if url.strip()]
 
 
-def rtc_configuration(environ: Mapping[str, str] | None = None) -> dict:
+def rtc_configuration(ice_servers_setting: str) -> dict:
     """The RTCConfiguration for both peers; always has `iceServers`, so nothing public is fetched by default."""
-    return {"iceServers": ice_servers(environ)}
+    return {"iceServers": ice_servers(ice_servers_setting)}
 
 
-def pin_host_addresses(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Apply EDS_WEBRTC_HOST_ADDRESSES (if set) to aioice's host-candidate gathering; returns the addresses."""
-    text = (os.environ if environ is None else environ).get("EDS_WEBRTC_HOST_ADDRESSES", "")
-    addresses = [part.strip() for part in text.split(",") if part.strip()]
+def pin_host_addresses(setting: str) -> list[str]:
+    """Apply the EDS_WEBRTC_HOST_ADDRESSES setting (if not empty) to aioice's host-candidate gathering; returns the
+    addresses."""
+    addresses = [part.strip() for part in setting.split(",") if part.strip()]
     if addresses:
         import aioice.ice
 

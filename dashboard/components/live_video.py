@@ -11,6 +11,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from core.live.snapshot import jpeg_data_uri
 from core.live.viewer import Cursor, Viewer
 from core.live.webrtc import ViewerVideoTrack, pin_host_addresses, rtc_configuration
+from dashboard import resources
 from dashboard.components import login
 
 WEBRTC_KEY = "live_webrtc"
@@ -24,7 +25,7 @@ _SIGNALLING_SINCE = "live_webrtc_signalling_since"
 
 @st.cache_resource
 def _host_addresses() -> list[str]:
-    return pin_host_addresses()
+    return pin_host_addresses(resources.settings().webrtc_host_addresses)
 
 
 def session_viewer() -> Viewer:
@@ -57,7 +58,7 @@ def _webrtc_view() -> None:
     webrtc_streamer(
         key=WEBRTC_KEY, mode=WebRtcMode.RECVONLY, source_video_track=st.session_state["live_track"],
         desired_playing_state=True,  # connects on its own (no START button); the video is muted, so it autoplays
-        rtc_configuration=rtc_configuration(), sendback_audio=False,
+        rtc_configuration=rtc_configuration(resources.settings().ice_servers), sendback_audio=False,
         media_stream_constraints={"video": True, "audio": False},
         video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True, "controls": False,
                           "style": {"width": "100%"}},

@@ -14,7 +14,7 @@ from core.stream.configured import (InvalidStreams, StreamEntry, default_streams
                                     rtp_port, save_streams, shown_entries, stream_problems, streams_file,
                                     with_hidden_credentials)
 from core.stream.listen_report import ArrivalRow, arrival_row, failed_row, nothing_arriving_causes, rtp_entries
-from core.stream.sources import display_uri
+from core.stream.shown_uri import display_uri
 from dashboard import resources
 from dashboard.components import login
 from dashboard.components.text import plain

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.catalog import find_models, sample_images
+from core.catalog import models_or_untrained, sample_images
 from core.detect import DetectorSpec, available_backends
 from core.detect.service import detect_image_bytes
 from core.errors import UserError
@@ -14,7 +14,7 @@ from dashboard.components.text import plain
 
 st.title("Detect")
 settings = resources.settings()
-models = find_models(settings)
+models = models_or_untrained(settings)
 names = [m.name for m in models]
 
 left, right = st.columns([1, 2])

@@ -18,7 +18,7 @@ import streamlit as st
 
 st.title("Live")  # drawn before the imports below, which take seconds on a server's first visit (WebRTC, pipeline)
 with st.spinner("Loading the live view..."):
-    from core.catalog import find_models
+    from core.catalog import models_or_untrained
     from core.detect import DetectorSpec, available_backends, load_detector
     from core.detect.triton_backend import parse_triton_url
     from core.errors import UserError
@@ -65,7 +65,7 @@ def _source_uri() -> str:
 
 
 def _detector_spec() -> DetectorSpec:
-    models = find_models(settings)
+    models = models_or_untrained(settings)
     names = [model.name for model in models]
     backends = available_backends()
     model_column, backend_column = st.columns(2)

@@ -83,9 +83,8 @@ def http(app, path: str, *, method: str = "GET", body: bytes = b"", headers: dic
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDS_PASSWORD", PASSWORD)
-    return load_settings({"EDS_DATA_ROOT": str(tmp_path), "EDS_MAX_SESSION_UPLOAD_MB": "1"})
+def settings(tmp_path):
+    return load_settings({"EDS_DATA_ROOT": str(tmp_path), "EDS_MAX_SESSION_UPLOAD_MB": "1", "EDS_PASSWORD": PASSWORD})
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from core.live.pipeline import SOURCE_MAX_FAILURES
 from core.live.supervise import ErrorLog, SupervisedThread
 from core.stream import open_source
 from core.stream.base import SourceHealth
-from core.stream.demo import read_frame_counter
+from tests.frame_stamps import read_frame_counter
 from tests.polling import wait_for
 
 

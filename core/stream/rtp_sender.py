@@ -5,13 +5,8 @@ video, zero-latency encoding without B-frames, one keyframe a second, the parame
 every keyframe like `rtph265pay config-interval=1`, payload type 96. Encoding with PyAV and packetizing ourselves
 needs nothing beyond pip (the PyAV wheel carries the encoders), and shares the payload code with the receiver.
 
-The equivalent command on a Jetson (hardware encoder), where HOST is the machine running the dashboard:
-
-    gst-launch-1.0 v4l2src device=/dev/video0 ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv
-    ! 'video/x-raw(memory:NVMM),format=I420' ! nvv4l2h265enc insert-vui=1 iframeinterval=30 idrinterval=30
-    insert-sps-pps=1 ! h265parse ! rtph265pay config-interval=1 pt=96 ! udpsink host=HOST port=5000 sync=false -e
-
-(older JetPack images: `omxh265enc insert-vui=1` in place of `nvvidconv ! ... ! nvv4l2h265enc ...`).
+The equivalent command on a Jetson (hardware encoder) is built in one place, `core.gst.jetson_sender.sender_command`
+(`python -m core streams sender-command` prints it for this server, `python -m core send --help` for JetPack 5).
 """
 from __future__ import annotations
 
