@@ -1,11 +1,16 @@
-"""The one place that creates cached heavy objects (settings, detectors, the ledger) for all pages."""
+"""The one place that creates cached heavy objects (settings, detectors, the ledger, live video) for all pages."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core.config import Settings, load_settings
 from core.detect import Detector, DetectorSpec, load_detector
 from core.detect.service import warmed_up
+
+if TYPE_CHECKING:
+    from core.live.webrtc import PeerServer
 
 
 @st.cache_resource
@@ -26,3 +31,14 @@ def detector(spec: DetectorSpec) -> Detector:
     """One detector per (model, backend, device, precision, threshold): shared by every session, warmed up once so
     the timings pages show are steady-state ones."""
     return warmed_up(load_detector(spec))
+
+
+@st.cache_resource
+def live_peers() -> PeerServer:
+    """Every browser's live video: one WebRTC event loop for all peers, one encoding per pipeline for all viewers
+    (imported here, not at the top: only the live pages need aiortc)."""
+    from core.live.broadcast import Broadcasts
+    from core.live.webrtc import PeerServer, pin_host_addresses
+
+    pin_host_addresses()
+    return PeerServer(Broadcasts())
