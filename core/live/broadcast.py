@@ -231,9 +231,8 @@ class VideoBroadcast:
             self._ask_keyframe()
         if subscription.need_keyframe:  # the newest keyframe, if it is recent enough to catch up from
             keyframe = next((frame for frame in reversed(self._ring) if frame.keyframe), None)
-            if keyframe is None or keyframe.sequence <= subscription.after or newest - keyframe.sequence > MAX_LAG_FRAMES:
-                return None
-            return keyframe
+            recent = keyframe is not None and newest - keyframe.sequence <= MAX_LAG_FRAMES
+            return keyframe if recent and keyframe.sequence > subscription.after else None
         return next((frame for frame in self._ring if frame.sequence == subscription.after + 1), None)
 
     # -- the encoder thread ----------------------------------------------------------------------------------

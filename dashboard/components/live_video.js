@@ -62,6 +62,7 @@ class LiveVideo {
     this.setStateValue = setStateValue;
     this.setTriggerValue = setTriggerValue;
     this.root.classList.toggle("eds-live-tile", data.mode === "tile");
+    this.root.dataset.title = data.title || "";
     this.fullscreen.hidden = !data.fullscreen;
     this.filter = { minScore: data.min_score, classes: data.classes ? new Set(data.classes) : null };
     if (!this.peer) this.connect();

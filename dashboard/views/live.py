@@ -67,10 +67,9 @@ def _source_uri(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> str:
     return checked_stream_uri(streams[names.index(name)].uri, settings.rtp_ports)
 
 
-kind_column, source_column, model_column, backend_column = st.columns([1, 2, 2, 1.2])
 try:
-    uri = _source_uri(kind_column, source_column)
-    spec = detector_spec(settings, "live", (model_column, backend_column))
+    uri = _source_uri(*st.columns([1, 3]))
+    spec = detector_spec(settings, "live", st.columns([3, 2]))
 except UserError as error:
     st.error(str(error))
     st.stop()
@@ -83,7 +82,7 @@ def request_stream() -> None:
 
 def view_filter(names: list[str]) -> ViewFilter:
     """This viewer's score threshold and classes (kept across runs, see _KEPT_THRESHOLD)."""
-    threshold_column, classes_column, snapshot_column = st.columns([2, 4, 1], vertical_alignment="bottom")
+    threshold_column, classes_column, snapshot_column = st.columns([2, 3, 0.6], vertical_alignment="bottom")
     threshold = threshold_column.slider("Score threshold (this view)", PIPELINE_MIN_SCORE, 0.95,
                                         st.session_state.get(_KEPT_THRESHOLD, DEFAULT_THRESHOLD), 0.05,
                                         key="live_threshold")
@@ -91,7 +90,8 @@ def view_filter(names: list[str]) -> ViewFilter:
     shown = classes_column.multiselect("Classes (this view; empty = all)", names[1:], default=kept,
                                        key="live_classes")
     st.session_state[_KEPT_THRESHOLD], st.session_state[_KEPT_CLASSES] = threshold, shown
-    if snapshot_column.button("Snapshot", icon=":material/photo_camera:", key="live_snapshot"):
+    if snapshot_column.button(":material/photo_camera:", key="live_snapshot",
+                              help="Snapshot: the frame on screen as this view shows it (PNG)"):
         inline.download_link("Save the snapshot (PNG)", snapshot_png(viewer),
                              f"live-{time.strftime('%Y%m%d-%H%M%S')}.png", "image/png")
     return ViewFilter(threshold, frozenset(names.index(name) for name in shown) if shown else None)

@@ -4,9 +4,9 @@ arrives, the likely causes), and a click opens the stream on the Live page.
 
 Each tile holds its stream's shared pipeline like a Live viewer does (one decode, one inference and one video
 encoding per frame, whoever watches), so the wall costs what the streams cost, not what its viewers cost. A stream
-not yet running starts with the model chosen here; a running one keeps its own. At most EDS_MAX_PIPELINES streams
-run at once: tiles past that say so. When the page is closed, the janitor releases its pipelines as it does the
-Live page's.
+not yet running starts with the model chosen here; one already running keeps its own until a model is chosen
+here. At most EDS_MAX_PIPELINES streams run at once: tiles past that say so. When the page is closed, the janitor
+releases its pipelines as it does the Live page's.
 """
 from __future__ import annotations
 
@@ -72,6 +72,18 @@ def _tile_status(viewer: Viewer) -> tuple[str, str]:
     return ("", "info") if status.live else (status.summary(), status.level)
 
 
+def _tile_caption(viewer: Viewer) -> str:
+    """What the server does for a tile: processed rate, end-to-end latency and the model running."""
+    pipeline = viewer.pipeline
+    if pipeline is None:
+        return "not running"
+    stats = pipeline.stats()
+    latency, detector = stats["latency_ms"], stats["detector"]
+    return (f"processed {stats['fps_processed']:.1f} fps · latency p95 "
+            + (f"{latency['p95']:.0f} ms" if latency else "–")
+            + (f" · model {detector['name']} ({detector['backend']})" if detector else " · no model"))
+
+
 @st.fragment(run_every=TILE_PERIOD_S)
 def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> None:
     """The tiles, refreshed once a second (their status; the video and its boxes go on in the browser)."""
@@ -101,6 +113,7 @@ def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> N
             webrtc_video(viewer, key=f"wall_tile_{number}", view=view, names=viewer.class_names() or names,
                          mode="tile", title=stream.name, status=text, status_level=level,
                          on_open=partial(_open_on_live, stream.name))
+            st.caption(_tile_caption(viewer))
 
 
 streams = load_streams(settings)
@@ -114,6 +127,7 @@ with st.expander("Model and view"):
         st.error(str(error))
         st.stop()
     threshold = st.slider("Score threshold (this wall)", PIPELINE_MIN_SCORE, 0.95, 0.5, 0.05, key="wall_threshold")
-    st.caption("The model starts streams that are not running yet; a running stream keeps the model it has (change "
-               "it on the Live page). The threshold applies to this browser's tiles only.")
+    st.caption("The model runs every stream on the wall (shared: the Live page shows the same); a stream already "
+               "running when the wall opens keeps its model until one is chosen here. The threshold applies to this "
+               "browser's tiles only.")
 _wall(streams, spec, ViewFilter(threshold))

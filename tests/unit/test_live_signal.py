@@ -56,3 +56,29 @@ def test_the_live_page_says_why_nothing_arrives_with_the_sender_command() -> Non
         assert command.startswith("gst-launch-1.0 ") and f"port={port}" in command
     finally:
         app.session_state["viewer"].close()
+
+
+def _switching_script() -> None:
+    from types import SimpleNamespace
+
+    from core.config import DEMO_DIR
+    from core.detect import DetectorSpec
+    from dashboard.components.live_health import signal_panel
+
+    running = SimpleNamespace(name="mb1-ssd-demo-fp16", backend="onnxruntime")
+    source = SimpleNamespace(uri="demo:", health_snapshot=lambda: {"state": "live", "frames_skipped": 0})
+    viewer = SimpleNamespace(  # a viewer whose model swap is loading while its pipeline goes on
+        touch=lambda: None, pipeline=SimpleNamespace(detector=running, source=source, failure=None),
+        request_error=None, starting=True,
+        requested_model=DetectorSpec(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt", backend="torch"))
+    signal_panel(viewer, lambda: None)
+
+
+@pytest.mark.timeout(60)
+def test_a_model_switch_says_what_loads_and_what_runs_meanwhile() -> None:
+    app = AppTest.from_function(_switching_script, default_timeout=30)
+    app.run()
+    assert not app.exception
+    assert app.info[0].value == ("Switching to mb1-ssd-demo-fp16.pth (torch): loading it; the video goes on with "
+                                 "mb1-ssd-demo-fp16 (onnxruntime) meanwhile")
+    assert app.success[0].value == "Live"
