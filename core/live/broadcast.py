@@ -149,7 +149,7 @@ class VideoBroadcast:
         self._subscribers: set[Subscription] = set()
         self._keyframe_wanted = False
         self._thread: SupervisedThread | None = None
-        self._past_thread_errors = 0
+        self._past_thread_errors = self._past_restarts = 0  # of encoder threads that ended
         self._timings = RollingStats(300)
         self._last_image: np.ndarray | None = None
         self._last_result_at: float | None = None
@@ -244,6 +244,7 @@ class VideoBroadcast:
                 if not self._subscribers or self.ended:
                     if self._thread is not None:
                         self._past_thread_errors += self._thread.errors
+                        self._past_restarts += self._thread.restarts
                     self._thread = None  # the next subscription starts another
                     self._condition.notify_all()
                     return
@@ -284,10 +285,12 @@ class VideoBroadcast:
             keyframe, self._keyframe_wanted = self._keyframe_wanted, False
         started = self.clock()
         data, is_keyframe = encoder.encode(image, keyframe=keyframe)
-        self._timings.add("encode", (self.clock() - started) * 1000.0)
-        if not data:
-            return
+        encode_ms = (self.clock() - started) * 1000.0
         with self._condition:
+            self._timings.add("encode", encode_ms)
+            if not data:  # nothing came out: the keyframe asked for is still due
+                self._keyframe_wanted = self._keyframe_wanted or keyframe
+                return
             self.sequence += 1
             if result_sequence is None:
                 self.placeholders_encoded += 1
@@ -307,7 +310,8 @@ class VideoBroadcast:
                     "subscribers": len(self._subscribers), "subscriptions": self.subscriptions,
                     "results_processed": self.pipeline.frames_processed, "encode_ms": self._timings.summary("encode"),
                     "frames_sent": self.frames_sent,
-                    "thread_errors": self._past_thread_errors + (self._thread.errors if self._thread else 0)}
+                    "thread_errors": self._past_thread_errors + (self._thread.errors if self._thread else 0),
+                    "restarts": self._past_restarts + (self._thread.restarts if self._thread else 0)}
 
 
 class Broadcasts:

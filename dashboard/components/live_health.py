@@ -153,12 +153,10 @@ def _detections_table(viewer: Viewer, monitor: PipelineMonitor) -> None:
         st.caption("No detections in the last minute (with this view's filter).")
 
 
-def _video_sharing(pipeline: LivePipeline) -> str:
-    """How the video of `pipeline` is sent: one encoding for every WebRTC viewer."""
-    broadcast = resources.live_peers().broadcasts.get(pipeline)
-    if broadcast is None:
+def _video_sharing(video: dict | None) -> str:
+    """How the video is sent (`VideoBroadcast.stats()`, None without a WebRTC viewer): one encoding for all."""
+    if video is None:
         return "video: no WebRTC viewer"
-    video = broadcast.stats()
     encode = video["encode_ms"]
     return (f"video: one VP8 encoding for {video['subscribers']} WebRTC viewer(s) · frames encoded "
             f"{video['results_encoded']} · sent {video['frames_sent']} · keyframes {video['keyframes']} "
@@ -202,11 +200,14 @@ def health_panel(viewer: Viewer) -> None:
                + f" · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")
-    st.caption(_video_sharing(pipeline))
+    broadcast = resources.live_peers().broadcasts.get(pipeline)
+    video = broadcast.stats() if broadcast is not None else None
+    st.caption(_video_sharing(video))
     monitor = monitor_for(pipeline)
-    threads = [stats, monitor.stats(), janitor.stats()]
+    threads = [stats, monitor.stats(), janitor.stats(), *([video] if video is not None else [])]
     st.caption(f"thread errors {sum(t['thread_errors'] for t in threads)} · restarts "
-               f"{sum(t['restarts'] for t in threads)} (pipeline, monitor, janitor; details in the server log)")
+               f"{sum(t['restarts'] for t in threads)} (pipeline, monitor, janitor, video encoder; details in the "
+               "server log)")
     stages = stats["stages_ms"]
     st.caption("stage p50 ms: " + " · ".join(f"{name} {value['p50']:.1f}" for name, value in stages.items()))
     chart, table = st.columns([3, 2])

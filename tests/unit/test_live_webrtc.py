@@ -1,6 +1,7 @@
 """WebRTC delivery with both peers in this process (aiortc as the browser, on 127.0.0.1): two viewers of one
-pipeline are sent the broadcast's frames without any encode per viewer, and every frame's overlay arrives on the
-data channel keyed by the RTP timestamp the frame itself carries; the browser's reports set "fps shown"."""
+pipeline are sent the broadcast's frames without any encode per viewer, every frame's overlay arrives on the data
+channel keyed by the RTP timestamp the frame itself carries, a lost picture asks for a keyframe, and the browser's
+reports set "fps shown"."""
 from __future__ import annotations
 
 import asyncio
@@ -51,6 +52,12 @@ async def _watch(server: PeerServer, key: str, viewer: Viewer) -> tuple[list[int
     return timestamps, overlays, client
 
 
+async def _picture_lost(client: RTCPeerConnection) -> None:
+    """What a browser sends when it lost a picture: an RTCP picture-loss indication for the video's SSRC."""
+    receiver = client.getTransceivers()[0].receiver
+    await receiver._send_rtcp_pli(receiver.getSynchronizationSources()[0].source)
+
+
 @pytest.mark.timeout(120)
 def test_two_viewers_get_the_shared_frames_and_each_frame_s_overlay(monkeypatch) -> None:
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
@@ -68,11 +75,19 @@ def test_two_viewers_get_the_shared_frames_and_each_frame_s_overlay(monkeypatch)
 
         async def run():
             watched = await both()
+            broadcast = server.broadcasts.get(pipeline)
+            asked = broadcast.keyframe_requests
+            await _picture_lost(watched[0][2])
+            for _ in range(100):
+                if broadcast.keyframe_requests > asked:
+                    break
+                await asyncio.sleep(0.05)
             for _, _, client in watched:
                 await client.close()
-            return watched
+            return watched, broadcast.keyframe_requests - asked
 
-        watched = asyncio.run(run())
+        watched, asked_on_loss = asyncio.run(run())
+        assert asked_on_loss >= 1  # a lost picture asks the shared encoder for a keyframe
         broadcast = server.broadcasts.get(pipeline)
         stats = broadcast.stats()
         assert not encodes_by_aiortc  # aiortc only packetized what the broadcast encoded
