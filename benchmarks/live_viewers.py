@@ -163,14 +163,13 @@ def video_sharing(page) -> dict[str, int]:
 
 def set_threshold(page, value: float) -> None:
     """Move this page's score threshold slider to `value` (steps of 0.05, with the keyboard)."""
-    slider = page.get_by_test_id("stSlider").filter(has_text="Score threshold").get_by_role("slider")
-    current = float(slider.get_attribute("aria-valuenow"))
-    steps = round((value - current) / 0.05)
-    slider.focus()
+    slider = page.get_by_test_id("stSlider").filter(has_text="Score threshold")
+    handle = slider.locator("input[type=range]")
+    steps = round((value - float(handle.input_value())) / 0.05)
+    handle.focus()
     for _ in range(abs(steps)):
-        slider.press("ArrowRight" if steps > 0 else "ArrowLeft")
-    page.wait_for_function("v => [...document.querySelectorAll('[role=slider]')].some("
-                           "s => Math.abs(parseFloat(s.getAttribute('aria-valuenow')) - v) < 1e-6)", arg=value)
+        handle.press("ArrowRight" if steps > 0 else "ArrowLeft")
+    slider.get_by_test_id("stSliderThumbValue").get_by_text(f"{value:.2f}", exact=True).wait_for(timeout=30_000)
 
 
 def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | None = None, requests=None):

@@ -8,6 +8,7 @@
 const REPORT_EVERY_MS = 1000;
 const OVERLAYS_KEPT = 120;
 const RECONNECT_AFTER_MS = 3000;
+const RETRY_REFUSED_MS = 10000;
 
 function newId() {
   return Math.random().toString(36).slice(2) + Date.now().toString(36);
@@ -47,6 +48,7 @@ class LiveVideo {
     this.overlays = new Map();
     this.frames = 0;
     this.current = null;  // the RTP timestamp of the frame on screen
+    this.newest = null;  // that of the newest overlay received
     this.signal = "starting";
     this.fpsShown = 0;
     this.lastCount = { frames: 0, at: performance.now() };
@@ -69,8 +71,10 @@ class LiveVideo {
     const answer = data.answer;
     if (answer && this.peer && answer.id === this.offerId && !this.answered) {
       this.answered = true;
-      if (answer.error) this.showError(answer.error);
-      else this.peer.setRemoteDescription({ type: "answer", sdp: answer.sdp }).catch((error) => this.showError(String(error)));
+      if (answer.error) {  // said on the video; asked again later (a server at its limit of videos, say)
+        this.showError(answer.error);
+        setTimeout(() => this.reconnect(), RETRY_REFUSED_MS);
+      } else this.peer.setRemoteDescription({ type: "answer", sdp: answer.sdp }).catch((error) => this.showError(String(error)));
     }
     this.showText();
     this.draw();
@@ -116,6 +120,7 @@ class LiveVideo {
     let overlay;
     try { overlay = JSON.parse(text); } catch (error) { return; }
     this.overlays.set(overlay.rtp, overlay);
+    this.newest = overlay.rtp;
     if (this.overlays.size > OVERLAYS_KEPT) this.overlays.delete(this.overlays.keys().next().value);
     if (overlay.rtp === this.current) this.draw();  // it came after its frame
   }
@@ -129,7 +134,8 @@ class LiveVideo {
         this.root.dataset.firstFrameMs = String(Math.round(this.firstFrameAt - (this.connectedAt || this.firstFrameAt)));
         this.setStateValue("playing", true);
       }
-      this.current = metadata.rtpTimestamp;
+      // a browser that does not report the frame's RTP timestamp gets the newest overlay (near, not exact)
+      this.current = metadata.rtpTimestamp ?? this.newest;
       this.root.dataset.frames = String(this.frames);
       this.draw();
       this.watchFrames();

@@ -101,11 +101,12 @@ def show_video(viewer: Viewer, names: list[str]) -> None:
 
 
 def check_webrtc_connection() -> None:
-    """Switch this session to the compatibility view if WebRTC has been connecting for too long (called ~1/s)."""
+    """Switch this session to the compatibility view if WebRTC has been connecting for too long since the browser's
+    offer was answered (called ~1/s)."""
     if st.session_state.get("live_compatibility") or st.session_state.get(_FAILED):
         return
     state = st.session_state.get(WEBRTC_KEY) or {}
-    if state.get("playing"):
+    if state.get("playing") or WEBRTC_KEY not in st.session_state.get(_ANSWERS, {}):
         st.session_state.pop(_SIGNALLING_SINCE, None)
         return
     since = st.session_state.setdefault(_SIGNALLING_SINCE, time.monotonic())

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.live_viewers import (APP_ENV, CHROMIUM_WEBRTC_ARGS, LIVE_VIDEO, choose, choose_stream,
-                                     configure_streams, open_live, probe, video_sharing, video_state, webrtc_frames)
+                                     configure_streams, open_live, probe, set_threshold, video_sharing, video_state,
+                                     webrtc_frames)
 from core.config import DEFAULT_TRITON_URL, DEMO_DIR, REPO_ROOT
 from core.serve.process import ServeProcess
 from core.model import read_labels
@@ -331,6 +332,21 @@ def test_viewers_with_their_own_filters_see_their_own_boxes_from_one_encoding(we
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.mark.timeout(150)
+def test_the_filter_survives_toggling_to_video_files_and_back(live_url, webrtc_browser) -> None:
+    page, _ = open_live(webrtc_browser, live_url)
+    set_threshold(page, 0.7)
+    _choose_classes(page, ["circle"])
+    page.get_by_text("Video file", exact=True).click()
+    page.get_by_text(re.compile(r"^No video files")).wait_for(timeout=30_000)  # this data root has none
+    page.get_by_text("Stream", exact=True).first.click()
+    page.locator(LIVE_VIDEO).wait_for(timeout=30_000)
+    slider = page.get_by_test_id("stSlider").filter(has_text="Score threshold")
+    slider.get_by_test_id("stSliderThumbValue").get_by_text("0.70", exact=True).wait_for(timeout=30_000)
+    assert "circle" in page.get_by_test_id("stMultiSelect").filter(has_text="Classes (this view").inner_text()
+    page.context.close()
 
 
 FIRST_PICTURE_BOUND_S = 5.0  # generous: the goal is 1 s (a keyframe asked for on joining), on a loaded machine
