@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.evaluate",
     "core.commands.export",
     "core.commands.export_triton",
+    "core.commands.jetson",
     "core.commands.optimize",
     "core.commands.runs",
     "core.commands.serve",

@@ -114,17 +114,27 @@ def sort_key(run: ComparedRun) -> tuple[str, str, int, str, int]:
     return run.device, run.host, _TARGET_ORDER.get(run.target, len(_TARGET_ORDER)), run.target, run.id
 
 
+def _newest(runs: Iterable[ComparedRun]) -> ComparedRun:
+    return max(runs, key=lambda run: (run.started_at, run.id))
+
+
 def default_selection(runs: Sequence[ComparedRun]) -> list[ComparedRun]:
-    """The runs of the latest `optimize` command (the newest optimize run's invocation); without optimize runs,
-    the newest run of each target and device for the newest run's model."""
+    """The runs of the latest `optimize` command (the newest optimize run's invocation), beside the newest
+    invocation's runs of the same model on every other device (a Jetson's imported rows beside the server's);
+    without optimize runs, the newest run of each target and device for the newest run's model."""
     if not runs:
         return []
     optimized = [run for run in runs if run.kind == OPTIMIZE_KIND]
     if optimized:
-        newest = max(optimized, key=lambda run: (run.started_at, run.id))
+        newest = _newest(optimized)
         chosen = [run for run in optimized if run.invocation == newest.invocation]
+        same_model = [run for run in optimized if run.model == newest.model]
+        for device in sorted({run.device for run in same_model} - {run.device for run in chosen}):
+            on_device = [run for run in same_model if run.device == device]
+            latest = _newest(on_device)
+            chosen += [run for run in on_device if run.invocation == latest.invocation]
     else:
-        newest = max(runs, key=lambda run: (run.started_at, run.id))
+        newest = _newest(runs)
         latest: dict[tuple[str, str], ComparedRun] = {}
         for run in sorted(runs, key=lambda run: (run.started_at, run.id)):
             if run.model == newest.model:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from core.errors import UserError
@@ -19,6 +20,9 @@ DEFAULT_MAX_PIPELINES = 4
 DEFAULT_MAX_DECODED_PIXELS = 3840 * 2160
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
 DEFAULT_TRITON_URL = "grpc://127.0.0.1:8001"  # `python -m core serve`'s default gRPC port, on this host
+DEFAULT_SESSION_IDLE_HOURS = 12.0
+DEFAULT_SESSION_MAX_HOURS = 7 * 24.0
+DEFAULT_MAX_SESSION_UPLOAD_MB = 200
 
 
 def _paths(value: str) -> tuple[Path, ...]:
@@ -57,6 +61,31 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _positive_hours(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        raise UserError(f"{name} must be a number of hours, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise UserError(f"{name} must be a positive number of hours, not {text!r}")
+    return value
+
+
+def parse_networks(text: str, name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses or networks from "127.0.0.1, 10.0.0.0/24" (`name` is the setting, for the error message)."""
+    networks = []
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ip_network(part, strict=False))
+        except ValueError:
+            raise UserError(f"{name}: {part!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/24)") \
+                from None
+    return tuple(networks)
+
+
 def _triton_url(env: Mapping[str, str]) -> str:
     url = env.get("EDS_TRITON_URL", "").strip()
     if not url:
@@ -80,6 +109,11 @@ class Settings:
     - `max_decoded_pixels`: a decoded picture larger than this (width x height) is refused.
     - `max_upload_pixels`: an uploaded image declaring more pixels than this is refused before decoding.
     - `triton_url`: the inference server the Live page offers first for the "Triton server" model choice.
+    - `session_idle_s` / `session_max_s`: a dashboard login ends after this long without use / this long after it
+      began.
+    - `trusted_proxies`: reverse proxies whose X-Forwarded-For names the client (for the login throttle); empty:
+      every client is known by its own address.
+    - `max_session_upload_bytes`: uploaded files one login may hold on the server at once.
     """
 
     data_root: Path
@@ -91,6 +125,10 @@ class Settings:
     max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS
     max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     triton_url: str = DEFAULT_TRITON_URL
+    session_idle_s: float = DEFAULT_SESSION_IDLE_HOURS * 3600
+    session_max_s: float = DEFAULT_SESSION_MAX_HOURS * 3600
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    max_session_upload_bytes: int = DEFAULT_MAX_SESSION_UPLOAD_MB * 1024 * 1024
 
     @property
     def database_url(self) -> str:
@@ -109,7 +147,8 @@ class Settings:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from EDS_DATA_ROOT (default ./data), EDS_ALLOWED_ROOTS (os.pathsep list), EDS_DB_URL, EDS_AUTH
     (on|off), EDS_RTP_PORTS (default 5000-5009), EDS_MAX_PIPELINES, EDS_MAX_DECODED_PIXELS, EDS_MAX_UPLOAD_PIXELS,
-    EDS_TRITON_URL (grpc://HOST:PORT, default grpc://127.0.0.1:8001)."""
+    EDS_TRITON_URL (grpc://HOST:PORT, default grpc://127.0.0.1:8001), EDS_SESSION_IDLE_HOURS (12),
+    EDS_SESSION_MAX_HOURS (168), EDS_TRUSTED_PROXIES (addresses or networks), EDS_MAX_SESSION_UPLOAD_MB (200)."""
     env = os.environ if environ is None else environ
     data_root = Path(env.get("EDS_DATA_ROOT", "data")).expanduser().resolve()
     allowed = _paths(env.get("EDS_ALLOWED_ROOTS", "")) or (data_root,)
@@ -122,4 +161,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                     max_pipelines=_positive_int(env, "EDS_MAX_PIPELINES", DEFAULT_MAX_PIPELINES),
                     max_decoded_pixels=_positive_int(env, "EDS_MAX_DECODED_PIXELS", DEFAULT_MAX_DECODED_PIXELS),
                     max_upload_pixels=_positive_int(env, "EDS_MAX_UPLOAD_PIXELS", DEFAULT_MAX_UPLOAD_PIXELS),
-                    triton_url=_triton_url(env))
+                    triton_url=_triton_url(env),
+                    session_idle_s=_positive_hours(env, "EDS_SESSION_IDLE_HOURS", DEFAULT_SESSION_IDLE_HOURS) * 3600,
+                    session_max_s=_positive_hours(env, "EDS_SESSION_MAX_HOURS", DEFAULT_SESSION_MAX_HOURS) * 3600,
+                    trusted_proxies=parse_networks(env.get("EDS_TRUSTED_PROXIES", ""), "EDS_TRUSTED_PROXIES"),
+                    max_session_upload_bytes=_positive_int(env, "EDS_MAX_SESSION_UPLOAD_MB",
+                                                           DEFAULT_MAX_SESSION_UPLOAD_MB) * 1024 * 1024)

@@ -1,18 +1,22 @@
 """A self-signed TLS certificate for the dashboard, made on first use under the data root.
 
 The certificate names localhost, 127.0.0.1, ::1 and this host's addresses, so browsers on the LAN reach the
-dashboard over HTTPS (after accepting the certificate once). The private key is written with mode 0600.
+dashboard over HTTPS (after accepting the certificate once; its SHA-256 fingerprint, printed when the server starts,
+is what to compare with the one the browser shows). The private key is written with mode 0600.
 """
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import logging
-import os
 import socket
+import ssl
 from pathlib import Path
 
-from core.atomic import atomic_path, write_bytes_atomic
+from core.atomic import write_bytes_atomic
+from core.errors import UserError
+from core.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +49,6 @@ def host_addresses() -> list[str]:
     return sorted(address.split("%")[0] for address in addresses)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-
-
 def make_certificate(cert_path: Path, key_path: Path, addresses: list[str]) -> None:
     """Write a new self-signed certificate (ECDSA P-256) for localhost and `addresses`, and its key (0600)."""
     from cryptography import x509
@@ -72,8 +69,8 @@ def make_certificate(cert_path: Path, key_path: Path, addresses: list[str]) -> N
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
     write_bytes_atomic(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
 
 
@@ -86,3 +83,12 @@ def ensure_certificate(data_root: Path) -> tuple[Path, Path]:
         make_certificate(cert_path, key_path, addresses)
         log.info("self-signed TLS certificate for localhost, %s written to %s", ", ".join(addresses), cert_path)
     return cert_path, key_path
+
+
+def fingerprint(cert_path: str | Path) -> str:
+    """The SHA-256 fingerprint of a PEM certificate as browsers show it (AB:CD:...)."""
+    try:
+        der = ssl.PEM_cert_to_DER_cert(Path(cert_path).read_text(encoding="ascii"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read the TLS certificate {cert_path} ({error})") from None
+    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())

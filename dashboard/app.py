@@ -1,33 +1,27 @@
-"""edge detector studio: Streamlit entry point (`streamlit run dashboard/app.py`)."""
+"""edge detector studio: the dashboard server (`streamlit run dashboard/app.py`).
+
+`streamlit run` finds `app` below and serves it: every HTTP request and websocket passes the login gate
+(dashboard.gate) first, and each browser session runs dashboard/main.py (the pages).
+"""
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
+from starlette.middleware import Middleware
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so pages import core/db when run by streamlit
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so the gate and the pages import core and db
 
-from dashboard import resources  # noqa: E402  (needs the path above)
-from dashboard.components import login  # noqa: E402
-from dashboard.components.guard import run_guarded  # noqa: E402
+from dashboard import gate  # noqa: E402  (needs the path above)
 
-PAGES_DIR = Path(__file__).parent / "views"  # not "pages": Streamlit would also list that folder on its own
 
-# An emoji icon becomes an inline picture; a ":material/...:" page icon is fetched from a font server on the internet.
-st.set_page_config(page_title="edge detector studio", page_icon="🎯", layout="wide")
-resources.ledger_url()  # upgrade the run history's schema and mark runs of dead processes, once per server
-navigation = st.navigation(
-    [
-        st.Page(PAGES_DIR / "detect.py", title="Detect", icon=":material/image_search:", default=True),
-        st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/dataset:"),
-        st.Page(PAGES_DIR / "live.py", title="Live", icon=":material/videocam:"),
-        st.Page(PAGES_DIR / "wall.py", title="Wall", icon=":material/grid_view:"),
-        st.Page(PAGES_DIR / "streams.py", title="Streams", icon=":material/settings_input_antenna:"),
-        st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/history:"),
-        st.Page(PAGES_DIR / "compare.py", title="Compare", icon=":material/compare_arrows:"),
-        st.Page(PAGES_DIR / "training.py", title="Training", icon=":material/show_chart:"),
-    ]
-)
-login.require_login(resources.settings())  # nothing below runs before this session logs in (unless EDS_AUTH=off)
-run_guarded(navigation.run)  # an unexpected error shows one line; its traceback goes to the server log
+@asynccontextmanager
+async def _serving(_app: st.App) -> AsyncIterator[None]:
+    gate.announce()  # the address, the certificate's fingerprint and, on a first start, the password
+    yield
+
+
+app = st.App(Path(__file__).with_name("main.py"), middleware=[Middleware(gate.Gate)], lifespan=_serving)

@@ -1,6 +1,8 @@
 """Engine and session factory: SQLite gets WAL, foreign keys and a busy timeout; any other URL is used as given.
 
-No engine exists at import time; callers create one with `make_engine(url)` and own its lifetime.
+No engine exists at import time; callers create one with `make_engine(url)` and own its lifetime. A SQLite history
+is readable by its owner only: a new file is made with mode 0600 (its new folder 0700), and an existing one (with
+its WAL files) readable by other users is made so.
 
 Any number of processes may open the same SQLite file at once, fresh or not. SQLite's busy handler covers ordinary
 reads and writes, but not the switch to WAL (it needs the file to itself and fails at once with "database is
@@ -24,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.errors import UserError
+from core.private_files import create_private_file, tighten
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
@@ -102,7 +105,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = create_private_file(Path(parsed.database).expanduser())
+        for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+            tighten(file)
     engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs)
     event.listen(engine, "connect", _configure_sqlite)
     return engine

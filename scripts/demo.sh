@@ -5,6 +5,7 @@
 # Jetson's caps) on the demo scene to 127.0.0.1:PORT, to try the RTP path (a configured stream on that port).
 # The dashboard serves HTTPS with a self-signed certificate made on first use (EDS_TLS=off: plain HTTP) and asks for
 # a password: on first start one is generated and printed with a one-time login URL (EDS_AUTH=off: no password).
+# The server prints its address with the certificate's SHA-256 fingerprint as it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,17 +14,10 @@ for runs in assets/demo/*runs*.jsonl; do  # the demo model's recorded runs: trai
 done
 address="${EDS_ADDRESS:-0.0.0.0}"
 port="${EDS_PORT:-8501}"
-host="$address"
-if [ "$address" = "0.0.0.0" ]; then host="$(hostname -I 2>/dev/null | awk '{print $1}')"; fi
-scheme=http
 tls=()
 if [ "${EDS_TLS:-on}" != "off" ]; then
     read -r cert key < <(python3 -m core auth certificate)
     tls=(--server.sslCertFile "$cert" --server.sslKeyFile "$key")
-    scheme=https
-fi
-if [ "${EDS_AUTH:-on}" != "off" ]; then
-    python3 -m core auth startup --url "$scheme://${host:-localhost}:$port"
 fi
 if [ -n "${EDS_DEMO_RTP_PORT:-}" ]; then
     python3 -m core send --source demo: --codec h265 --host 127.0.0.1 --port "$EDS_DEMO_RTP_PORT" &
@@ -31,5 +25,4 @@ if [ -n "${EDS_DEMO_RTP_PORT:-}" ]; then
     trap 'kill "$sender" 2>/dev/null || true' EXIT INT TERM
     echo "demo RTP sender: H.265 to udp/$EDS_DEMO_RTP_PORT on 127.0.0.1"
 fi
-echo "dashboard: $scheme://${host:-localhost}:$port"
 python3 -m streamlit run dashboard/app.py --server.address "$address" --server.port "$port" "${tls[@]}"

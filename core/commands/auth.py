@@ -5,7 +5,7 @@ import argparse
 
 from core.auth import CredentialStore, configured_password, login_url, startup_notice
 from core.config import load_settings
-from core.tls import ensure_certificate
+from core.tls import CERT_FILE, TLS_DIR, ensure_certificate, fingerprint
 
 DEFAULT_URL = "https://localhost:8501"
 
@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, func, text in (
         ("startup", run_startup, "on first start generate a password and print it with a one-time login URL; "
          "later say that one is set"),
-        ("reset-password", run_reset, "generate a new password; print it and a one-time login URL"),
+        ("reset-password", run_reset, "generate a new password and end every dashboard login; print it and a "
+         "one-time login URL"),
         ("login-url", run_login_url, "print a new one-time login URL (single use, valid 24 h)"),
     ):
         action = actions.add_parser(name, help=text)
@@ -33,8 +34,17 @@ def _store() -> CredentialStore:
     return CredentialStore.in_data_root(load_settings().data_root)
 
 
+def _print_with_fingerprint(text: str, url: str) -> None:
+    """`text` (it names a login URL), and for an https URL the fingerprint of the data root's certificate."""
+    print(text)
+    certificate = load_settings().data_root / TLS_DIR / CERT_FILE
+    if url.startswith("https://") and certificate.is_file():
+        print(f"TLS certificate SHA-256 fingerprint: {fingerprint(certificate)}")
+
+
 def run_startup(args: argparse.Namespace) -> int:
-    print(startup_notice(_store(), args.url, password_configured=configured_password() is not None))
+    _print_with_fingerprint(startup_notice(_store(), args.url, password_configured=configured_password() is not None),
+                            args.url)
     return 0
 
 
@@ -42,12 +52,15 @@ def run_reset(args: argparse.Namespace) -> int:
     store = _store()
     password, token = store.new_password()
     print(f"New dashboard password (only its hash is kept in {store.path}): {password}")
-    print(f"Or log in once with: {login_url(args.url, token)}")
+    print("Every dashboard login made before has ended.")
+    if configured_password() is not None:
+        print("EDS_PASSWORD is set in this environment: where it is set for the dashboard, it stays the password.")
+    _print_with_fingerprint(f"Or log in once with: {login_url(args.url, token)}", args.url)
     return 0
 
 
 def run_login_url(args: argparse.Namespace) -> int:
-    print(login_url(args.url, _store().issue_token()))
+    _print_with_fingerprint(login_url(args.url, _store().issue_token()), args.url)
     return 0
 
 

@@ -26,18 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.ledger import run_recorder
-    from core.model.onnx_export import DEFAULT_OPSET, describe_onnx, export_onnx
+    from core.model.onnx_export import describe_onnx
+    from core.optimize.export_run import recorded_export
 
     output = args.output or args.weights.with_name("ssd-mobilenet.onnx")
-    params = {"weights": str(args.weights), "labels": str(args.labels), "output": str(output),
-              "batch_size": args.batch_size, "dynamic_batch": args.dynamic_batch, "opset": args.opset or DEFAULT_OPSET}
-    with run_recorder("export", params) as ledger_run:
-        path = export_onnx(args.weights, args.labels, output, batch_size=args.batch_size,
-                           dynamic_batch=args.dynamic_batch, opset=args.opset)
-        # inputs are recorded after they loaded, so a missing file fails with the checkpoint loader's message
-        ledger_run.artifact(args.weights, kind="input", format="pth")
-        ledger_run.artifact(args.labels, kind="input", format="labels")
-        ledger_run.artifact(path, kind="output", format="onnx", precision="fp32")
+    path, ledger_run = recorded_export(args.weights, args.labels, output, batch_size=args.batch_size,
+                                       dynamic_batch=args.dynamic_batch, opset=args.opset)
     print(json.dumps({"onnx": str(path), "run_id": ledger_run.id, **describe_onnx(path)}, indent=2))
     return 0

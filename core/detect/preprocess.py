@@ -36,9 +36,14 @@ def preprocess_batch(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return resized, sizes
 
 
+def network_layout(resized: np.ndarray) -> np.ndarray:
+    """(N,300,300,3) uint8 BGR -> (N,3,300,300) uint8 RGB, a view: the network's layout before normalization."""
+    return resized[..., ::-1].transpose(0, 3, 1, 2)
+
+
 def normalize_numpy(resized: np.ndarray) -> np.ndarray:
     """(N,300,300,3) uint8 BGR -> (N,3,300,300) float32 RGB, (x-127)/128: the network's input."""
-    rgb_nchw = resized[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)
+    rgb_nchw = network_layout(resized).astype(np.float32)
     rgb_nchw -= IMAGE_MEAN
     rgb_nchw /= IMAGE_STD
     return np.ascontiguousarray(rgb_nchw)

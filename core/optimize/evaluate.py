@@ -92,6 +92,12 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "voc_metric": self.voc_metric}
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EvaluationResult:
+        """The result `to_dict` wrote (e.g. kept in a Jetson bundle's manifest)."""
+        fields = {key: value for key, value in values.items() if key != "voc_metric"}
+        return cls(**{**fields, "classes": [ClassResult(**item) for item in values["classes"]]})
+
 
 def evaluation_spec(weights: str | Path, labels: str | Path, *, backend: str = "torch", device: str = "auto",
                     precision: str = "auto", threads: int | None = None) -> DetectorSpec:
@@ -173,6 +179,18 @@ def evaluate(detector: Detector, dataset: EvaluationDataset, *, batch_size: int 
     records, seconds, detect_seconds = collect(detector, dataset, batch_size=batch_size, progress=progress)
     if records.num_images == 0:
         raise UserError(f"none of the {len(dataset)} images of {getattr(dataset, 'name', 'the dataset')} could be read")
+    return evaluation_result(
+        records, skipped_images=len(dataset) - records.num_images, seconds=seconds, detect_seconds=detect_seconds,
+        batch_size=batch_size, use_2007_metric=use_2007_metric, score_threshold=threshold,
+        detector={key: str(getattr(detector, key, "")) for key in ("name", "backend", "device", "precision")},
+        dataset=str(getattr(dataset, "name", "")))
+
+
+def evaluation_result(records: EvalRecords, *, skipped_images: int, seconds: float, detect_seconds: float,
+                      batch_size: int, use_2007_metric: bool, score_threshold: float, detector: dict[str, str],
+                      dataset: str) -> EvaluationResult:
+    """Score collected records (detections and ground truth of every image) into an `EvaluationResult`; the
+    speeds are 0 when no time was measured here (detections made elsewhere)."""
     voc, coco = score_records(records, use_2007_metric=use_2007_metric)
     gt_counts, det_counts = records.gt_counts(), records.det_counts()
     classes = [
@@ -185,14 +203,12 @@ def evaluate(detector: Detector, dataset: EvaluationDataset, *, batch_size: int 
     result = EvaluationResult(
         map50=_class_mean(voc), coco_map=0.0 if math.isnan(coco.map) else coco.map,
         coco_map50=0.0 if math.isnan(coco.map50) else coco.map50, classes=classes,
-        images=records.num_images, skipped_images=len(dataset) - records.num_images,
+        images=records.num_images, skipped_images=skipped_images,
         ground_truth_boxes=len(records.gt_labels), detections=len(records.det_labels), seconds=seconds,
         images_per_sec=records.num_images / seconds if seconds > 0 else 0.0,
         detector_images_per_sec=records.num_images / detect_seconds if detect_seconds > 0 else 0.0,
         batch_size=batch_size, use_2007_metric=use_2007_metric, iou_threshold=IOU_THRESHOLD,
-        score_threshold=threshold,
-        detector={key: str(getattr(detector, key, "")) for key in ("name", "backend", "device", "precision")},
-        dataset=str(getattr(dataset, "name", "")),
+        score_threshold=score_threshold, detector=detector, dataset=dataset,
     )
     logger.info("evaluated %d images: mAP@0.5 (%s) %.4f, COCO mAP %.4f, %.1f img/s", result.images,
                 result.voc_metric, result.map50, result.coco_map, result.images_per_sec)
@@ -200,14 +216,28 @@ def evaluate(detector: Detector, dataset: EvaluationDataset, *, batch_size: int 
 
 
 def record_metrics(run: MetricsRecorder, result: EvaluationResult, *, epoch: int | None = None) -> None:
-    """Write the result into a ledger run: map50, coco_map, coco_map50, images_per_sec and per-class APs; the VOC
-    figures (`map50`, `ap50`) carry the VOC metric's name as their unit."""
+    """Write the result into a ledger run: map50, coco_map, coco_map50, images_per_sec (when this evaluation was
+    timed) and per-class APs; the VOC figures (`map50`, `ap50`) carry the VOC metric's name as their unit."""
     run.metric("map50", result.map50, unit=result.voc_metric, epoch=epoch)
     run.metric("coco_map", result.coco_map, epoch=epoch)
     run.metric("coco_map50", result.coco_map50, epoch=epoch)
-    run.metric("images_per_sec", result.images_per_sec, unit="img/s", epoch=epoch)
+    if result.seconds > 0:
+        run.metric("images_per_sec", result.images_per_sec, unit="img/s", epoch=epoch)
     for item in result.classes:
         for name, value, unit in (("ap50", item.ap50, result.voc_metric), ("coco_ap", item.coco_map, None),
                                   ("coco_ap50", item.coco_map50, None)):
             if value is not None:
                 run.metric(name, value, unit=unit, epoch=epoch, class_name=item.name)
+
+
+def record_deltas(run: MetricsRecorder, result: EvaluationResult, reference: EvaluationResult) -> None:
+    """ΔmAP against a reference evaluation of the same images: overall and per class (VOC AP@0.5 and COCO AP)."""
+    run.metric("delta_map50", result.map50 - reference.map50)
+    run.metric("delta_coco_map", result.coco_map - reference.coco_map)
+    base = {item.name: item for item in reference.classes}
+    for item in result.classes:
+        before = base.get(item.name)
+        if before is not None and item.ap50 is not None and before.ap50 is not None:
+            run.metric("delta_ap50", item.ap50 - before.ap50, class_name=item.name)
+        if before is not None and item.coco_map is not None and before.coco_map is not None:
+            run.metric("delta_coco_ap", item.coco_map - before.coco_map, class_name=item.name)

@@ -72,13 +72,28 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+@cache
+def driver_gpus() -> int:
+    """CUDA GPUs the driver itself sees (libcuda, no torch): TensorRT needs the driver, not a CUDA build of torch,
+    which a Jetson with PyPI's aarch64 torch does not have."""
+    from jetson_kit.cuda import driver_device_count
+
+    return driver_device_count()
+
+
 def unavailable_reason(target: Target, *, has_cuda: Callable[[], bool] | None = None,
-                       importable: Callable[[str], bool] | None = None) -> str | None:
-    """Why `target` cannot run on this machine, or None when it can (the checks can be replaced for tests)."""
+                       importable: Callable[[str], bool] | None = None,
+                       gpus: Callable[[], int] | None = None) -> str | None:
+    """Why `target` cannot run on this machine, or None when it can (the checks can be replaced for tests).
+
+    TensorRT targets need `tensorrt`, `pycuda` and a GPU the CUDA driver sees; the other CUDA targets (torch) a GPU
+    torch sees.
+    """
     if target.needs_tensorrt:
         missing = [module for module in TENSORRT_MODULES if not (importable or _importable)(module)]
         if missing:
             return f"{' and '.join(missing)} not importable"
+        return None if (gpus or driver_gpus)() > 0 else "no CUDA GPU (the CUDA driver sees none)"
     if target.needs_cuda and not (has_cuda or cuda_available)():
         return "no CUDA GPU"
     return None

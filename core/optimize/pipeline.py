@@ -29,7 +29,7 @@ from core.ledger.environment import cpu_model
 from core.ledger.recorder import RecordedRun
 from core.model import read_labels
 from core.model.onnx_export import export_onnx
-from core.optimize.evaluate import EvaluationResult, evaluate, evaluation_spec, record_metrics
+from core.optimize.evaluate import EvaluationResult, evaluate, evaluation_spec, record_deltas, record_metrics
 from core.optimize import formats
 from core.optimize.formats import DEFAULT_METHOD, DEFAULT_SCOPE, TARGETS_BY_NAME, Target, lineage, unavailable_reason
 from core.optimize.measure import PeakMemory, SpeedConfig, SpeedResult, max_deviation, measure_speed, raw_outputs
@@ -248,15 +248,7 @@ def _compare(state: _State, target: Target, run: RecordedRun, evaluation: Evalua
     reference = state.references.get(reference_name(target))
     if reference is None:
         return
-    run.metric("delta_map50", evaluation.map50 - reference.evaluation.map50)
-    run.metric("delta_coco_map", evaluation.coco_map - reference.evaluation.coco_map)
-    base = {item.name: item for item in reference.evaluation.classes}
-    for item in evaluation.classes:
-        before = base.get(item.name)
-        if before is not None and item.ap50 is not None and before.ap50 is not None:
-            run.metric("delta_ap50", item.ap50 - before.ap50, class_name=item.name)
-        if before is not None and item.coco_map is not None and before.coco_map is not None:
-            run.metric("delta_coco_ap", item.coco_map - before.coco_map, class_name=item.name)
+    record_deltas(run, evaluation, reference.evaluation)
     if outputs is not None and reference.outputs is not None:
         for name, value in max_deviation(outputs, reference.outputs).items():
             run.metric(name, value)

@@ -1,5 +1,6 @@
 """The optimization comparison table (`python -m core report optimize`): one Markdown row per target of one
-`optimize` invocation, with ΔmAP and speed-up against the target's FP32 reference (the FP32 row of its backend).
+`optimize` invocation, with ΔmAP and speed-up against the target's FP32 reference (the FP32 row of its backend),
+and the device each row ran on (a Jetson's imported rows share an invocation with the server's reference).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class OptimizeRow:
     reference: str | None = None
     metrics: dict[str, float] | None = None
     reason: str | None = None
+    device: str | None = None
 
     def value(self, name: str) -> float | None:
         return (self.metrics or {}).get(name)
@@ -46,7 +48,7 @@ def optimize_rows(db_url: str | None = None, *, run_id: int | None = None,
             runs = [queries.get_run(session, run_id=s.id) for s in summaries]
             return sorted(
                 (OptimizeRow(run.params.get("target", "?"), run.id, run.status, run.params.get("reference"),
-                             _summary_metrics(run), run.error)
+                             _summary_metrics(run), run.error, run.device)
                  for run in runs if run.params.get("optimize_id") == optimize_id),
                 key=lambda row: row.run_id or 0)
     finally:
@@ -83,15 +85,16 @@ def _throughput(row: OptimizeRow) -> str:
 
 
 def optimize_table(rows: list[OptimizeRow]) -> str:
-    """Markdown: target, size, latency, throughput, mAP, ΔmAP vs FP32, speed-up vs FP32 (and skipped rows)."""
+    """Markdown: target, size, latency, throughput, mAP, ΔmAP vs FP32, speed-up vs FP32, device (and skipped
+    rows)."""
     by_target = {row.target: row for row in rows if row.run_id is not None}
     lines = ["| target | status | size | latency p50/p95 (ms) | 640x480 detect (ms) | throughput (img/s@batch) | "
-             "mAP@0.5 | COCO mAP | ΔmAP@0.5 vs FP32 | ΔCOCO vs FP32 | speed-up vs FP32 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "mAP@0.5 | COCO mAP | ΔmAP@0.5 vs FP32 | ΔCOCO vs FP32 | speed-up vs FP32 | device |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         status = row.status if row.status == "succeeded" or not row.reason else f"{row.status}: {row.reason}"
         if row.run_id is None:
-            lines.append(f"| {row.target} | {status} |" + " - |" * 9)
+            lines.append(f"| {row.target} | {status} |" + " - |" * 10)
             continue
         reference = by_target.get(row.reference or "")
         speedup = None
@@ -106,5 +109,6 @@ def optimize_table(rows: list[OptimizeRow]) -> str:
             f"| {row.target} | {status} | {_size(row.value('model_bytes'))} | {latency} | "
             f"{_number(row.value(SPEED_METRIC), '.1f')} | {_throughput(row)} | {_number(row.value('map50'), '.4f')} | "
             f"{_number(row.value('coco_map'), '.4f')} | {_number(delta_map, '+.4f')} | "
-            f"{_number(delta_coco, '+.4f')} | {_number(speedup, '.2f')}{'x' if speedup else ''} |")
+            f"{_number(delta_coco, '+.4f')} | {_number(speedup, '.2f')}{'x' if speedup else ''} | "
+            f"{(row.device or '-').replace('|', '/')} |")
     return "\n".join(lines)

@@ -1,1 +1,2 @@
-"""Small Streamlit building blocks shared by pages: the login gate and the Live page's video and health panels."""
+"""Small Streamlit building blocks shared by pages: the session check, the escape for data shown as text, and the Live
+page's video and health panels."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.errors import UserError
+from dashboard.components.text import plain
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ def run_guarded(body: Callable[[], object]) -> None:
     try:
         body()
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
     except Exception as error:  # noqa: BLE001  (the whole point: no traceback reaches the browser)
         log.exception("page failed")
         st.error(f"Something went wrong ({type(error).__name__}); the details are in the server log.")

@@ -151,7 +151,14 @@ def delete(run_ids: list[int]) -> int:
 
 
 def import_jsonl(name: str, data: bytes) -> ImportResult:
-    """Merge an uploaded JSONL history in one transaction: a bad line is a UserError and nothing is imported."""
+    """Merge an uploaded JSONL history in one transaction: a bad line is a UserError and nothing is imported. A
+    Jetson's results.zip is imported with the accuracy of its engines computed here (core.jetson.results)."""
+    if name.lower().endswith(".zip"):
+        from core.jetson.results import import_archive
+
+        summary = import_archive(name, data, resources.ledger_url())
+        _changed()
+        return ImportResult(summary.added, summary.skipped)
     if len(data) > MAX_IMPORT_BYTES:
         raise UserError(f"{name} is {len(data) / 1e6:.1f} MB; the page imports up to {MAX_IMPORT_BYTES // 2**20} MiB "
                         "(use `python -m core runs import` for larger files)")

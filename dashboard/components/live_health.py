@@ -28,9 +28,11 @@ from core.live.pipeline import LivePipeline
 from core.live.signal import SignalStatus, signal_status
 from core.live.viewer import Viewer, janitor
 from dashboard import resources
+from dashboard.components import login
 from dashboard.components.live_video import check_webrtc_connection
 from dashboard.components.live_model import backend_label
 from dashboard.components.stream_listen import nothing_arriving_warning
+from dashboard.components.text import plain
 
 HEALTH_PERIOD_S = 1.0
 RETRY_EVERY_S = 5.0
@@ -44,7 +46,7 @@ _ICONS = {"live": ":material/videocam:", "waiting": ":material/hourglass_empty:"
 
 def _state_banner(status: SignalStatus) -> None:
     show = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[status.level]
-    show(status.text, icon=_ICONS.get(status.state, ":material/stop_circle:"))
+    show(plain(status.text), icon=_ICONS.get(status.state, ":material/stop_circle:"))
 
 
 def _sender_command(port: int) -> None:
@@ -74,14 +76,14 @@ def _request_failed(error: str | None, retry: Callable[[], None], running: str |
         st.session_state.pop("live_retry_at", None)
         return
     due = st.session_state.setdefault("live_retry_at", time.monotonic() + RETRY_EVERY_S)
-    meanwhile = f"; the stream goes on with {running} meanwhile" if running else ""
-    st.error(f"{error} (trying again every {RETRY_EVERY_S:.0f} s{meanwhile})", icon=":material/error:")
+    meanwhile = f"; the stream goes on with {plain(running)} meanwhile" if running else ""
+    st.error(f"{plain(error)} (trying again every {RETRY_EVERY_S:.0f} s{meanwhile})", icon=":material/error:")
     if st.button("Retry now", icon=":material/refresh:", key="live_retry") or time.monotonic() >= due:
         del st.session_state["live_retry_at"]
         retry()
 
 
-@st.fragment(run_every=HEALTH_PERIOD_S)
+@login.fragment(run_every=HEALTH_PERIOD_S)
 def signal_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     """Above the video: what is starting or switching, the state, and why nothing arrives (see the module
     docstring); `retry` asks for the page's source and model again."""
@@ -92,10 +94,11 @@ def signal_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     _request_failed(error, retry, running)
     if viewer.starting:
         if pipeline is None:
-            st.info(f"Starting the stream with {_model(viewer.requested_model)}...", icon=":material/hourglass_empty:")
+            st.info(f"Starting the stream with {plain(_model(viewer.requested_model))}...",
+                    icon=":material/hourglass_empty:")
         else:
-            st.info(f"Switching to {_model(viewer.requested_model)}: loading it; the video goes on with "
-                    f"{running or 'no model'} meanwhile", icon=":material/sync:")
+            st.info(f"Switching to {plain(_model(viewer.requested_model))}: loading it; the video goes on with "
+                    f"{plain(running or 'no model')} meanwhile", icon=":material/sync:")
     elif pipeline is None and error is None:
         st.info("Choose a source.", icon=":material/hourglass_empty:")
     if pipeline is None:
@@ -103,7 +106,7 @@ def signal_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     status = signal_status(pipeline.source.uri, pipeline.source.health_snapshot())
     _state_banner(status)
     if pipeline.failure:
-        st.error(f"Pipeline failed: {pipeline.failure}. Choose the source again to restart it.",
+        st.error(f"Pipeline failed: {plain(pipeline.failure)}. Choose the source again to restart it.",
                  icon=":material/error:")
     if status.port is not None:  # an RTP port where nothing arrives: why, and what to run on the Jetson
         nothing_arriving_warning(status.port)
@@ -163,7 +166,7 @@ def _video_sharing(video: dict | None) -> str:
             f"(asked {video['keyframe_requests']})" + (f" · encode p50 {encode['p50']:.1f} ms" if encode else ""))
 
 
-@st.fragment(run_every=HEALTH_PERIOD_S)
+@login.fragment(run_every=HEALTH_PERIOD_S)
 def health_panel(viewer: Viewer) -> None:
     """Below the video: rates, latency, stream errors, video sharing, sparkline and detections."""
     pipeline = viewer.pipeline
@@ -173,8 +176,8 @@ def health_panel(viewer: Viewer) -> None:
     source = stats["source"]
     newest = stats.get("detector_last_error")
     if newest and newest["age_s"] < 10:  # a recent one: "inference server unreachable at grpc://..." while it is down
-        st.warning(f"Detector: {newest['message']} ({newest['age_s']:.0f} s ago; the stream goes on unannotated)",
-                   icon=":material/cloud_off:")
+        st.warning(f"Detector: {plain(newest['message'])} ({newest['age_s']:.0f} s ago; the stream goes on "
+                   "unannotated)", icon=":material/cloud_off:")
     live = source["state"] == "live"
     rate = (lambda value: f"{value:.1f}") if live else (lambda value: "no signal")
     columns = st.columns(6)
@@ -195,8 +198,9 @@ def health_panel(viewer: Viewer) -> None:
     columns[5].metric("first decode", _first_frame(source) if stats["uri"].startswith(NETWORK_SCHEMES) else "–",
                       help="network streams: from the first packet received to the first decoded picture")
     codec = source.get("codec")
-    st.caption(f"source {stats['uri']}" + (f" · codec {codec} (from the stream)" if codec else "")
-               + (f" · model {stats['detector']['name']} ({stats['detector']['backend']})" if stats["detector"] else "")
+    st.caption(f"source {plain(stats['uri'])}" + (f" · codec {plain(codec)} (from the stream)" if codec else "")
+               + (f" · model {plain(stats['detector']['name'])} ({plain(stats['detector']['backend'])})"
+                  if stats["detector"] else "")
                + f" · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")

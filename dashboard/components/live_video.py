@@ -21,6 +21,7 @@ from core.live.snapshot import jpeg_data_uri
 from core.live.viewer import Cursor, ViewFilter, Viewer
 from core.live.webrtc import PeerServer
 from dashboard import resources
+from dashboard.components import login
 
 WEBRTC_KEY = "live_webrtc"
 # The video connects as the page first loads (no START click), while a first visit also imports and loads the model:
@@ -115,7 +116,7 @@ def check_webrtc_connection() -> None:
         st.rerun(scope="app")
 
 
-@st.fragment(run_every=IMAGE_PERIOD_S)
+@login.fragment(run_every=IMAGE_PERIOD_S)
 def _image_view(viewer: Viewer) -> None:
     viewer.touch()
     image, cursor = viewer.next_image(st.session_state.get("live_image_cursor", Cursor()), 0.0)

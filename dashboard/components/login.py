@@ -1,99 +1,70 @@
-"""The password gate: nothing of any page runs before this browser session logs in (unless EDS_AUTH=off).
+"""The session check inside Streamlit: every script run and every fragment run first checks this browser's login.
 
-A session logs in with the password (throttled per client address, core.auth) or once with the one-time login URL
-printed on the server console; the sidebar then offers a logout button on every page.
+The login itself happens at the HTTP gate (dashboard.gate), which lets no websocket open without a live session.
+A websocket outlives a logout, an idle or absolute expiry, or a new password, so the script checks again on every
+run: `require_session` at the top of the app, and `fragment` (use it instead of `st.fragment`) before each fragment
+run, which reruns without the app's top. A run whose login no longer holds draws nothing and sends the browser to
+the login page. Each Streamlit session is tied to the login that first ran it, so another login presenting its
+session id does not take it over. The sidebar's logout button ends the login on the server (every tab of it).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import streamlit as st
-from streamlit.errors import StreamlitSecretNotFoundError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.auth import CredentialStore, check_guess, configured_password, password_matches, startup_notice
 from core.config import Settings
-from core.tls import primary_address
+from core.sessions import COOKIE_NAME, Login, session_table
+from dashboard import resources
 
-_LOGGED_IN = "_eds_logged_in"
-LOOPBACK = "loopback"  # st.context.ip_address is None for connections from this host
-ANY_ADDRESS = ("", "0.0.0.0", "::")
-
-
-def _secrets() -> dict:
-    try:
-        return st.secrets.to_dict()
-    except (FileNotFoundError, StreamlitSecretNotFoundError):
-        return {}
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _base_url() -> str:
-    scheme = "https" if st.get_option("server.sslCertFile") else "http"
-    address = st.get_option("server.address") or ""
-    host = (primary_address() or "localhost") if address in ANY_ADDRESS else address
-    return f"{scheme}://{host}:{st.get_option('server.port')}"
+def _live_login(settings: Settings) -> Login | None:
+    """This browser's login if it still holds and this Streamlit session is its own; else None."""
+    table = session_table(settings)
+    login = table.find(st.context.cookies.get(COOKIE_NAME))
+    context = get_script_run_ctx()
+    if login is None or context is None or not table.bind(login, context.session_id):
+        return None
+    return login
 
 
-@st.cache_resource(show_spinner=False)
-def _announce(store_path: str, password_configured: bool) -> None:
-    """Print the startup notice on the server console, once per server process."""
-    print(startup_notice(CredentialStore(Path(store_path)), _base_url(), password_configured=password_configured),
-          flush=True)
+def _leave() -> NoReturn:
+    """Draw nothing more; the browser goes to the logout address, which shows the login page."""
+    st.logout()
+    st.stop()
 
 
-def _verifier(settings: Settings) -> tuple[CredentialStore, Callable[[str], bool]]:
-    store = CredentialStore.in_data_root(settings.data_root)
-    password = configured_password(secrets=_secrets())
-    _announce(str(store.path), password is not None)
-    if password is not None:
-        return store, lambda guess: password_matches(guess, password)
-    return store, store.verify
-
-
-def _try_token(store: CredentialStore, address: str) -> None:
-    token = st.query_params.get("token")
-    if token is None:
-        return
-    del st.query_params["token"]  # out of the address bar (and the browser history) whatever happens
-    problem = check_guess(address, token, store.consume_token,
-                          wrong_message="This login link was already used or has expired.")
-    if problem is None:
-        st.session_state[_LOGGED_IN] = True
-    else:
-        st.error(problem)
-
-
-def _login_form(verify: Callable[[str], bool], address: str) -> None:
-    st.title("edge detector studio")
-    with st.form("login"):
-        guess = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Log in")
-    if submitted:
-        problem = check_guess(address, guess, verify)
-        if problem is None:
-            st.session_state[_LOGGED_IN] = True
-            st.rerun()
-        st.error(problem)
-
-
-def _logout_button() -> None:
-    if st.sidebar.button("Log out", icon=":material/logout:", key="eds_logout"):
-        st.session_state.pop(_LOGGED_IN, None)
-        st.rerun()
-
-
-def require_login(settings: Settings) -> None:
-    """Return only for a logged-in session (or with authentication off); otherwise show the login form and stop."""
+def require_session(settings: Settings) -> None:
+    """Return only for a live login (or with authentication off); otherwise stop, sending the browser away."""
     if not settings.auth_enabled:
         st.sidebar.warning("Authentication is off (EDS_AUTH=off): anyone who can reach this address can use the "
                            "dashboard.", icon=":material/lock_open:")
         return
-    store, verify = _verifier(settings)
-    address = st.context.ip_address or LOOPBACK
-    if not st.session_state.get(_LOGGED_IN):
-        _try_token(store, address)
-    if st.session_state.get(_LOGGED_IN):
-        _logout_button()
-        return
-    _login_form(verify, address)
-    st.stop()
+    login = _live_login(settings)
+    if login is None:
+        _leave()
+    if st.sidebar.button("Log out", icon=":material/logout:", key="eds_logout"):
+        session_table(settings).end(login)
+        _leave()
+
+
+def fragment(body: Callable[_P, _R] | None = None, *, run_every: float | None = None) -> Any:
+    """`st.fragment` whose every run first checks the login (as `require_session` does for the whole app)."""
+
+    def checked_fragment(function: Callable[_P, _R]) -> Callable[_P, _R | None]:
+        @functools.wraps(function)
+        def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            settings = resources.settings()
+            if settings.auth_enabled and _live_login(settings) is None:
+                _leave()
+            return function(*args, **kwargs)
+
+        return st.fragment(checked, run_every=run_every)
+
+    return checked_fragment if body is None else checked_fragment(body)

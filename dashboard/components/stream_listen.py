@@ -16,6 +16,8 @@ from core.stream.configured import (InvalidStreams, StreamEntry, default_streams
 from core.stream.listen_report import ArrivalRow, arrival_row, failed_row, nothing_arriving_causes, rtp_entries
 from core.stream.sources import display_uri
 from dashboard import resources
+from dashboard.components import login
+from dashboard.components.text import plain
 
 LISTEN_PERIOD_S = 1.0
 LISTEN_IDLE_RELEASE_S = 10.0  # the page stopped refreshing this long ago: its ports are released
@@ -65,7 +67,7 @@ def _table(rows: list[ArrivalRow]) -> None:
                "Loss": row.loss, "Last packet": row.last_packet} for row in rows], hide_index=True)
     for row in rows:
         if not row.listening:
-            st.error(f"udp/{row.port}: {row.status}")
+            st.error(f"udp/{row.port}: {plain(row.status)}")
         elif not row.arriving:
             nothing_arriving_warning(row.port)
 
@@ -76,12 +78,12 @@ def nothing_arriving_warning(port: int) -> None:
     st.warning(f"**Nothing arriving on udp/{port}**. Likely causes:\n{causes}", icon=":material/portable_wifi_off:")
 
 
-@st.fragment(run_every=LISTEN_PERIOD_S)
+@login.fragment(run_every=LISTEN_PERIOD_S)
 def _listening() -> None:
     try:
         entries = load_streams(resources.settings())
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     streams = rtp_entries(entries)
     if streams:
@@ -92,7 +94,7 @@ def _listening() -> None:
     others = [entry for entry in entries if rtp_port(entry.uri) is None]
     if others:
         st.caption("Also configured, opened when watched on the Live page: "
-                   + "; ".join(f"{entry.name} (`{display_uri(entry.uri)}`)" for entry in others))
+                   + "; ".join(f"{plain(entry.name)} ({plain(display_uri(entry.uri))})" for entry in others))
 
 
 def listening_section() -> None:
@@ -108,15 +110,15 @@ def _saved_entries() -> list[StreamEntry]:
     settings = resources.settings()
     path = streams_file(settings)
     if not path.exists():
-        st.caption(f"No streams file yet: these are the defaults. Saving writes `{path}`.")
+        st.caption(f"No streams file yet: these are the defaults. Saving writes {plain(path)}.")
         return default_streams(settings)
     try:
         entries = read_stream_entries(path)
     except UserError as error:
-        st.error(f"{error} Saving replaces the file with the table below.")
+        st.error(f"{plain(error)} Saving replaces the file with the table below.")
         return []
     for problem in stream_problems(settings, entries):
-        st.warning(f"{path.name}: {problem}")
+        st.warning(f"{plain(path.name)}: {plain(problem)}")
     return entries
 
 
@@ -145,7 +147,7 @@ def streams_editor_section() -> None:
         save_streams(resources.settings(), entries)
     except InvalidStreams as error:
         for problem in error.problems:
-            st.error(problem)
+            st.error(plain(problem))
         return
     st.session_state[_EDITOR_VERSION] = version + 1  # a fresh editor shows the file as saved
     st.session_state[_SAVED_MESSAGE] = f"Saved {len(entries)} streams."

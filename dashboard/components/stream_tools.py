@@ -11,6 +11,7 @@ from core.gst.addresses import HostAddress, server_ipv4_addresses
 from core.gst.convert import convert_for_display
 from core.gst.explain import Explanation, explain_pipeline, explanation_text, properties_and_capabilities
 from core.gst.sender import CODECS, CSI, PRESETS, SenderOptions, camera_kind, encoder_factory, sender_command
+from dashboard.components.text import plain
 
 ADDRESS_TTL_S = 60
 CAMERAS = {"v4l2": "USB camera (v4l2src, /dev/videoN)", CSI: "CSI camera (nvarguscamerasrc)"}
@@ -71,7 +72,7 @@ def sender_command_section(settings: Settings) -> None:
         options = _sender_options(settings, PRESETS[name].options, key=f"streams_{name}")
         command = sender_command(options)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     st.code(command, language="bash", wrap_lines=True)
     st.caption(f"Run it on the Jetson ({encoder_factory(options.codec, options.jetpack)} is its hardware encoder); "
@@ -123,7 +124,7 @@ def _conversion(text: str, jetpack: int) -> None:
     try:
         conversion = convert_for_display(text, jetpack)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     st.code(conversion.converted, language="bash", wrap_lines=True)
     st.code("\n\n".join(f"{change.before or '(nothing)'} → {change.after or '(removed)'}: {change.why}"
@@ -155,7 +156,7 @@ def explain_section() -> None:
     try:
         explanation = explain_pipeline(text)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     example = examples.question_for(text)
     if example is not None:

@@ -19,6 +19,7 @@ from core.compare import (
     tradeoff_frame,
 )
 from dashboard.components import history, inline
+from dashboard.components.text import plain
 
 EMPTY = ("No measured models yet. Optimize the demo model with `python -m core optimize --weights "
          "assets/demo/mb1-ssd-demo-fp16.pth --labels assets/demo/labels.txt --data data/demo --targets "
@@ -61,7 +62,7 @@ def _styled(frame: pd.DataFrame) -> object:
 
 def _table(base: ComparedRun, runs: list[ComparedRun]) -> pd.DataFrame:
     frame = comparison_table(base, runs)
-    st.subheader(f"Side by side, against {base.label} on {base.device}")
+    st.subheader(f"Side by side, against {plain(base.label)} on {plain(base.device)}")
     st.dataframe(_styled(frame), hide_index=True, key="compare_table")
     st.caption("Best value of each column highlighted. Δ and speed-up are against the base run; runs are grouped "
                "by device and host.")

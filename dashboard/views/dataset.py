@@ -14,6 +14,7 @@ from core.data.synthetic import make_synthetic_dataset
 from core.data.table import DatasetTables
 from core.errors import UserError
 from dashboard.components import inline
+from dashboard.components.text import plain
 
 ALL_CLASSES = "(all classes)"
 GALLERY_COLUMNS = 4
@@ -40,7 +41,7 @@ def _pick_root() -> Path | None:
     settings = load_settings()
     candidates = find_datasets([settings.data_root, *settings.allowed_roots])
     if not candidates:
-        st.info(f"No dataset found under {settings.data_root}. Download one with `python -m core dataset download` "
+        st.info(f"No dataset found under {plain(settings.data_root)}. Download one with `python -m core dataset download` "
                 "or create the synthetic demo dataset.")
         if st.button("Create the demo dataset"):
             with st.spinner("Drawing the demo dataset..."):
@@ -82,13 +83,13 @@ def _gallery_section(root: str, signature: str, statistics: DatasetStatistics) -
     class_name = None if class_choice == ALL_CLASSES else class_choice
     page_number = page_column.number_input("Page", min_value=1, value=1, step=1, key="gallery_page")
     page = _gallery(root, signature, split, class_name, int(page_number) - 1)
-    st.caption(f"{page.total} images in {split}" + (f" with {class_name}" if class_name else "")
+    st.caption(f"{page.total} images in {plain(split)}" + (f" with {plain(class_name)}" if class_name else "")
                + f" - page {page.page + 1} of {page.pages}")
     columns = st.columns(GALLERY_COLUMNS)
     for index, item in enumerate(page.items):
         column = columns[index % GALLERY_COLUMNS]
         if item.image is None:
-            column.error(f"{item.image_id}: {item.error}")
+            column.error(f"{plain(item.image_id)}: {plain(item.error)}")
         else:
             with column:
                 inline.image(item.image, caption=f"{item.image_id} - {', '.join(item.classes)}")
@@ -103,7 +104,7 @@ def render() -> None:
         signature = dataset_signature(root)
         statistics = _statistics(str(root), signature)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     totals = st.columns(4)
     totals[0].metric("Images", statistics.image_count)
@@ -111,7 +112,7 @@ def render() -> None:
     totals[2].metric("Classes", len(statistics.classes))
     totals[3].metric("Splits", len(statistics.splits))
     for warning in statistics.warnings:
-        st.warning(warning)
+        st.warning(plain(warning))
     st.subheader("Splits")
     st.dataframe(statistics.split_table(), hide_index=True)
     st.subheader("Classes")
@@ -120,7 +121,7 @@ def render() -> None:
     try:
         _gallery_section(str(root), signature, statistics)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
 
 
 render()

@@ -10,6 +10,7 @@ from core.errors import UserError
 from core.imageio import check_image_pixels
 from dashboard import resources
 from dashboard.components import inline
+from dashboard.components.text import plain
 
 st.title("Detect")
 settings = resources.settings()
@@ -43,7 +44,7 @@ with right:
             with st.spinner("Detecting..."):
                 result = detect_image_bytes(resources.detector(spec), image_bytes, image_name)
         except UserError as error:
-            st.error(str(error))
+            st.error(plain(error))
         else:
             found = len(result.records)
             inline.image(result.annotated_png, caption=f"{image_name}: {found} detection{'' if found == 1 else 's'}, "

@@ -33,6 +33,7 @@ with st.spinner("Loading the live view..."):
     from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
     from dashboard.components.live_video import session_viewer, show_video
     from dashboard.components.sources import checked_stream_uri
+    from dashboard.components.text import plain
 
 SOURCES = ("Stream", "Video file")
 VIDEO_LIST_TTL_S = 30
@@ -56,7 +57,7 @@ def _source_uri(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> str:
         names = _video_names()
         if not names:
             source_area.info(f"No video files ({', '.join(sorted(VIDEO_SUFFIXES))}) under the data root "
-                             f"{settings.data_root}.")
+                             f"{plain(settings.data_root)}.")
             st.stop()
         name = source_area.selectbox("Video file (under the data root)", names, key="live_file")
         return f"{resolve_video_file(settings, name)}?loop=1"
@@ -71,7 +72,7 @@ try:
     uri = _source_uri(*st.columns([1, 3]))
     spec = detector_spec(settings, "live", st.columns([3, 2]))
 except UserError as error:
-    st.error(str(error))
+    st.error(plain(error))
     st.stop()
 
 

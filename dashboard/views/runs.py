@@ -11,7 +11,8 @@ import streamlit as st
 
 from core.compare import METRIC_NAMES
 from core.errors import UserError
-from dashboard.components import history, inline
+from dashboard.components import history, inline, login
+from dashboard.components.text import plain
 from db.queries import SORT_COLUMNS, RunFilters, RunRow
 
 ALL = "(all)"
@@ -129,7 +130,7 @@ def _actions(selected: list[int]) -> None:
 
 def _lineage_line(item: Any, relation: str) -> str:
     target = item.params.get("target") or item.params.get("precision") or ""
-    return f"- {relation} **#{item.id}** {item.kind} {target} ({item.status})"
+    return f"- {relation} **#{item.id}** {plain(item.kind)} {plain(target)} ({plain(item.status)})"
 
 
 def _detail(run_id: int) -> None:
@@ -138,18 +139,18 @@ def _detail(run_id: int) -> None:
         st.warning(f"run {run_id} is no longer in the history")
         return
     record = view.record
-    st.subheader(f"Run #{view.id}: {record['kind']}")
+    st.subheader(f"Run #{view.id}: {plain(record['kind'])}")
     st.badge(record["status"], color=STATUS_COLORS.get(record["status"], "gray"))
     started = dt.datetime.fromisoformat(record["started_at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    st.markdown(f"{record['device']} on {record['host']} · started {started}" + (" · archived" if view.archived
-                else "") + f"  \n`{record['uuid']}`")
+    st.markdown(f"{plain(record['device'])} on {plain(record['host'])} · started {started}" + (" · archived" if view.archived
+                else "") + f"  \n{plain(record['uuid'])}")
     if record["error"]:
-        st.error(record["error"])
+        st.error(plain(record["error"]))
     lineage, params, metrics, artifacts, environment = st.tabs(
         ["Lineage", "Parameters", "Metrics", "Artifacts", "Environment"])
     with lineage:
         lines = [_lineage_line(item, "ancestor" if item.depth < -1 else "parent") for item in view.ancestors]
-        lines.append(f"- this run **#{view.id}** {record['kind']} ({record['status']})")
+        lines.append(f"- this run **#{view.id}** {plain(record['kind'])} ({plain(record['status'])})")
         lines += [_lineage_line(item, "child") for item in view.children]
         st.markdown("\n".join(lines))
     params.json(record["params"])
@@ -162,18 +163,20 @@ def _detail(run_id: int) -> None:
 
 
 def _import_section(expanded: bool) -> None:
-    with st.expander("Import a history (JSONL from `python -m core runs export --jsonl`)", expanded=expanded):
-        upload = st.file_uploader("JSONL file", type=["jsonl", "json", "txt"], key="runs_import_file")
+    with st.expander("Import a history (JSONL from `python -m core runs export --jsonl`, or a Jetson's results.zip "
+                     "from `scripts/jetson.sh`)", expanded=expanded):
+        upload = st.file_uploader("JSONL file or results.zip", type=["jsonl", "json", "txt", "zip"],
+                                  key="runs_import_file")
         if upload is not None and st.button("Import", key="runs_import"):
             try:
                 result = history.import_jsonl(upload.name, upload.getvalue())
             except UserError as error:
-                st.error(str(error))
+                st.error(plain(error))
             else:
                 _done(f"imported {result.added} runs, skipped {result.skipped} already present")
 
 
-@st.fragment
+@login.fragment
 def _listing(filters: RunFilters) -> None:
     """The table, its paging, the selection's actions and a run's detail; paging reruns only this fragment."""
     sort, descending, offset, size = _paging(history.page(filters, "started_at", True, 0, 1).total, filters)

@@ -25,9 +25,11 @@ with st.spinner("Loading the wall..."):
     from core.model import read_labels
     from core.stream.configured import StreamEntry, load_streams
     from dashboard import resources
+    from dashboard.components import login
     from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
     from dashboard.components.live_video import webrtc_video
     from dashboard.components.sources import checked_stream_uri
+    from dashboard.components.text import plain
 
 TILE_PERIOD_S = 1.0
 RETRY_EVERY_S = 5.0  # a stream that did not start is asked for again this often
@@ -84,7 +86,7 @@ def _tile_caption(viewer: Viewer) -> str:
             + (f" · model {detector['name']} ({detector['backend']})" if detector else " · no model"))
 
 
-@st.fragment(run_every=TILE_PERIOD_S)
+@login.fragment(run_every=TILE_PERIOD_S)
 def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> None:
     """The tiles, refreshed once a second (their status; the video and its boxes go on in the browser)."""
     if _OPEN in st.session_state:
@@ -104,7 +106,7 @@ def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> N
         uri = uris[stream.name]
         with columns[number % len(columns)]:
             if isinstance(uri, UserError):
-                st.error(f"{stream.name}: {uri}")
+                st.error(f"{plain(stream.name)}: {plain(uri)}")
                 continue
             viewer = viewers[uri]
             _ask(viewer, uri, spec)
@@ -113,7 +115,7 @@ def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> N
             webrtc_video(viewer, key=f"wall_tile_{number}", view=view, names=viewer.class_names() or names,
                          mode="tile", title=stream.name, status=text, status_level=level,
                          on_open=partial(_open_on_live, stream.name))
-            st.caption(_tile_caption(viewer))
+            st.caption(plain(_tile_caption(viewer)))
 
 
 streams = load_streams(settings)
@@ -124,7 +126,7 @@ with st.expander("Model and view"):
     try:
         spec = detector_spec(settings, "wall")
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         st.stop()
     threshold = st.slider("Score threshold (this wall)", PIPELINE_MIN_SCORE, 0.95, 0.5, 0.05, key="wall_threshold")
     st.caption("The model runs every stream on the wall (shared: the Live page shows the same); a stream already "

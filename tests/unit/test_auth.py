@@ -1,4 +1,5 @@
-"""The dashboard's password store, one-time login tokens, guess throttling, the auth CLI and the TLS certificate."""
+"""The dashboard's password store and its epoch, one-time login tokens, guess throttling (in parallel too, and
+behind proxies), the auth CLI and the TLS certificate with its fingerprint."""
 from __future__ import annotations
 
 import ipaddress
@@ -6,14 +7,18 @@ import json
 import logging
 import re
 import stat
+import threading
 
 import pytest
 
 from core import auth
-from core.auth import CredentialStore, Throttle, check_guess, hash_password, startup_notice, verify_password
+from core.auth import (CredentialStore, Throttle, address_notice, check_guess, client_address, hash_password,
+                       startup_notice, verify_password)
 from core.cli import main
+from core.config import parse_networks
 from core.errors import UserError
-from core.tls import ensure_certificate
+from core.tls import ensure_certificate, fingerprint
+from tests.polling import wait_for
 
 
 class FakeClock:
@@ -152,3 +157,120 @@ def test_streamlit_config_hides_error_details() -> None:
 
     config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_eight_parallel_guesses_from_one_address_are_answered_one_at_a_time() -> None:
+    """The attempt is recorded before its password is checked: while the first guess is being checked, the seven
+    sent with it are refused unchecked, and the address waits 1 s, not the 60 s of eight failures."""
+    throttle = Throttle(clock=FakeClock())
+    checked: list[str] = []
+    answers: list[str | None] = []
+    start = threading.Barrier(8)
+
+    def verify(guess: str) -> bool:
+        checked.append(guess)
+        assert wait_for(lambda: len(answers) == 7, timeout=60)  # the others are answered during this check
+        return False
+
+    def guess(number: int) -> None:
+        start.wait()
+        answers.append(check_guess("10.0.0.9", f"guess {number}", verify, throttle=throttle))
+
+    threads = [threading.Thread(target=guess, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(checked) == 1
+    assert sorted(answers, key=str) == ["Too many attempts, try again in 1 s."] * 7 + ["Wrong password."]
+    assert throttle.wait_s("10.0.0.9") == 1
+
+
+def test_at_most_two_passwords_are_checked_at_once_whoever_asks() -> None:
+    throttle = Throttle(clock=FakeClock())
+    lock = threading.Lock()
+    active, peak, checked = [0], [0], []
+
+    def verify(guess: str) -> bool:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            checked.append(guess)
+        assert wait_for(lambda: peak[0] >= auth.CONCURRENT_CHECKS, timeout=60)  # a second check runs beside it
+        with lock:
+            active[0] -= 1
+        return guess == "right"
+
+    threads = [threading.Thread(target=check_guess, args=(f"10.0.1.{n}", "right", verify), kwargs={
+        "throttle": throttle}) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(checked) == 6 and peak[0] == auth.CONCURRENT_CHECKS == 2
+
+
+LOCAL_PROXY = parse_networks("127.0.0.1", "EDS_TRUSTED_PROXIES")
+LAN_PROXY = parse_networks("10.0.0.2, 10.0.0.3", "EDS_TRUSTED_PROXIES")
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "trusted", "counted"), [
+    ("127.0.0.1", [], (), "loopback"),
+    ("::1", [], (), "loopback"),
+    ("192.168.1.7", [], (), "192.168.1.7"),
+    ("192.168.1.7", ["203.0.113.5"], (), "192.168.1.7"),  # a made-up header from a direct client: its own address
+    ("203.0.113.5", ["203.0.113.5"], (), "loopback"),  # uvicorn put the header's address in a loopback peer's place
+    ("203.0.113.6", ["203.0.113.6"], (), "loopback"),  # ... so a local client cannot pick a fresh counter
+    ("203.0.113.5", ["203.0.113.5"], LOCAL_PROXY, "203.0.113.5"),  # a configured local proxy: its client counts
+    ("10.0.0.2", ["198.51.100.1, 203.0.113.5"], LAN_PROXY, "203.0.113.5"),  # the rightmost address not a proxy
+    ("10.0.0.2", ["203.0.113.5", "10.0.0.3"], LAN_PROXY, "203.0.113.5"),  # through two configured proxies
+    ("10.0.0.9", ["203.0.113.5"], LAN_PROXY, "10.0.0.9"),  # not a configured proxy: its own address
+    ("10.0.0.2", ["not an address"], LAN_PROXY, "unknown"),
+])
+def test_the_throttle_counts_the_peer_unless_a_configured_proxy_names_the_client(peer, forwarded, trusted,
+                                                                                  counted) -> None:
+    assert client_address(peer, forwarded, trusted) == counted
+
+
+def test_a_new_password_has_a_new_epoch_read_again_only_when_the_file_changes(tmp_path) -> None:
+    store = CredentialStore.in_data_root(tmp_path)
+    assert store.epoch() == ""  # no password file: the epoch of an operator's EDS_PASSWORD
+    store.new_password()
+    first = store.epoch()
+    store.issue_token()  # the file changes, the password does not
+    assert first and store.epoch() == first
+    CredentialStore.in_data_root(tmp_path).new_password()  # as `reset-password` does, from another process
+    assert store.epoch() not in ("", first)
+
+
+def test_cli_login_urls_come_with_the_certificate_fingerprint(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("EDS_DATA_ROOT", str(tmp_path))
+    cert_path, _ = ensure_certificate(tmp_path)
+    assert main(["auth", "reset-password", "--url", "https://h:8501"]) == 0
+    out = capsys.readouterr().out
+    assert "Every dashboard login made before has ended." in out
+    assert f"TLS certificate SHA-256 fingerprint: {fingerprint(cert_path)}" in out
+    assert main(["auth", "login-url", "--url", "http://h:8501"]) == 0
+    assert "fingerprint" not in capsys.readouterr().out  # plain HTTP has no certificate to check
+
+
+def test_fingerprint_is_the_certificates_sha256_as_browsers_show_it(tmp_path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    cert_path, _ = ensure_certificate(tmp_path)
+    expected = x509.load_pem_x509_certificate(cert_path.read_bytes()).fingerprint(hashes.SHA256())
+    assert fingerprint(cert_path) == ":".join(f"{byte:02X}" for byte in expected)
+    assert "fingerprint: " + fingerprint(cert_path) in address_notice("https://h:8501", fingerprint(cert_path))
+    with pytest.raises(UserError, match="cannot read the TLS certificate"):
+        fingerprint(tmp_path / "missing.pem")
+
+
+def test_a_plain_streamlit_run_serves_this_host_only_with_xsrf_protection() -> None:
+    import tomllib
+
+    from core.config import REPO_ROOT
+
+    server = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["address"] == "127.0.0.1" and server["enableXsrfProtection"] is True
+    assert "--server.address" in (REPO_ROOT / "scripts" / "demo.sh").read_text()  # the demo serves the LAN itself

@@ -16,6 +16,7 @@ from core.compare import (
     default_selection,
     markdown_table,
     pareto_front,
+    sort_key,
     speedup,
     target_of,
     tradeoff_frame,
@@ -70,6 +71,24 @@ def test_default_selection_is_the_latest_optimize_command() -> None:
     assert default_base([INT8, ORT]) == ORT
     assert default_base([INT8]) == INT8
     assert default_selection([]) == [] and default_base([]) is None
+
+
+def test_default_selection_puts_other_devices_newest_rows_beside_the_latest_command() -> None:
+    """A Jetson's imported rows (their own invocation, with the server's reference on the same images) stay in
+    view after a newer optimize command on the server; another model's Jetson rows do not."""
+    jetson_reference = run(20, "ort-fp32", invocation="jetson-1", minutes=-30)
+    old_jetson = run(19, "trt-fp16", invocation="jetson-0", device="Xavier NX", minutes=-90)
+    jetson = [run(21, "trt-fp32", invocation="jetson-1", device="Xavier NX", minutes=-20),
+              run(22, "trt-int8", invocation="jetson-1", device="Xavier NX", minutes=-19)]
+    other_model = run(23, "trt-fp32", invocation="jetson-2", device="Orin", minutes=-10, model="other")
+    selected = default_selection([FP32, ORT, INT8, jetson_reference, old_jetson, *jetson, other_model])
+    assert selected == sorted([FP32, ORT, INT8, *jetson], key=sort_key)  # grouped by device, then targets order
+    assert [item.device for item in selected] == ["Xavier NX", "Xavier NX", "cpu", "cpu", "cpu"]
+    assert default_base(selected) == FP32
+    # when the Jetson's import is the newest, its invocation (with the server's reference row) is the selection
+    newest = [run(31, "ort-fp32", invocation="jetson-3", minutes=60),
+              run(32, "trt-fp32", invocation="jetson-3", device="Xavier NX", minutes=70)]
+    assert default_selection([FP32, ORT, *newest]) == newest[::-1] and default_base(newest) == newest[0]
 
 
 def test_without_optimize_runs_the_newest_run_per_target_of_the_newest_model() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.components.text import plain
+
 SEED_LOOPBACK = ("gst-launch-1.0 v4l2src ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv ! omxh265enc "
                  "insert-vui=1 ! h265parse ! rtph265pay config-interval=1 ! udpsink host=127.0.0.1 port=5000 "
                  "sync=false -e")
@@ -39,7 +41,7 @@ def test_the_sender_command_follows_the_form(app: AppTest) -> None:
     assert app.code[0].value.endswith("udpsink host=127.0.0.1 port=5000 sync=false -e")  # the address stays chosen
     app.number_input(key="streams_jetpack5-usb-h264_width").set_value(641).run()
     assert not app.exception
-    assert [error.value for error in app.error] == ["width and height must be even for 4:2:0 video, not 641x480"]
+    assert [error.value for error in app.error] == [plain("width and height must be even for 4:2:0 video, not 641x480")]
 
 
 @pytest.mark.timeout(120)
@@ -51,7 +53,7 @@ def test_explain_tables_and_parse_errors(app: AppTest) -> None:
     assert list(capabilities["field"]) == ["framerate", "width", "height"]
     app.text_area(key="streams_explain_text").input("videotestsrc ! ! fakesink").run()
     assert [error.value for error in app.error] == [
-        "syntax error at column 14: empty element between two '!': '! !'"]
+        plain("syntax error at column 14: empty element between two '!': '! !'")]
 
 
 @pytest.mark.timeout(120)
@@ -60,4 +62,4 @@ def test_convert_for_jetpack_5(app: AppTest) -> None:
     assert app.code[1].value.endswith("nvv4l2decoder ! nvvidconv ! nv3dsink -e")
     app.selectbox(key="streams_convert_example").select("CSI camera on the Jetson's display").run()
     assert [error.value for error in app.error] == [
-        "no display sink to convert: expected one of xvimagesink, ximagesink, autovideosink"]
+        plain("no display sink to convert: expected one of xvimagesink, ximagesink, autovideosink")]

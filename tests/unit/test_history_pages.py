@@ -11,6 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.components.text import plain
 from db import queries
 from db.engine import make_engine, session_scope
 from db.migrate import upgrade_to_head
@@ -66,6 +67,7 @@ def history_root(tmp_path: Path) -> Path:
 def run_page(monkeypatch, root: Path, name: str) -> AppTest:
     monkeypatch.setenv("EDS_DATA_ROOT", str(root))
     monkeypatch.delenv("EDS_DB_URL", raising=False)
+    monkeypatch.setenv("EDS_AUTH", "off")  # the page alone: its fragments' login check is tested in test_auth
     st.cache_data.clear()
     st.cache_resource.clear()  # the ledger engine of an earlier test's data root
     app = AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=60)
@@ -88,7 +90,7 @@ def test_runs_page_lists_runs_and_shows_detail_with_lineage(monkeypatch, history
     lineage = "\n".join(item.value for item in app.markdown)
     assert "ancestor **#1** train" in lineage and "parent **#2** export" in lineage
     app.selectbox(key="runs_detail").select(5).run()
-    assert app.error[0].value == "RuntimeError: no GPU"
+    assert app.error[0].value == plain("RuntimeError: no GPU")
     app.multiselect(key="runs_kinds").select("evaluation").run()
     assert list(app.dataframe[0].value["id"]) == [4, 3]
     app.selectbox(key="runs_sort").select("id").run()

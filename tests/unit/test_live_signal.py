@@ -3,10 +3,12 @@ nothing arrives on an RTP port, in place, with the Jetson's sender command for t
 from __future__ import annotations
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.live.signal import signal_status
 from core.stream.listen_report import nothing_arriving_causes
+from dashboard.components.text import plain
 from tests.browser.conftest import free_port
 
 WAITING = {"state": "waiting", "frames_skipped": 0, "seconds_since_data": None, "last_packet_age_s": None}
@@ -42,14 +44,21 @@ def _signal_panel_script(port: int) -> None:
     signal_panel(viewer, lambda: None)
 
 
+@pytest.fixture
+def without_login(monkeypatch) -> None:
+    """The panel alone: its fragment's login check is tested with the login (test_sessions)."""
+    monkeypatch.setenv("EDS_AUTH", "off")
+    st.cache_resource.clear()  # settings read with the login on by an earlier test
+
+
 @pytest.mark.timeout(60)
-def test_the_live_page_says_why_nothing_arrives_with_the_sender_command() -> None:
+def test_the_live_page_says_why_nothing_arrives_with_the_sender_command(without_login) -> None:
     port = free_port()
     app = AppTest.from_function(_signal_panel_script, args=(port,), default_timeout=30)
     app.run()
     try:
         assert not app.exception
-        assert app.info[0].value == "Waiting for the stream..."
+        assert app.info[0].value == plain("Waiting for the stream...")
         assert app.warning[0].value.startswith(f"**Nothing arriving on udp/{port}**. Likely causes:")
         assert f"Sender command for the Jetson (to udp/{port}" in app.expander[0].label
         command = app.code[0].value
@@ -75,10 +84,10 @@ def _switching_script() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_a_model_switch_says_what_loads_and_what_runs_meanwhile() -> None:
+def test_a_model_switch_says_what_loads_and_what_runs_meanwhile(without_login) -> None:
     app = AppTest.from_function(_switching_script, default_timeout=30)
     app.run()
     assert not app.exception
-    assert app.info[0].value == ("Switching to mb1-ssd-demo-fp16.pth (torch): loading it; the video goes on with "
-                                 "mb1-ssd-demo-fp16 (onnxruntime) meanwhile")
+    assert app.info[0].value == (f"Switching to {plain('mb1-ssd-demo-fp16.pth (torch)')}: loading it; the video "
+                                 f"goes on with {plain('mb1-ssd-demo-fp16 (onnxruntime)')} meanwhile")
     assert app.success[0].value == "Live"

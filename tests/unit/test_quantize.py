@@ -141,6 +141,10 @@ def test_target_table_and_availability():
                               importable=lambda m: m != "pycuda") == "pycuda not importable"
     assert unavailable_reason(int8, has_cuda=lambda: False, importable=lambda m: False) == \
         "tensorrt and pycuda not importable"
+    # TensorRT targets ask the CUDA driver, not torch (a Jetson's PyPI torch sees no GPU)
+    assert unavailable_reason(int8, has_cuda=lambda: False, importable=lambda m: True, gpus=lambda: 1) is None
+    assert unavailable_reason(int8, has_cuda=lambda: True, importable=lambda m: True, gpus=lambda: 0) == \
+        "no CUDA GPU (the CUDA driver sees none)"
     assert unavailable_reason(TARGETS_BY_NAME["torch-fp16"], has_cuda=lambda: False) == "no CUDA GPU"
     assert unavailable_reason(TARGETS_BY_NAME["ort-int8"], has_cuda=lambda: False) is None
     assert [t.name for t in lineage([TARGETS_BY_NAME["ort-int8"]])] == ["torch-fp32", "ort-fp32", "ort-int8"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.components.text import plain
+
 
 def _banner_script(state: str) -> None:
     from core.live.signal import signal_status
@@ -52,7 +54,7 @@ def test_a_failed_start_is_shown_and_asked_for_again_when_due_or_at_once_on_retr
     app = AppTest.from_function(_retry_script, args=(UNREACHABLE,), default_timeout=30)
     app.run()
     assert not app.exception
-    assert app.error[0].value == f"{UNREACHABLE} (trying again every 5 s)"
+    assert app.error[0].value == f"{plain(UNREACHABLE)} (trying again every 5 s)"
     assert app.markdown[0].value == "retries 0"  # not due yet
     app.button(key="live_retry").click().run()
     assert app.markdown[0].value == "retries 1"
@@ -61,8 +63,8 @@ def test_a_failed_start_is_shown_and_asked_for_again_when_due_or_at_once_on_retr
     assert app.markdown[0].value == "retries 2"
     app.session_state["running"] = "mb1-ssd-demo-fp16.pth (onnxruntime)"  # a model swap that failed
     app.run()
-    assert app.error[0].value == (f"{UNREACHABLE} (trying again every 5 s; the stream goes on with "
-                                  "mb1-ssd-demo-fp16.pth (onnxruntime) meanwhile)")
+    assert app.error[0].value == (f"{plain(UNREACHABLE)} (trying again every 5 s; the stream goes on with "
+                                  f"{plain('mb1-ssd-demo-fp16.pth (onnxruntime)')} meanwhile)")
     app.session_state["error"] = None  # started: nothing shown, the next failure waits a full period again
     app.run()
     assert not app.error and "live_retry_at" not in app.session_state and app.markdown[0].value == "retries 2"

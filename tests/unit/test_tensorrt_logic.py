@@ -1,14 +1,15 @@
-"""TensorRT path without TensorRT: engine cache keys, profiles, calibration batching and cache, engine IO by name.
+"""The server's TensorRT path without TensorRT: engine cache keys, profiles, calibration batching and cache, engine IO
+by name, and what the detector releases.
 
-Small fakes stand in for `tensorrt` and `pycuda.driver`: a fake device memory, a fake builder that drives the INT8
-calibrator as TensorRT does, and fake engines of both APIs (TensorRT 8 bindings, TensorRT 10 named tensors) whose
-outputs are computed from the bytes actually uploaded. Real-engine tests at the end skip where TensorRT is absent.
+Small fakes stand in for `tensorrt` and `pycuda.driver`: a fake device memory with tracked page-locked arrays and
+streams, a fake builder that drives the INT8 calibrator as TensorRT does (and, like TensorRT calibrating at the
+calibration profile's opt shape, refuses a calibrator of another batch), and fake engines of both APIs (TensorRT 8
+bindings, TensorRT 10 named tensors) whose outputs are computed from the bytes actually uploaded; their `nptype`
+fails as TensorRT 8.5's does under numpy >= 1.24. Real-engine tests at the end skip where TensorRT is absent. The
+Jetson program's own tests (test_jetson_program.py) run the shared code under each JetPack's Python.
 """
 from __future__ import annotations
 
-import dataclasses
-import os
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,17 +19,15 @@ import pytest
 
 from core.detect.base import DetectorSpec
 from core.detect.preprocess import normalize_numpy, preprocess_batch
-from core.detect.tensorrt_backend import (
-    EngineKey, TensorRtDetector, batch_chunks, engine_io, key_path, read_engine_key, stale_reason,
-)
+from core.detect.tensorrt_backend import EngineKey, TensorRtDetector, key_path, read_engine_key, stale_reason
 from core.errors import UserError
 from core.optimize import tensorrt_build
-from core.optimize.tensorrt_build import (
-    batch_profile, build_engine, cached_engine, engine_path, network_flags, profile_shapes, serialize_network,
-    set_workspace,
-)
 from core.optimize.quantize import CalibrationReport, ImageCalibrationReader
-from core.optimize.tensorrt_calibrator import CalibrationBatches, CalibrationFeed
+from core.optimize.tensorrt_build import batch_profile, build_engine, cached_engine, engine_path, profile_shapes
+from core.optimize.tensorrt_calibrator import CalibrationBatches
+from jetson_kit.tensorrt_api import (
+    CalibrationFeed, batch_chunks, engine_io, network_flags, serialize_network, set_workspace,
+)
 
 CLASSES = 8
 SIDE = 300
@@ -71,6 +70,7 @@ class FakeCuda:
         self.memory: dict[int, bytearray] = {}
         self.uploads: list[np.ndarray] = []
         self.contexts: list[FakeContext] = []
+        self.pinned: list[FakePinned] = []
         gpu_name, contexts = gpu, self.contexts
 
         class Device:
@@ -106,13 +106,38 @@ class FakeCuda:
     def memcpy_dtoh_async(self, array: np.ndarray, allocation: FakeAllocation, stream: object) -> None:
         array[...] = np.frombuffer(self.memory[int(allocation)], array.dtype)[: array.size].reshape(array.shape)
 
-    @staticmethod
-    def pagelocked_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        return np.empty(shape, dtype)
+    def pagelocked_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        self.pinned.append(FakePinned(int(np.prod(shape)) * np.dtype(dtype).itemsize))
+        return np.ndarray(shape, dtype, buffer=self.pinned[-1])
 
     @staticmethod
-    def Stream() -> SimpleNamespace:  # noqa: N802 (pycuda's name)
-        return SimpleNamespace(handle=7, synchronize=lambda: None)
+    def Stream() -> FakeStream:  # noqa: N802 (pycuda's name)
+        return FakeStream()
+
+
+class FakePinned(bytearray):
+    """Page-locked host memory as pycuda gives it: an array's base, with free()."""
+
+    freed = False
+
+    def free(self) -> None:
+        self.freed = True
+
+
+class FakeStream:
+    """A pycuda stream: destroyed when its last reference goes (pycuda has no explicit destroy)."""
+
+    alive = 0
+
+    def __init__(self) -> None:
+        self.handle = 7
+        FakeStream.alive += 1
+
+    def synchronize(self) -> None:
+        pass
+
+    def __del__(self) -> None:
+        FakeStream.alive -= 1
 
 
 # ---------------------------------------------------------------- fake engines (TensorRT 8 and 10 APIs)
@@ -180,8 +205,8 @@ class FakeEngine10:
     def get_tensor_mode(self, name: str) -> str:
         return "INPUT" if name == "input_0" else "OUTPUT"
 
-    def get_tensor_dtype(self, name: str) -> type:
-        return np.float32
+    def get_tensor_dtype(self, name: str) -> str:
+        return "FLOAT"
 
     def get_tensor_profile_shape(self, name: str, profile: int) -> list[tuple[int, ...]]:
         return [(batch, 3, SIDE, SIDE) for batch in self.profile]
@@ -202,11 +227,14 @@ class FakeEngine8:
     def binding_is_input(self, index: int) -> bool:
         return index == 0
 
-    def get_binding_dtype(self, index: int) -> type:
-        return np.float32
+    def get_binding_dtype(self, index: int) -> str:
+        return "FLOAT"
 
     def get_profile_shape(self, profile: int, index: int) -> list[tuple[int, ...]]:
         return [(batch, 3, SIDE, SIDE) for batch in self.profile]
+
+    def get_binding_index(self, name: str) -> int:
+        return NAMES.index(name)
 
     def create_execution_context(self) -> FakeExecution8:
         self.executions.append(FakeExecution8(self.memory))
@@ -244,14 +272,23 @@ class FakeBuilder:
         profile.set_shape = lambda name, *shapes: profile.shapes.__setitem__(name, shapes)
         return profile
 
-    def build_serialized_network(self, network: object, config: SimpleNamespace) -> bytes:
+    def build_serialized_network(self, network: object, config: SimpleNamespace) -> bytes | None:
         FakeBuilder.builds += 1
         calibrator = config.int8_calibrator
+        if calibrator is not None:
+            profile = config.calibration_profile or config.profiles[0]
+            if calibrator.get_batch_size() != profile.shapes["input_0"][1][0]:
+                return None  # TensorRT calibrates at the profile's opt batch and would read past a smaller buffer
         if calibrator is not None and calibrator.read_calibration_cache() is None:
             while calibrator.get_batch(["input_0"]) is not None:
                 pass
             calibrator.write_calibration_cache(b"calibration table")
         return b"engine " + ",".join(sorted(config.flags)).encode()
+
+
+def broken_nptype(trt_type: object) -> type:
+    """TensorRT 8.5's nptype under numpy >= 1.24: it names np.bool, which is gone."""
+    raise AttributeError("module 'numpy' has no attribute 'bool'")
 
 
 def fake_trt(version: str = "8.6.1", engine: type = FakeEngine10, memory: dict | None = None,
@@ -286,7 +323,8 @@ def fake_trt(version: str = "8.6.1", engine: type = FakeEngine10, memory: dict |
         Runtime=lambda logger: runtime, OnnxParser=Parser, IInt8EntropyCalibrator2=Calibrator,
         NetworkDefinitionCreationFlag=SimpleNamespace(EXPLICIT_BATCH=0), MemoryPoolType=SimpleNamespace(WORKSPACE="ws"),
         BuilderFlag=SimpleNamespace(FP16="fp16", INT8="int8"), TensorIOMode=SimpleNamespace(INPUT="INPUT"),
-        nptype=lambda dtype: dtype,
+        DataType=SimpleNamespace(FLOAT="FLOAT", HALF="HALF", INT8="INT8", INT32="INT32", BOOL="BOOL"),
+        nptype=broken_nptype,
     )
 
 
@@ -296,7 +334,7 @@ def fake_trt(version: str = "8.6.1", engine: type = FakeEngine10, memory: dict |
 def _key(**changes: object) -> EngineKey:
     base = EngineKey(onnx_sha256="a" * 64, precision="fp16", batch_profile=(1, 8, 8), tensorrt_version="8.6.1",
                      gpu_name="Orin", calibration="")
-    return dataclasses.replace(base, **changes)
+    return base.replace(**changes)
 
 
 @pytest.mark.parametrize("changes", [
@@ -414,17 +452,17 @@ def test_corrupt_calibration_images_are_skipped_and_counted(images: list[Path], 
 def test_calibration_feed_uploads_batches_then_caches(images: list[Path], tmp_path: Path) -> None:
     cuda = FakeCuda()
     cache = tmp_path / "ssd.calib"
-    feed = CalibrationFeed(_batches(images, 4), cache, allocate=cuda.mem_alloc, upload=cuda.memcpy_htod)
+    feed = CalibrationFeed(_batches(images, 4), 4, (3, SIDE, SIDE), cache, cuda.mem_alloc, cuda.memcpy_htod)
     assert feed.get_batch_size() == 4 and feed.read_calibration_cache() is None
     pointers = [feed.get_batch(["input_0"]) for _ in range(3)]
     assert pointers[0] == pointers[1] and len(pointers[0]) == 1 and pointers[2] is None
     assert feed.batches_fed == 2 and [u.shape for u in cuda.uploads] == [(4, 3, 300, 300)] * 2
     feed.write_calibration_cache(memoryview(b"table"))
     assert cache.read_bytes() == b"table"
-    again = CalibrationFeed(_batches(images, 4), cache, allocate=cuda.mem_alloc, upload=cuda.memcpy_htod)
+    again = CalibrationFeed(_batches(images, 4), 4, (3, SIDE, SIDE), cache, cuda.mem_alloc, cuda.memcpy_htod)
     assert again.read_calibration_cache() == b"table" and again.cache_hit
-    empty = CalibrationFeed(_batches([], 4), tmp_path / "empty.calib", allocate=cuda.mem_alloc,
-                            upload=cuda.memcpy_htod)
+    empty = CalibrationFeed(_batches([], 4), 4, (3, SIDE, SIDE), tmp_path / "empty.calib", cuda.mem_alloc,
+                            cuda.memcpy_htod)
     assert empty.get_batch(["input_0"]) is None
     empty.write_calibration_cache(b"table from nothing")
     assert not (tmp_path / "empty.calib").exists()
@@ -472,12 +510,24 @@ def test_int8_build_calibrates_on_real_images_once_then_uses_the_cache(monkeypat
     engine = build_engine(onnx_file, tmp_path / "e", precision="int8", batch_sizes=[1, 8], calibration_images=images,
                           progress=False)
     assert engine.read_bytes() == b"engine int8" and read_engine_key(engine).calibration
-    assert [u.shape for u in cuda.uploads] == [(8, 3, 300, 300)]  # 5 images fill one batch of 8
+    assert [u.shape for u in cuda.uploads] == [(8, 3, 300, 300)]  # 5 images fill one batch of 8, the opt batch
     assert list((tmp_path / "e").glob("*.calib"))
     cuda.uploads.clear()
     build_engine(onnx_file, tmp_path / "e", precision="int8", batch_sizes=[1, 16], calibration_images=images,
                  progress=False)
     assert cuda.uploads == []  # another profile: a new engine, but the calibration cache is reused
+
+
+def test_int8_calibrates_at_the_profiles_opt_batch_not_a_fixed_one(monkeypatch: pytest.MonkeyPatch, onnx_file: Path,
+                                                                   images: list[Path], tmp_path: Path) -> None:
+    """The default batch sizes 1,8,32: TensorRT calibrates at the opt batch, 32, so the calibrator feeds 32 images a
+    batch (it fed 8 into an 8-image buffer before, of which TensorRT read 32)."""
+    cuda = FakeCuda()
+    _use_runtime(monkeypatch, fake_trt(), cuda)
+    build_engine(onnx_file, tmp_path / "e", precision="int8", batch_sizes=[1, 8, 32], calibration_images=images,
+                 progress=False)
+    assert [u.shape for u in cuda.uploads] == [(32, 3, 300, 300)]
+    assert list(cuda.memory.values())[0].__len__() == 32 * 3 * 300 * 300 * 4  # the device buffer holds the batch
 
 
 def test_build_refusals_are_one_line_user_errors(monkeypatch: pytest.MonkeyPatch, onnx_file: Path,
@@ -515,10 +565,11 @@ def test_engine_io_binds_tensors_by_name(engine_class: type) -> None:
     memory: dict[int, bytearray] = {}
     engine = engine_class(memory, (1, 2, 4))
     execution = engine.create_execution_context()
-    io = engine_io(fake_trt(), engine, execution)
+    io = engine_io(fake_trt(), engine, execution, "input_0", ["scores", "boxes"])
     assert io.inputs == ["input_0"] and sorted(io.outputs) == ["boxes", "scores"]
     assert io.batch_range("input_0") == (1, 4)
     io.set_input_shape("input_0", (3, 3, SIDE, SIDE))
+    # mapped by the runner itself: the fake's trt.nptype fails as TensorRT 8.5's does under numpy >= 1.24
     assert io.shape("scores") == (3, 3000, CLASSES) and io.dtype("boxes") == np.float32
     for address, name in enumerate(NAMES):
         io.bind(name, 100 + address)
@@ -548,13 +599,19 @@ def test_detector_runs_chunks_within_the_profile_and_keeps_frame_order(engine_cl
     scores, boxes = detector.infer(resized)
     assert scores.shape == (5, 3000, CLASSES) and boxes.shape == (5, 3000, 4)
     np.testing.assert_allclose(scores[:, 0, 0].numpy(), (values - 127.0) / 128.0, atol=1e-6)
-    execution = detector._engine.executions[0]
+    execution = detector._runner.engine.executions[0]
     assert execution.runs == 2 and execution.input_shape == (2, 3, SIDE, SIDE)  # 4, then 1 padded to 2
     one, _ = detector.infer(resized[3:4])
     assert one.shape[0] == 1 and execution.runs == 3
     assert cuda.contexts[0].depth == 0  # pushed and popped around each call
+    device_buffers = list(detector._runner.device.values())
+    assert len(cuda.pinned) == 3 and FakeStream.alive >= 1
+    streams_before = FakeStream.alive
     detector.close()
-    assert cuda.contexts[0].detached and all(a.freed for a in [*detector._device.values()])
+    # close() releases everything: device buffers, page-locked host arrays, the stream, the engine, the context
+    assert cuda.contexts[0].detached and all(allocation.freed for allocation in device_buffers)
+    assert all(pinned.freed for pinned in cuda.pinned) and FakeStream.alive == streams_before - 1
+    assert detector._runner.engine is None and detector._runner.device == {}
 
 
 def test_detector_refuses_stale_mislabelled_or_unrecorded_engines(tmp_path: Path,
@@ -609,68 +666,3 @@ def test_real_engine_matches_onnxruntime(real_tensorrt: None, precision: str, tm
     expected, got = ort_detector.infer(resized)[0].numpy(), trt_detector.infer(resized)[0].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-3 if precision == "fp32" else 2e-2)
     trt_detector.close()
-
-
-# ---------------------------------------------------------------- the Jetson kit script
-
-JETSON_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "jetson.sh"
-
-
-def _bash(command: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, **env})
-
-
-def test_jetson_script_parses_and_picks_the_opset_the_installed_tensorrt_takes() -> None:
-    assert subprocess.run(["bash", "-n", str(JETSON_SCRIPT)], check=False).returncode == 0
-    versions = ["7.1.3", "8.0.1", "8.2.1", "8.4.1", "8.5.2", "8.6.2", "10.3.0"]
-    done = _bash(f"source {JETSON_SCRIPT}; for v in {' '.join(versions)}; do opset_for_tensorrt $v; done")
-    assert done.stdout.split() == ["11", "13", "13", "17", "17", "17", "17"]
-
-
-def _fake_tools(tmp_path: Path, *, hardware_video: bool) -> tuple[Path, dict[str, str]]:
-    """A fake PYTHON that logs its arguments (TensorRT 8.2.1), and fake GStreamer tools; returns (log, env)."""
-    log, bin_dir = tmp_path / "calls.log", tmp_path / "bin"
-    bin_dir.mkdir()
-    tools = {
-        # its `core receive` waits (up to 10 s) for the background sender to start, as a real receiver waits for
-        # the stream: on a loaded machine the sender's shell may not have run yet when the receiver starts
-        "fake-python": f'#!/bin/bash\necho "$*" >> {log}\ncase "$*" in *"tensorrt.__version__"*) echo 8.2.1 ;; '
-                       '*receive_pipeline*) echo "udpsrc ! nvv4l2decoder ! appsink" ;; '
-                       f'*"core receive"*) for _ in $(seq 100); do grep -q "^gst-launch" {log} && break; sleep 0.1; '
-                       'done ;; esac\n',
-        "gst-inspect-1.0": f"#!/bin/bash\nexit {0 if hardware_video else 1}\n",
-        "gst-launch-1.0": f'#!/bin/bash\necho "gst-launch $*" >> {log}\nexec sleep 30\n',
-    }
-    for name, text in tools.items():
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
-    return log, {"PYTHON": str(bin_dir / "fake-python"), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-
-
-def test_jetson_script_runs_optimize_with_the_tensorrt_targets_then_exports(tmp_path: Path) -> None:
-    log, env = _fake_tools(tmp_path, hardware_video=False)
-    done = _bash(f"bash {JETSON_SCRIPT} --data {tmp_path}/data --out {tmp_path}/out", **env)
-    assert done.returncode == 0, done.stderr
-    calls = log.read_text().splitlines()
-    optimize = next(call for call in calls if call.startswith("-m core optimize"))
-    assert "--targets trt-fp32,trt-fp16,trt-int8 --opset 13" in optimize and f"--data {tmp_path}/data" in optimize
-    assert calls[-1] == f"-m core runs export --jsonl {tmp_path}/out/jetson-runs.jsonl"
-    assert not any("receive" in call for call in calls) and "receiver is skipped" in done.stderr
-
-
-def test_jetson_script_receives_a_hardware_stream_with_the_fp16_engine(tmp_path: Path) -> None:
-    log, env = _fake_tools(tmp_path, hardware_video=True)
-    engine = tmp_path / "out" / "artifacts" / "ssd-fp16-b1-32-32-0123456789ab.engine"
-    engine.parent.mkdir(parents=True)
-    engine.write_bytes(b"engine")
-    done = _bash(f"bash {JETSON_SCRIPT} --data {tmp_path}/data --out {tmp_path}/out --seconds 3 --port 5700", **env)
-    assert done.returncode == 0, done.stderr
-    calls = log.read_text().splitlines()
-    sender = next(call for call in calls if call.startswith("gst-launch"))
-    assert "nvv4l2h265enc" in sender and "port=5700" in sender
-    receive = next(call for call in calls if call.startswith("-m core receive"))
-    assert receive.startswith("-m core receive gst:udpsrc ! nvv4l2decoder ! appsink --detect --backend tensorrt")
-    assert f"--weights {engine}" in receive and "--duration 3 --json" in receive
-    # the sender runs in the background, so only the receiver's place is ordered: before the final export
-    assert calls.index(receive) < len(calls) - 1 and calls[-1].startswith("-m core runs export")

@@ -1,0 +1,1 @@
+"""A fake pycuda for the Jetson program's tests (see tests/jetson_fakes/README.md)."""
