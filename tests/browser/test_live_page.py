@@ -89,8 +89,16 @@ def webrtc_browser(browser):
     instance.close()
 
 
+def as_shown(text: str) -> str:
+    """A regular expression for `text` as a page shows it: addresses are shown as text, with an invisible word
+    joiner after `:` and before `@` so that no browser makes them links (dashboard.components.text)."""
+    return "".join(("\u2060?" if char == "@" else "") + re.escape(char) + ("\u2060?" if char == ":" else "")
+                   for char in text)
+
+
 def source_caption(page, uri_start: str):
-    return page.get_by_text(re.compile(rf"^source {re.escape(uri_start)}"))
+    """The health panel's caption naming the source `uri_start...`."""
+    return page.get_by_text(re.compile(rf"^source {as_shown(uri_start)}"))
 
 
 def _counters(page) -> dict[str, int]:
@@ -433,7 +441,7 @@ def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_
     # to; it is not started yet, so the page first meets a port where nothing listens
     server = ServeProcess(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt",
                           options=("--backend", "onnxruntime", "--device", "cpu"))
-    detector = re.compile(rf"model ssd@127\.0\.0\.1:{server.grpc_port} \(triton\)")
+    detector = re.compile(rf"model {as_shown(f'ssd@127.0.0.1:{server.grpc_port}')} \(triton\)")
     try:
         page, video = open_live(webrtc_browser, live_url)
         choose(page, "Backend", "Triton server")
@@ -444,7 +452,8 @@ def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_
                    "the model name field's default")
         address.fill(server.url)
         address.press("Enter")
-        page.get_by_text(f"inference server unreachable at {server.url}").first.wait_for(timeout=30_000)
+        page.get_by_text(re.compile(f"inference server unreachable at {as_shown(server.url)}")).first\
+            .wait_for(timeout=30_000)
         frames = probe(video)["frames"]
         wait_until(lambda: probe(video)["frames"] >= frames + 10, 30, "the stream playing on with the model it had")
         screenshot(page, "live_page_triton_down")
@@ -461,15 +470,15 @@ def test_the_triton_server_choice_starts_when_the_server_comes_up_and_says_when_
         screenshot(page, "live_page_triton")
 
         server.kill()  # a server that dies while it serves: said within seconds, the video goes on unannotated
-        page.get_by_text(re.compile(rf"^Detector: inference server unreachable at {re.escape(server.url)}"))\
+        page.get_by_text(re.compile(rf"^Detector: inference server unreachable at {as_shown(server.url)}"))\
             .wait_for(timeout=15_000)
         frames = probe(video)["frames"]
         wait_until(lambda: probe(video)["frames"] >= frames + 10, 30, "the video playing on without the server")
         screenshot(page, "live_page_triton_killed")
         address.fill("127.0.0.1:8001")  # not an address: said at once, nothing is asked of a server
         address.press("Enter")
-        page.get_by_text("triton url must be grpc://HOST:PORT with a port of 1..65535, got '127.0.0.1:8001'")\
-            .wait_for(timeout=30_000)
+        page.get_by_text(re.compile(as_shown("triton url must be grpc://HOST:PORT with a port of 1..65535, got "
+                                             "'127.0.0.1:8001'"))).wait_for(timeout=30_000)
         page.context.close()
     finally:
         server.stop()
