@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -99,6 +101,17 @@ def as_shown(text: str) -> str:
 def source_caption(page, uri_start: str):
     """The health panel's caption naming the source `uri_start...`."""
     return page.get_by_text(re.compile(rf"^source {as_shown(uri_start)}"))
+
+
+@contextmanager
+def own_server(data_root: Path) -> Iterator[str]:
+    """A server of a test's own (pages closed by other tests would still count as viewers until released)."""
+    process, url = start_streamlit(APP_ENV, data_root)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def _counters(page) -> dict[str, int]:
@@ -263,13 +276,8 @@ def test_the_page_fetches_nothing_from_outside_the_app(live_url, webrtc_browser)
 
 @pytest.mark.timeout(150)
 def test_three_viewers_share_one_inference_per_frame(webrtc_browser, tmp_path) -> None:
-    # a server of its own: pages closed by the other tests would still count as viewers until released
-    process, url = start_streamlit(APP_ENV, tmp_path)
-    try:
+    with own_server(tmp_path) as url:
         _three_viewers(url, webrtc_browser)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _three_viewers(live_url: str, webrtc_browser) -> None:
@@ -305,9 +313,7 @@ def _labels_drawn(page) -> set[int]:
 
 @pytest.mark.timeout(240)
 def test_viewers_with_their_own_filters_see_their_own_boxes_from_one_encoding(webrtc_browser, tmp_path) -> None:
-    # a server of its own, so that only these pages watch the demo stream
-    process, url = start_streamlit(APP_ENV, tmp_path)
-    try:
+    with own_server(tmp_path) as url:  # only these pages watch the demo stream
         small = {"width": 1100, "height": 900}
         pages = [open_live(webrtc_browser, url, viewport=small)[0] for _ in range(3)]
         names = read_labels(DEMO_DIR / "labels.txt")  # the model's class ids (alphabetical, not the scene's order)
@@ -337,9 +343,6 @@ def test_viewers_with_their_own_filters_see_their_own_boxes_from_one_encoding(we
         assert sent >= 2 * encoded  # each encoded frame went to several viewers
         for page in pages:
             page.context.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.mark.timeout(150)
@@ -362,8 +365,7 @@ FIRST_PICTURE_BOUND_S = 5.0  # generous: the goal is 1 s (a keyframe asked for o
 
 @pytest.mark.timeout(180)
 def test_a_viewer_joining_late_gets_a_keyframe_at_once(webrtc_browser, tmp_path) -> None:
-    process, url = start_streamlit(APP_ENV, tmp_path)
-    try:
+    with own_server(tmp_path) as url:
         first, _ = open_live(webrtc_browser, url)
         wait_until(lambda: probe(first)["frames"] >= 30, 60, "the first viewer watching for a while")
         asked = video_sharing(first)["keyframes_asked"]
@@ -375,9 +377,6 @@ def test_a_viewer_joining_late_gets_a_keyframe_at_once(webrtc_browser, tmp_path)
         assert first_frame_s <= FIRST_PICTURE_BOUND_S
         first.context.close()
         late.context.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.mark.timeout(150)
