@@ -146,7 +146,7 @@ def playing_video(page, timeout_ms: int = 60_000):
 def video_state(page, index: int = 0) -> dict:
     """The live video element's own counters (`index`-th on the page): connection state, frames shown, boxes and
     class ids drawn on the frame on screen, its signal, and ms from connected to the first frame."""
-    return page.evaluate("i => ({...document.querySelectorAll('.eds-live')[i].dataset})", index)
+    return page.evaluate("i => ({...document.querySelectorAll('.eds-live')[i].liveVideo})", index)
 
 
 SHARING = re.compile(r"video: one VP8 encoding for (\d+) WebRTC viewer\(s\) · frames encoded (\d+) · sent (\d+) · "

@@ -33,7 +33,7 @@ MAX_P95_LATENCY_MS = 200.0
 WARMUP_S = 5.0
 START_TIMEOUT_S = 120.0
 INT8_FOLDER = "wall-int8"  # under the app's data root: the catalog lists it as "wall-int8/<file>"
-TILES_JS = "() => [...document.querySelectorAll('.eds-live')].map(e => ({...e.dataset}))"
+TILES_JS = "() => [...document.querySelectorAll('.eds-live')].map(e => ({...e.liveVideo}))"
 CAPTION = re.compile(r"processed ([\d.]+) fps · latency p95 (\d+|–)(?: ms)? · model (.+)")
 
 
@@ -119,7 +119,7 @@ def main() -> int:
             page = context.new_page()
             page.goto(f"{url}/wall", wait_until="domcontentloaded")
             _wait(lambda: len(tiles(page)) == args.streams
-                  and all(int(tile.get("frames", 0)) > 0 for tile in tiles(page)), START_TIMEOUT_S,
+                  and all(tile.get("frames", 0) > 0 for tile in tiles(page)), START_TIMEOUT_S,
                   f"{args.streams} tiles playing")
             page.evaluate(FRAME_PROBE_JS)
             page.get_by_text("Model and view").click()

@@ -29,6 +29,8 @@ class LiveVideo {
     this.root = document.createElement("div");
     this.root.className = "eds-live";
     this.root.dataset.testid = "edsLiveVideo";
+    // what the element shows, for tests and benchmarks: a plain object, not DOM attributes (no style work a frame)
+    this.root.liveVideo = this.shown = { title: "", state: "connecting", frames: 0, boxes: 0, labels: [], signal: "starting" };
     this.root.innerHTML = `
       <video muted autoplay playsinline></video>
       <canvas class="eds-live-boxes"></canvas>
@@ -64,7 +66,7 @@ class LiveVideo {
     this.setStateValue = setStateValue;
     this.setTriggerValue = setTriggerValue;
     this.root.classList.toggle("eds-live-tile", data.mode === "tile");
-    this.root.dataset.title = data.title || "";
+    this.shown.title = data.title || "";
     this.fullscreen.hidden = !data.fullscreen;
     this.filter = { minScore: data.min_score, classes: data.classes ? new Set(data.classes) : null };
     if (!this.peer) this.connect();
@@ -85,7 +87,7 @@ class LiveVideo {
     this.peer = peer;
     this.offerId = newId();
     this.answered = false;
-    this.root.dataset.state = "connecting";
+    this.shown.state = "connecting";
     const transceiver = peer.addTransceiver("video", { direction: "recvonly" });
     const vp8 = (RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video")?.codecs || [])
       .filter((codec) => ["video/VP8", "video/rtx"].includes(codec.mimeType));
@@ -98,7 +100,7 @@ class LiveVideo {
       this.video.play().catch(() => {});
     };
     peer.onconnectionstatechange = () => {
-      this.root.dataset.state = peer.connectionState;
+      this.shown.state = peer.connectionState;
       if (peer.connectionState === "connected" && !this.connectedAt) this.connectedAt = performance.now();
       if (peer.connectionState === "failed" && peer === this.peer) this.reconnect();
     };
@@ -131,12 +133,12 @@ class LiveVideo {
       this.frames += 1;
       if (!this.firstFrameAt) {
         this.firstFrameAt = performance.now();
-        this.root.dataset.firstFrameMs = String(Math.round(this.firstFrameAt - (this.connectedAt || this.firstFrameAt)));
+        this.shown.firstFrameMs = Math.round(this.firstFrameAt - (this.connectedAt || this.firstFrameAt));
         this.setStateValue("playing", true);
       }
       // a browser that does not report the frame's RTP timestamp gets the newest overlay (near, not exact)
       this.current = metadata.rtpTimestamp ?? this.newest;
-      this.root.dataset.frames = String(this.frames);
+      this.shown.frames = this.frames;
       this.draw();
       this.watchFrames();
     });
@@ -165,14 +167,14 @@ class LiveVideo {
       this.canvas.width = Math.round(width * ratio);
       this.canvas.height = Math.round(height * ratio);
     }
-    const context = this.canvas.getContext("2d");
+    const context = this.context || (this.context = this.canvas.getContext("2d"));
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.clearRect(0, 0, width, height);
     if (overlay) this.signal = overlay.signal;
     const boxes = overlay ? overlay.boxes.filter((box) => this.kept(box)) : [];
-    this.root.dataset.boxes = String(boxes.length);
-    this.root.dataset.labels = JSON.stringify([...new Set(boxes.map((box) => box[5]))].sort((a, b) => a - b));
-    this.root.dataset.signal = this.signal;
+    this.shown.boxes = boxes.length;
+    this.shown.labels = [...new Set(boxes.map((box) => box[5]))].sort((a, b) => a - b);
+    this.shown.signal = this.signal;
     this.drawn = boxes.length;
     if (!overlay || !overlay.w || !width) return;
     const scale = Math.min(width / overlay.w, height / overlay.h);
@@ -220,7 +222,7 @@ class LiveVideo {
   }
 
   showError(message) {
-    this.root.dataset.state = "error";
+    this.shown.state = "error";
     this.status.textContent = message;
     this.status.hidden = false;
   }

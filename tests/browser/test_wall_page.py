@@ -67,8 +67,8 @@ def test_the_wall_shows_every_stream_and_says_why_a_silent_one_has_no_picture(wa
 
     def playing_with_boxes() -> bool:
         shown = _by_title(page)
-        return all(int(shown[name].get("frames", 0)) >= 10 and shown[name].get("signal") == "live"
-                   and int(shown[name].get("boxes", 0)) > 0 for name in PLAYING)
+        return all(shown[name].get("frames", 0) >= 10 and shown[name].get("signal") == "live"
+                   and shown[name].get("boxes", 0) > 0 for name in PLAYING)
 
     wait_until(playing_with_boxes, 120, "four tiles playing with boxes drawn")
     silent = page.locator(".eds-live", has_text=SILENT)
@@ -90,9 +90,9 @@ def test_a_click_on_a_tile_opens_its_stream_on_the_live_page(wall) -> None:
     url, _, webrtc = wall
     page = _open(webrtc, url, {"width": 1440, "height": 900})
     tile = page.locator(".eds-live", has_text=PLAYING[2])
-    wait_until(lambda: int(_by_title(page).get(PLAYING[2], {}).get("frames", 0)) > 0, 120, f"{PLAYING[2]} playing")
+    wait_until(lambda: _by_title(page).get(PLAYING[2], {}).get("frames", 0) > 0, 120, f"{PLAYING[2]} playing")
     tile.click()
     page.wait_for_url(re.compile(r"/live$"), timeout=30_000)
     page.get_by_text(re.compile(rf"^source {re.escape(_demo_uri(3))}")).first.wait_for(timeout=60_000)
-    page.wait_for_function("() => document.querySelector('.eds-live')?.dataset.frames > 0", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('.eds-live')?.liveVideo.frames > 0", timeout=60_000)
     page.context.close()
