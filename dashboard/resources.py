@@ -1,13 +1,18 @@
 """Cached objects the pages share: the settings, the run history's URL (its schema upgraded and dead runs marked
-once per server process) and the Detect page's detectors. Not yet all of them: the history pages cache their database
-engine in dashboard.components.history, and the Live page's detectors live in core.live's detector pool."""
+once per server process), the Detect page's detectors and the live video's peer server. The Live page's detectors
+live in core.live's detector pool, shared with its pipelines."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core.config import Settings, load_settings
 from core.detect import Detector, DetectorSpec, load_detector
 from core.detect.service import warmed_up
+
+if TYPE_CHECKING:
+    from core.live.webrtc import PeerServer
 
 
 @st.cache_resource
@@ -28,3 +33,14 @@ def detector(spec: DetectorSpec) -> Detector:
     """One detector per (model, backend, device, precision, threshold): shared by every session, warmed up once so
     the timings pages show are steady-state ones."""
     return warmed_up(load_detector(spec))
+
+
+@st.cache_resource
+def live_peers() -> PeerServer:
+    """Every browser's live video: one WebRTC event loop for all peers, one encoding per pipeline for all viewers
+    (imported here, not at the top: only the live pages need aiortc)."""
+    from core.live.broadcast import Broadcasts
+    from core.live.webrtc import PeerServer, ice_servers, pin_host_addresses
+
+    pin_host_addresses(settings().webrtc_host_addresses)
+    return PeerServer(Broadcasts(), ice=ice_servers(settings().ice_servers))

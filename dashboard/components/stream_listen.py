@@ -71,9 +71,13 @@ def _table(rows: list[ArrivalRow]) -> None:
         if not row.listening:
             st.error(f"udp/{row.port}: {plain(row.status)}")
         elif not row.arriving:
-            causes = "\n".join(f"- {cause}" for cause in nothing_arriving_causes(row.port))
-            st.warning(f"**Nothing arriving on udp/{row.port}**. Likely causes:\n{causes}",
-                       icon=":material/portable_wifi_off:")
+            nothing_arriving_warning(row.port)
+
+
+def nothing_arriving_warning(port: int) -> None:
+    """The "Nothing arriving on udp/PORT" warning with the likely causes (here and on the Live page)."""
+    causes = "\n".join(f"- {cause}" for cause in nothing_arriving_causes(port))
+    st.warning(f"**Nothing arriving on udp/{port}**. Likely causes:\n{causes}", icon=":material/portable_wifi_off:")
 
 
 @login.fragment(run_every=LISTEN_PERIOD_S)

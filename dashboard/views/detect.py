@@ -46,7 +46,8 @@ with right:
         except UserError as error:
             st.error(plain(error))
         else:
-            inline.image(result.annotated_png, caption=f"{image_name}: {len(result.records)} detections, "
+            found = len(result.records)
+            inline.image(result.annotated_png, caption=f"{image_name}: {found} detection{'' if found == 1 else 's'}, "
                          f"{result.width}x{result.height}, {result.milliseconds:.0f} ms ({backend})")
             inline.download_link("Download the annotated image (PNG)", result.annotated_png,
                                  f"{image_name.rsplit('.', 1)[0]}-detections.png", "image/png")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, wait_for_http
+from benchmarks.browser import screenshot as save_screenshot
 from core.config import REPO_ROOT
 from tests.polling import first_value
 
@@ -88,7 +89,5 @@ def page(browser):
 
 
 def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+    """A full-page screenshot named `name` among the browser tests' screenshots."""
+    return save_screenshot(page, SCREENSHOTS / f"{name}.png")

@@ -21,11 +21,12 @@ def test_readme_demo_command_serves_detect_page_with_annotated_sample(demo_serve
     image.wait_for(state="visible", timeout=120_000)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=30_000)
     caption = page.locator(".eds-image figcaption").first.inner_text()
-    match = re.search(r"(\d+) detections, (\d+)x(\d+)", caption)
+    match = re.search(r"(\d+) (detections?), (\d+)x(\d+)", caption)
     assert match, caption
     assert int(match.group(1)) >= 1, "the bundled demo model finds the shapes of the bundled sample"
+    assert (match.group(2) == "detection") == (int(match.group(1)) == 1), caption  # "1 detection", "2 detections"
     width = page.evaluate("img => img.naturalWidth", image.element_handle())
-    assert width == int(match.group(2))
+    assert width == int(match.group(3))
     assert page.get_by_text("No trained model found").count() == 0
     page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=30_000)
     page.wait_for_timeout(1000)  # the grid paints its canvas after it becomes visible
