@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +185,14 @@ def streams_toml(entries: Sequence[StreamEntry]) -> str:
 def shown_entries(entries: Sequence[StreamEntry]) -> list[StreamEntry]:
     """`entries` as pages show them: credentials in URIs replaced by `***` (see `with_hidden_credentials`)."""
     return [StreamEntry(entry.name, display_uri(entry.uri)) for entry in entries]
+
+
+def entries_from_rows(rows: Iterable[Mapping[str, object]]) -> list[StreamEntry]:
+    """The streams of an edited table's rows (`name`, `uri`; None or blank cells as empty text), rows left empty
+    dropped."""
+    entries = [StreamEntry(*("" if row.get(column) is None else str(row.get(column)).strip()
+                             for column in ("name", "uri"))) for row in rows]
+    return [entry for entry in entries if entry.name or entry.uri]
 
 
 def with_hidden_credentials(edited: Sequence[StreamEntry], saved: Sequence[StreamEntry]) -> list[StreamEntry]:

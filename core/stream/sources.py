@@ -25,6 +25,7 @@ never shown: `display_uri` (core.stream.shown_uri) replaces them for logs, healt
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
@@ -48,6 +49,9 @@ RTP_DECODERS = (FFMPEG_DECODER, *GSTREAMER_DECODERS)
 MAX_URI_LENGTH = 2048
 MAX_WEBCAM_INDEX = 255  # V4L2 numbers its devices /dev/video0 .. /dev/video255
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+URI_SCHEMES = ("rtp", "rtsp", "file")
+# a network scheme written without its "://" (rtsp//host, rtp:/host, rtsp:host): a URI typo, not a file name
+_MISTYPED_SCHEME = re.compile(r"(rtsp|rtp)(?:/{1,3}|:/?(?!/)|:/{3,})", re.IGNORECASE)
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 _WEBCAM = re.compile(r"/dev/video(\d{1,3})")
 PIPELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -166,9 +170,16 @@ def parse_source_uri(uri: str) -> SourceSpec:
                             "(gst:NAME), never a pipeline; for a Jetson's hardware decoder use "
                             "rtp://0.0.0.0:5000?codec=h265&decoder=jetson")
         return SourceSpec("gst", name)
-    if scheme is not None and scheme.group(1) not in ("rtp", "rtsp", "file"):
-        raise UserError(f"unsupported source {scheme.group(0)!r} (use rtp://, rtsp://, demo:, /dev/videoN, "
-                        "a video file or gst:NAME)")
+    if scheme is not None and scheme.group(1) not in URI_SCHEMES:
+        written = scheme.group(1).lower()
+        close = ([known for known in URI_SCHEMES if sorted(known) == sorted(written)]  # letters swapped
+                 or difflib.get_close_matches(written, URI_SCHEMES, n=1, cutoff=0.75))
+        raise UserError(f"unsupported source {scheme.group(0)!r}" + (f": did you mean {close[0]}://?" if close else "")
+                        + " (use rtp://, rtsp://, demo:, /dev/videoN, a video file or gst:NAME)")
+    mistyped = _MISTYPED_SCHEME.match(uri)
+    if mistyped is not None:
+        raise UserError(f"{uri!r} is not a URI: write the scheme as {mistyped.group(1).lower()}:// (a colon and "
+                        "two slashes)")
     if uri.startswith("rtp://"):
         spec = _parse_rtp(uri)
     elif uri.startswith("rtsp://"):

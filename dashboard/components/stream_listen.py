@@ -10,9 +10,9 @@ import streamlit as st
 
 from core.errors import UserError
 from core.live.viewer import Viewer
-from core.stream.configured import (InvalidStreams, StreamEntry, default_streams, load_streams, read_stream_entries,
-                                    rtp_port, save_streams, shown_entries, stream_problems, streams_file,
-                                    with_hidden_credentials)
+from core.stream.configured import (InvalidStreams, StreamEntry, default_streams, entries_from_rows, load_streams,
+                                    read_stream_entries, rtp_port, save_streams, shown_entries, stream_problems,
+                                    streams_file, with_hidden_credentials)
 from core.stream.listen_report import ArrivalRow, arrival_row, failed_row, nothing_arriving_causes, rtp_entries
 from core.stream.shown_uri import display_uri
 from dashboard import resources
@@ -124,10 +124,6 @@ def _saved_entries() -> list[StreamEntry]:
     return entries
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
 def streams_editor_section() -> None:
     """The configured streams as an editable table; Save checks every row (one error line per problem, nothing
     saved on error) and writes DATA_ROOT/streams.toml."""
@@ -143,8 +139,7 @@ def streams_editor_section() -> None:
                        "uri": st.column_config.TextColumn("Source URI", required=True, help=URI_HELP)})
     if not st.button("Save", type="primary", icon=":material/save:", key="streams_save"):
         return
-    entries = with_hidden_credentials([StreamEntry(_text(row.get("name")), _text(row.get("uri"))) for row in edited],
-                                      saved)
+    entries = with_hidden_credentials(entries_from_rows(edited), saved)
     try:
         save_streams(resources.settings(), entries)
     except InvalidStreams as error:

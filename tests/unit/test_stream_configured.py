@@ -7,9 +7,9 @@ import pytest
 
 from core.config import load_settings
 from core.errors import UserError
-from core.stream.configured import (InvalidStreams, StreamEntry, default_streams, load_streams, read_stream_entries,
-                                    rtp_port, save_streams, shown_entries, stream_problems, streams_file,
-                                    with_hidden_credentials)
+from core.stream.configured import (InvalidStreams, StreamEntry, default_streams, entries_from_rows, load_streams,
+                                    read_stream_entries, rtp_port, save_streams, shown_entries, stream_problems,
+                                    streams_file, with_hidden_credentials)
 
 
 @pytest.fixture
@@ -111,3 +111,9 @@ def test_hidden_credentials_are_kept_when_the_shown_uri_is_saved_back(settings) 
     assert shown[0].uri == "rtsp://***@192.0.2.1/live" and shown[1] == saved[1]
     edited = [StreamEntry("Gate (renamed)", shown[0].uri), StreamEntry("Yard", "rtsp://***@192.0.2.2/live")]
     assert with_hidden_credentials(edited, saved) == [StreamEntry("Gate (renamed)", saved[0].uri), edited[1]]
+
+
+def test_edited_rows_become_entries_and_empty_rows_go() -> None:
+    rows = [{"name": " Cam ", "uri": "rtsp://cam/x "}, {"name": None, "uri": None}, {"name": "", "uri": "  "},
+            {"name": "No URI", "uri": None}]
+    assert entries_from_rows(rows) == [StreamEntry("Cam", "rtsp://cam/x"), StreamEntry("No URI", "")]

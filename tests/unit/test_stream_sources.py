@@ -96,10 +96,15 @@ def test_more_source_uris(uri, kind, target, options) -> None:
     ("rtsp://host/" + "x" * 2100, "longer than 2048"), ("/dev/video", "/dev/videoN"), ("/dev/video256", "0 to 255"),
     ("/dev/video0/../../etc/passwd", "/dev/videoN"), ("/dev/videoX", "/dev/videoN"),
     ("http://host/stream.mjpg", "unsupported source"), ("rtp://0.0.0.0:5000?codec=vp8", "auto, h264, h265"),
+    # URI typos get URI advice, never a file-path answer (which would point at EDS_ALLOWED_ROOTS)
+    ("rtsp//192.168.1.64/stream1", "write the scheme as rtsp://"), ("rtp:/0.0.0.0:5000", "write the scheme as rtp://"),
+    ("RTSP:cam/x", "write the scheme as rtsp://"), ("rtp:///0.0.0.0:5000", "write the scheme as rtp://"),
+    ("rstp://cam/x", "did you mean rtsp://"), ("rpt://0.0.0.0:5000", "did you mean rtp://"),
 ])
 def test_bad_rtsp_and_webcam_uris(uri, message) -> None:
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError, match=message) as caught:
         parse_source_uri(uri)
+    assert "EDS_ALLOWED_ROOTS" not in str(caught.value)
 
 
 def test_rtsp_errors_never_quote_credentials() -> None:
