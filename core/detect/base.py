@@ -90,6 +90,16 @@ class Detector(Protocol):
     def close(self) -> None: ...
 
 
+def runs_spec(detector: Detector, spec: DetectorSpec) -> bool:
+    """Whether `detector` runs what `spec` asks for: the same backend and model (on an inference server: the same
+    model name there)."""
+    if detector.backend != spec.backend:
+        return False
+    if spec.backend == "triton":
+        return detector.name.startswith(f"{spec.triton_model}@")
+    return detector.name == spec.weights.stem
+
+
 class StagedDetector(Detector, Protocol):
     """A detector whose network runs apart from its resize and decode, so each stage can be timed on its own.
 

@@ -20,7 +20,7 @@ from datetime import datetime
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.detect import DetectorSpec
+from core.detect import DetectorSpec, runs_spec
 from core.gst.addresses import server_ipv4_addresses
 from core.gst.jetson_sender import preset_options, sender_command
 from core.live import registry
@@ -71,6 +71,12 @@ def _running(pipeline: LivePipeline | None) -> str | None:
     return f"{detector.name} ({detector.backend})" if detector is not None else None
 
 
+def _another_viewers_model(pipeline: LivePipeline | None, requested: object) -> bool:
+    """Whether the stream runs another model than this page asked for (joined while another viewer's ran)."""
+    detector = pipeline.detector if pipeline is not None else None
+    return detector is not None and isinstance(requested, DetectorSpec) and not runs_spec(detector, requested)
+
+
 def _request_failed(error: str | None, retry: Callable[[], None], running: str | None = None) -> None:
     """Show why the source or model did not start (and the model the stream goes on with, `running`, if any), and
     ask for it again when due (or when the user says so)."""
@@ -103,6 +109,10 @@ def signal_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
                     f"{plain(running or 'no model')} meanwhile", icon=":material/sync:")
     elif pipeline is None and error is None:
         st.info("Choose a source.", icon=":material/hourglass_empty:")
+    elif error is None and _another_viewers_model(pipeline, viewer.requested_model):
+        st.info(f"This stream runs {plain(running)}, chosen by another viewer, not "
+                f"{plain(_model(viewer.requested_model))}: everyone watching a source shares its model; choose "
+                "another model or backend here to switch it for everyone.", icon=":material/group:")
     if pipeline is None:
         return
     status = signal_status(pipeline.source.uri, pipeline.source.health_snapshot())

@@ -397,6 +397,30 @@ def test_a_silent_port_says_why_nothing_arrives_with_the_sender_command(live_url
     page.context.close()
 
 
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, {"width": 1024, "height": 768}],
+                         ids=["1440x900", "1024x768"])
+def test_a_backend_switch_names_what_runs_until_the_new_one_does(webrtc_browser, tmp_path, viewport) -> None:
+    with own_server(tmp_path) as url:  # the demo stream starts with this page's model, not another test's
+        page, _ = open_live(webrtc_browser, url, viewport=viewport)
+        page.get_by_text(re.compile(r"model \S+ \(onnxruntime\)")).wait_for(timeout=60_000)
+        choose(page, "Backend", "torch")
+        switching = page.get_by_text(re.compile(r"^Switching to \S+ \(torch\): loading it; the video goes on with "
+                                                r"\S+ \(onnxruntime\) meanwhile"))
+        torch_runs = page.get_by_text(re.compile(r"model \S+ \(torch\)"))
+        wait_until(lambda: switching.count() + torch_runs.count() > 0, 30, "the switch said, or done")
+        screenshot(page, f"live_page_backend_switch_{viewport['width']}")
+        torch_runs.wait_for(timeout=60_000)
+        wait_until(lambda: switching.count() == 0, 30, "the switching note gone once torch runs")
+        # a second viewer, whose page asks for onnxruntime, joins the stream that runs torch: the page says so
+        joined, _ = open_live(webrtc_browser, url, viewport=viewport)
+        joined.get_by_text(re.compile(r"^This stream runs \S+ \(torch\), chosen by another viewer, not \S+ "
+                                      r"\(onnxruntime\)")).wait_for(timeout=60_000)
+        screenshot(joined, f"live_page_joined_another_model_{viewport['width']}")
+        joined.context.close()
+        page.context.close()
+
+
 @pytest.mark.timeout(120)
 def test_the_video_uses_the_page_width_and_goes_fullscreen(live_url, webrtc_browser) -> None:
     page, _ = open_live(webrtc_browser, live_url, viewport={"width": 1440, "height": 900})

@@ -67,7 +67,7 @@ def test_the_live_page_says_why_nothing_arrives_with_the_sender_command(without_
         app.session_state["viewer"].close()
 
 
-def _switching_script() -> None:
+def _switching_script(starting: bool) -> None:
     from types import SimpleNamespace
 
     from core.config import DEMO_DIR
@@ -78,16 +78,40 @@ def _switching_script() -> None:
     source = SimpleNamespace(uri="demo:", health_snapshot=lambda: {"state": "live", "frames_skipped": 0})
     viewer = SimpleNamespace(  # a viewer whose model swap is loading while its pipeline goes on
         touch=lambda: None, pipeline=SimpleNamespace(detector=running, source=source, failure=None),
-        request_error=None, starting=True,
+        request_error=None, starting=starting,
         requested_model=DetectorSpec(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt", backend="torch"))
     signal_panel(viewer, lambda: None)
 
 
 @pytest.mark.timeout(60)
 def test_a_model_switch_says_what_loads_and_what_runs_meanwhile(without_login) -> None:
-    app = AppTest.from_function(_switching_script, default_timeout=30)
+    app = AppTest.from_function(_switching_script, args=(True,), default_timeout=30)
     app.run()
     assert not app.exception
     assert app.info[0].value == (f"Switching to {plain('mb1-ssd-demo-fp16.pth (torch)')}: loading it; the video "
                                  f"goes on with {plain('mb1-ssd-demo-fp16 (onnxruntime)')} meanwhile")
     assert app.success[0].value == "Live"
+
+
+@pytest.mark.timeout(60)
+def test_joining_a_stream_that_runs_another_viewers_model_says_so(without_login) -> None:
+    app = AppTest.from_function(_switching_script, args=(False,), default_timeout=30)  # the torch swap never asked
+    app.run()
+    assert not app.exception
+    assert app.info[0].value.startswith(f"This stream runs {plain('mb1-ssd-demo-fp16 (onnxruntime)')}, chosen by "
+                                        f"another viewer, not {plain('mb1-ssd-demo-fp16.pth (torch)')}")
+
+
+def test_a_detector_runs_a_spec_of_its_backend_and_model() -> None:
+    from types import SimpleNamespace
+
+    from core.config import DEMO_DIR
+    from core.detect import DetectorSpec, runs_spec
+
+    spec = DetectorSpec(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt", backend="torch")
+    assert runs_spec(SimpleNamespace(name="mb1-ssd-demo-fp16", backend="torch"), spec)
+    assert not runs_spec(SimpleNamespace(name="mb1-ssd-demo-fp16", backend="onnxruntime"), spec)
+    assert not runs_spec(SimpleNamespace(name="other", backend="torch"), spec)
+    served = DetectorSpec(spec.weights, spec.labels, backend="triton", triton_model="ssd")
+    assert runs_spec(SimpleNamespace(name="ssd@127.0.0.1:8001", backend="triton"), served)
+    assert not runs_spec(SimpleNamespace(name="ssd2@127.0.0.1:8001", backend="triton"), served)
