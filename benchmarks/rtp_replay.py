@@ -23,7 +23,7 @@ from core.stream.payload import CLOCK_RATE, RtpPacketizer
 def demo_units(width: int, height: int, fps: float, frames: int) -> list[tuple[bytes, bool]]:
     """The demo scene's first `frames` frames as H.265 access units (imported here: a replayer needs no encoder)."""
     from core.stream.demo import draw_demo_frame
-    from core.stream.sender import encode_access_units
+    from core.stream.rtp_sender import encode_access_units
 
     return encode_access_units((draw_demo_frame(index, width, height)[0] for index in range(frames)), "h265", fps=fps)
 
