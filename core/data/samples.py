@@ -55,5 +55,6 @@ def gallery_page(tables: DatasetTables, *, split: str, class_name: str | None = 
             items.append(GalleryItem(dataset.image_id(int(index)), split, None, classes, str(error)))
             continue
         boxes = Detections(sample.boxes, np.ones(len(sample.labels), np.float32), sample.labels)
-        items.append(GalleryItem(sample.image_id, split, draw_detections(sample.image, boxes, names), classes))
+        drawn = draw_detections(sample.image, boxes, names, scores_shown=False)  # ground truth: the class alone
+        items.append(GalleryItem(sample.image_id, split, drawn, classes))
     return GalleryPage(tuple(items), page, pages, len(indices))

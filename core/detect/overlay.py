@@ -27,8 +27,10 @@ def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.114 * blue + 0.587 * green + 0.299 * red > 150 else (255, 255, 255)
 
 
-def draw_detections(frame: np.ndarray, detections: Detections, class_names: Sequence[str]) -> np.ndarray:
-    """Return a copy of `frame` with the detections drawn; line width and font scale follow the frame size."""
+def draw_detections(frame: np.ndarray, detections: Detections, class_names: Sequence[str], *,
+                    scores_shown: bool = True) -> np.ndarray:
+    """Return a copy of `frame` with the detections drawn; line width and font scale follow the frame size.
+    `scores_shown=False` labels each box with its class alone (ground truth has no score)."""
     canvas = frame.copy()
     height, width = canvas.shape[:2]
     scale = max(min(width, height) / 480.0, 0.5)
@@ -39,7 +41,7 @@ def draw_detections(frame: np.ndarray, detections: Detections, class_names: Sequ
         x1, y1, x2, y2 = (int(round(v)) for v in np.clip(box, -1e6, 1e6))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
         name = class_names[int(label)] if 0 <= int(label) < len(class_names) else str(int(label))
-        text = f"{name} {score:.2f}"
+        text = f"{name} {score:.2f}" if scores_shown else name
         (text_width, text_height), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
         top = y1 - text_height - baseline - 4 if y1 - text_height - baseline - 4 >= 0 else y1
         left = min(max(x1, 0), max(width - text_width - 4, 0))
