@@ -1,11 +1,16 @@
 """The one place that creates cached heavy objects (settings, detectors, the ledger) for all pages."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from core.config import Settings, load_settings
 from core.detect import Detector, DetectorSpec, load_detector
 from core.detect.service import warmed_up
+
+if TYPE_CHECKING:
+    from core.ledger import History
 
 
 @st.cache_resource
@@ -14,11 +19,12 @@ def settings() -> Settings:
 
 
 @st.cache_resource
-def ledger_url() -> str:
-    """The run history's URL, its schema upgraded and dead runs marked interrupted (once per server process)."""
-    from core.ledger import prepare_ledger
+def history() -> History:
+    """The run history, the pages' one door to it: opened once per server process (schema upgraded, runs of dead
+    processes marked interrupted) and shared by every session."""
+    from core.ledger import History
 
-    return prepare_ledger(settings().database_url)
+    return History.open(settings().database_url)
 
 
 @st.cache_resource(max_entries=4)

@@ -103,7 +103,8 @@ def _bound_model(args: argparse.Namespace) -> tuple[BoundModel, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.ledger import run_recorder
+    from core.commands.history import open_history
+    from core.ledger import RunKind
     from core.ledger.environment import cpu_model
     from core.serve.server import ServerOptions, triton_server
 
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
               **{f"{name}_port": getattr(options, f"{name}_port") for name in ("grpc", "http", "metrics")}}
     _stop_on_sigterm()
     device = cpu_model() if runtime["device"] == "cpu" else None  # None: the machine's GPU
-    with run_recorder("serve", params, device=device) as ledger_run:
+    with open_history(args) as history, history.record(RunKind.SERVE, params, device=device) as ledger_run:
         ledger_run.artifact(args.weights, kind="input")
         ledger_run.artifact(args.labels, kind="input", format="labels")
         with triton_server(model, options) as triton:

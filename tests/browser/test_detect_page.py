@@ -3,11 +3,14 @@ page detects a bundled sample and shows it annotated, and the history pages show
 (training, and optimize on this CPU and on an H200)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
+from core.config import REPO_ROOT
 from tests.browser.conftest import screenshot
+from tests.history_helpers import markdown_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -41,8 +44,12 @@ def _history_pages_are_populated(page) -> None:
     page.get_by_text(re.compile("Side by side, against #\\d+ torch-fp32")).wait_for(timeout=60_000)
     page.get_by_text("Copy as Markdown").click()
     markdown = page.locator('[data-testid="stCode"]').first.inner_text(timeout=30_000)
-    targets = [line.split(" | ")[1] for line in markdown.splitlines()[2:]]
-    assert targets == ["torch-fp32", "ort-fp32", "ort-int8"], markdown  # the latest optimize: this CPU's
+    rows = markdown_rows(markdown)
+    targets = [row["target"] for row in rows if row["device"] == "AMD EPYC"]
+    assert targets == ["torch-fp32", "ort-fp32", "ort-int8"], markdown  # the committed optimize of a 2-core CPU
+    committed = {json.loads(line)["device"] for path in (REPO_ROOT / "assets" / "demo").glob("optimize-runs-*.jsonl")
+                 for line in path.read_text().splitlines() if line.strip()}
+    assert {row["device"] for row in rows} == committed, markdown  # each device's newest invocation beside it
     screenshot(page, "demo_compare_page")
     page.get_by_role("link", name="Runs").click()
     page.get_by_text(re.compile(r"\d+ runs match")).wait_for(timeout=60_000)
