@@ -63,3 +63,10 @@ def start_streamlit(env_extra: dict[str, str], data_root: Path,
         process.kill()
         raise
     return process, url
+
+
+def screenshot(page, path: Path) -> Path:
+    """A full-page screenshot of `page` at `path` (its folder made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import save_results, time_call
-from core.catalog import find_models
+from core.catalog import models_or_untrained
 from core.config import load_settings
 from core.detect import DetectorSpec, available_backends, load_detector
 from core.detect.postprocess import postprocess
@@ -60,7 +60,7 @@ def main() -> None:
     if args.weights and args.labels:
         weights, labels = args.weights, args.labels
     else:
-        model = find_models(load_settings())[0]
+        model = models_or_untrained(load_settings())[0]
         weights, labels = model.weights, model.labels
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     rows = []

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from benchmarks.common import save_rows_result, time_call
-from core.catalog import find_models, sample_images
+from core.catalog import models_or_untrained, sample_images
 from core.config import load_settings
 from core.detect import DetectorSpec, load_detector
 from core.detect.registry import GPU_CHUNK_FRAMES
@@ -165,7 +165,7 @@ def run(options: dict | None = None) -> dict:
     if options.get("weights") and options.get("labels"):
         weights, labels = Path(options["weights"]), Path(options["labels"])
     else:
-        model = find_models(load_settings())[0]
+        model = models_or_untrained(load_settings())[0]
         weights, labels = model.weights, model.labels
     precision = options.get("precision", "fp16")
     compile_network = options.get("compile", True)

@@ -33,7 +33,7 @@ from core.live import LivePipeline
 from core.percentiles import percentile
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
-from core.stream.sender import encoder_options
+from core.stream.rtp_sender import encoder_options
 
 START_TIMEOUT_S = 30.0
 WARMUP_S = 3.0
@@ -57,11 +57,15 @@ def write_demo_clip(path: Path, width: int, height: int) -> Path:
     return path
 
 
+def replay_command(clip: Path, port: int, seconds: float) -> list[str]:
+    """FFmpeg sending `clip` (H.265, looped, at its own rate) as RTP to 127.0.0.1:`port` for `seconds`."""
+    return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(clip),
+            "-t", f"{seconds:g}", "-c", "copy", "-f", "rtp", "-payload_type", "96", f"rtp://127.0.0.1:{port}"]
+
+
 def _sender(kind: str, port: int, width: int, height: int, seconds: float, folder: Path) -> subprocess.Popen:
     if kind == "replay":
-        clip = write_demo_clip(folder / f"demo-{width}x{height}.mkv", width, height)
-        command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(clip),
-                   "-t", f"{seconds:g}", "-c", "copy", "-f", "rtp", "-payload_type", "96", f"rtp://127.0.0.1:{port}"]
+        command = replay_command(write_demo_clip(folder / f"demo-{width}x{height}.mkv", width, height), port, seconds)
     else:
         command = [sys.executable, "-m", "core", "send", "--source", "demo:", "--codec", "h265", "--host",
                    "127.0.0.1", "--port", str(port), "--width", str(width), "--height", str(height), "--fps",

@@ -1,29 +1,35 @@
 """Benchmark: the Live page in headless chromium over WebRTC, fed by an RTP H.265 stream of the demo scene.
 
-    python -m benchmarks.live_viewers [--seconds 10] [--viewers 5]   (writes benchmarks/results/live_viewers-*.json)
+    python -m benchmarks.live_viewers [--seconds 10] [--viewers 5] [--thresholds 0.3,0.4,0.5,0.6,0.7]
+    (writes benchmarks/results/live_viewers-*.json and records a `benchmark` run)
 
-Measures the app's CPU (its process's CPU time over wall time, 100 % = one core) with 1 and with N pages watching,
-the frames each page shows (requestVideoFrameCallback) and, from WebRTC statistics, receives and decodes, and the
-glass-to-browser latency: this process draws and sends each demo frame with its number stamped in blocks,
-remembers when, and the page reads the number back from every shown video frame (canvas pixels) and notes the
-time; both clocks are this machine's wall clock. Speed goals (frames per second shown) live here, not in the tests.
+Three phases on one app: 1 page watching, N pages with the same filter, and the same N pages each with its own
+score threshold. Measures the app's CPU (its process's CPU time over wall time, 100 % = one core), the frames each
+page shows (requestVideoFrameCallback) and, from WebRTC statistics, receives; the video's sharing counters as the
+health panel prints them (frames encoded once, frames sent to all viewers); and the glass-to-browser latency: this
+process draws and sends each demo frame with its number stamped in blocks, remembers when, and the page reads the
+number back from every shown video frame (canvas pixels) and notes the time; both clocks are this machine's wall
+clock. The 1-minute load average is recorded with each phase: on a shared machine it says how much the figures
+mean. Speed goals (frames per second shown) live here, not in the tests.
 
-The helpers below (chromium flags, opening the Live page, the in-page frame probe, WebRTC frame counters) are
-shared with the browser tests.
+The helpers below (chromium flags, opening the Live page, the in-page frame probe, WebRTC frame counters, the live
+video element's own counters) are shared with the browser tests.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from benchmarks.browser import CHROMIUM, free_port, screenshot, start_streamlit
+from benchmarks.common import RESULTS_DIR
 from core.config import load_settings
 from core.stream.configured import StreamEntry, save_streams
-from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
 
 RTP_STREAM = "Benchmark RTP"  # the benchmark's one configured stream
 
@@ -32,16 +38,17 @@ CHROMIUM_WEBRTC_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usag
                         "--disable-features=WebRtcHideLocalIpsWithMdns", "--disable-background-networking",
                         "--autoplay-policy=no-user-gesture-required"]
 APP_ENV = {"EDS_WEBRTC_HOST_ADDRESSES": "127.0.0.1"}  # a browser on the same machine reaches the app on loopback
-WEBRTC_FRAME = 'iframe[title*="streamlit_webrtc"]'
+LIVE_VIDEO = ".eds-live"  # the live video element (dashboard/components/live_video.js)
 
-# Installed in the WebRTC iframe: counts shown frames and, for each, reads the demo stamp's 16 blocks. It follows
-# the iframe's current <video> element (the component may replace it) and survives a frame it cannot read.
+# Installed in the page: for each <video> element (by its position on the page; the component may replace an
+# element, and the probe follows it), counts the frames shown and, for each, reads the demo stamp's 16 blocks;
+# it survives a frame it cannot read. `window.liveProbe` is the first video's.
 FRAME_PROBE_JS = """() => {
-  let video = null;
+  if (window.liveProbes) return;
   const canvas = document.createElement('canvas');
   const context = canvas.getContext('2d', {willReadFrequently: true});
-  window.liveProbe = {frames: 0, samples: []};
-  const readCounter = () => {
+  window.liveProbes = [];
+  const readCounter = video => {
     const width = video.videoWidth, height = video.videoHeight;
     if (canvas.width !== width) { canvas.width = width; canvas.height = height; }
     context.drawImage(video, 0, 0);
@@ -56,18 +63,23 @@ FRAME_PROBE_JS = """() => {
     }
     return value;
   };
-  const onFrame = element => () => {
-    if (element !== video) return;  // a replaced element's last callback
-    element.requestVideoFrameCallback(onFrame(element));
+  const onFrame = (probe, element) => () => {
+    if (element !== probe.video) return;  // a replaced element's last callback
+    element.requestVideoFrameCallback(onFrame(probe, element));
     const now = Date.now();
-    window.liveProbe.frames += 1;
+    probe.frames += 1;
     let counter = null;
-    try { counter = readCounter(); } catch (error) { /* a picture not drawable yet: counted, not read */ }
-    if (window.liveProbe.samples.length < 20000) window.liveProbe.samples.push([now, counter]);
+    try { counter = readCounter(element); } catch (error) { /* a picture not drawable yet: counted, not read */ }
+    if (probe.samples.length < 20000) probe.samples.push([now, counter]);
   };
   const follow = () => {
-    const current = document.querySelector('video');
-    if (current && current !== video) { video = current; video.requestVideoFrameCallback(onFrame(video)); }
+    document.querySelectorAll('video').forEach((current, index) => {
+      const probe = window.liveProbes[index] || (window.liveProbes[index] = {frames: 0, samples: [], video: null});
+      if (current === probe.video) return;
+      probe.video = current;
+      current.requestVideoFrameCallback(onFrame(probe, current));
+    });
+    window.liveProbe = window.liveProbes[0];
   };
   follow();
   setInterval(follow, 250);
@@ -120,25 +132,45 @@ VIDEO_PLAYING_JS = ("() => { const v = document.querySelector('video');"
 
 
 def playing_video(page, timeout_ms: int = 60_000):
-    """The WebRTC iframe once its video plays (nobody clicks START: the page starts it), with the frame probe.
+    """The page once its live video plays (nobody clicks START: the page starts it), with the frame probe
+    installed; what it returns is what `probe`, `webrtc_frames` and `video_state` read."""
+    try:
+        page.wait_for_function(VIDEO_PLAYING_JS, timeout=timeout_ms)
+    except Exception:
+        screenshot(page, RESULTS_DIR / "live_page_video_not_playing.png")  # what the page showed instead, for the failure report
+        raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s") from None
+    page.evaluate(FRAME_PROBE_JS)
+    page.wait_for_function("() => !!(window.liveProbes && window.liveProbes[0])", timeout=timeout_ms)
+    return page
 
-    The iframes are looked up afresh on every try: while the page is still laying itself out, Streamlit may replace
-    the component's iframe, and a handle taken too early would wait on a detached frame forever."""
-    from playwright.sync_api import Error as PlaywrightError
 
-    deadline = time.monotonic() + timeout_ms / 1000
-    while time.monotonic() < deadline:
-        for element in page.locator(WEBRTC_FRAME).element_handles():
-            try:
-                frame = element.content_frame()
-                if frame is not None and frame.evaluate(VIDEO_PLAYING_JS):
-                    frame.evaluate(FRAME_PROBE_JS)
-                    return frame
-            except PlaywrightError:
-                continue  # replaced while we looked at it
-        time.sleep(0.25)
-    screenshot(page, "live_page_video_not_playing")  # what the page showed instead, for the failure report
-    raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s")
+def video_state(page, index: int = 0) -> dict:
+    """The live video element's own counters (`index`-th on the page): connection state, frames shown, boxes and
+    class ids drawn on the frame on screen, its signal, and ms from connected to the first frame."""
+    return page.evaluate("i => ({...document.querySelectorAll('.eds-live')[i].liveVideo})", index)
+
+
+SHARING = re.compile(r"video: one VP8 encoding for (\d+) WebRTC viewer\(s\) · frames encoded (\d+) · sent (\d+) · "
+                     r"keyframes (\d+) \(asked (\d+)\)")
+
+
+def video_sharing(page) -> dict[str, int]:
+    """The health panel's video-sharing counters: viewers, frames encoded (once each), frames sent to all viewers,
+    keyframes and keyframes asked for (viewers joining)."""
+    text = page.get_by_text(SHARING).first.inner_text()
+    numbers = [int(value) for value in SHARING.search(text).groups()]
+    return dict(zip(("viewers", "encoded", "sent", "keyframes", "keyframes_asked"), numbers))
+
+
+def set_threshold(page, value: float) -> None:
+    """Move this page's score threshold slider to `value` (steps of 0.05, with the keyboard)."""
+    slider = page.get_by_test_id("stSlider").filter(has_text="Score threshold")
+    handle = slider.locator("input[type=range]")
+    steps = round((value - float(handle.input_value())) / 0.05)
+    handle.focus()
+    for _ in range(abs(steps)):
+        handle.press("ArrowRight" if steps > 0 else "ArrowLeft")
+    slider.get_by_test_id("stSliderThumbValue").get_by_text(f"{value:.2f}", exact=True).wait_for(timeout=30_000)
 
 
 def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | None = None, requests=None):
@@ -156,13 +188,14 @@ def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | 
     return page, playing_video(page)
 
 
-def probe(frame) -> dict:
-    return frame.evaluate("() => ({frames: window.liveProbe.frames, samples: window.liveProbe.samples})")
+def probe(page, index: int = 0) -> dict:
+    """Frames shown by the page's `index`-th video so far, and (time, stamp read) samples of them."""
+    return page.evaluate("i => ({frames: window.liveProbes[i].frames, samples: window.liveProbes[i].samples})", index)
 
 
-def webrtc_frames(frame) -> dict[str, int]:
-    """Video frames the WebRTC iframe `frame` has received from the server and decoded so far (its RTP stats)."""
-    return frame.evaluate(PEER_COUNTS_JS)
+def webrtc_frames(page) -> dict[str, int]:
+    """Video frames the page's WebRTC peers have received from the server and decoded so far (their RTP stats)."""
+    return page.evaluate(PEER_COUNTS_JS)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -171,19 +204,20 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 class DemoSender:
-    """Sends the demo scene as RTP H.265 at `fps` from a thread and remembers each frame's send time by number."""
+    """Sends the demo scene as RTP (H.265 by default) at `fps` from a thread and remembers each frame's send time by
+    number."""
 
-    def __init__(self, port: int, fps: float = 30.0) -> None:
-        self.port, self.fps = port, fps
+    def __init__(self, port: int, fps: float = 30.0, codec: str = "h265") -> None:
+        self.port, self.fps, self.codec = port, fps, codec
         self.sent_at: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         from core.stream.demo import COUNTER_BITS, draw_demo_frame
-        from core.stream.sender import RtpSender
+        from core.stream.rtp_sender import RtpSender
 
-        sender = RtpSender("127.0.0.1", self.port, "h265", fps=self.fps)
+        sender = RtpSender("127.0.0.1", self.port, self.codec, fps=self.fps)
         started = time.monotonic()
         index = 0
         while not self._stop.wait(max(started + index / self.fps - time.monotonic(), 0.0)):
@@ -208,19 +242,25 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def measure(pid: int, frames: list, seconds: float) -> dict:
-    """App CPU and frames shown per page over `seconds`; latency samples from every page's probe."""
-    before = [probe(frame)["frames"] for frame in frames]
-    received_before = [webrtc_frames(frame)["received"] for frame in frames]
+def measure(pid: int, pages: list, seconds: float) -> dict:
+    """App CPU and frames shown per page over `seconds`; latency samples from every page's probe; the video's
+    sharing counters over the same time (from the first page's health panel); the 1-minute load average."""
+    before = [probe(page)["frames"] for page in pages]
+    received_before = [webrtc_frames(page)["received"] for page in pages]
+    sharing_before = video_sharing(pages[0])
     cpu, wall = process_cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     cpu, wall = process_cpu_seconds(pid) - cpu, time.monotonic() - wall
-    after = [probe(frame) for frame in frames]
-    received = [webrtc_frames(frame)["received"] - b for frame, b in zip(frames, received_before)]
-    return {"viewers": len(frames), "seconds": round(wall, 2), "app_cpu_percent": round(100 * cpu / wall, 1),
+    after = [probe(page) for page in pages]
+    received = [webrtc_frames(page)["received"] - b for page, b in zip(pages, received_before)]
+    sharing = video_sharing(pages[0])
+    encoded, sent = sharing["encoded"] - sharing_before["encoded"], sharing["sent"] - sharing_before["sent"]
+    return {"viewers": len(pages), "seconds": round(wall, 2), "app_cpu_percent": round(100 * cpu / wall, 1),
             "fps_shown": [round((a["frames"] - b) / wall, 1) for a, b in zip(after, before)],
             "fps_received": [round(count / wall, 1) for count in received],
-            "samples": [a["samples"] for a in after]}
+            "frames_encoded": encoded, "frames_sent": sent, "webrtc_viewers": sharing["viewers"],
+            "sent_per_encoded": round(sent / encoded, 2) if encoded else None,
+            "load_average_1min": round(os.getloadavg()[0], 2), "samples": [a["samples"] for a in after]}
 
 
 def latency_ms(samples: list[list[list[float]]], sent_at: dict[int, float]) -> dict:
@@ -232,11 +272,20 @@ def latency_ms(samples: list[list[list[float]]], sent_at: dict[int, float]) -> d
             "p95": round(_percentile(values, 0.95), 1), "min": round(min(values), 1)}
 
 
+def cpu_ratio(rows: list[dict], phase: str) -> float | None:
+    """App CPU of `phase` over that of the one-viewer phase."""
+    one, other = rows[0]["app_cpu_percent"], next(row for row in rows if row["phase"] == phase)["app_cpu_percent"]
+    return round(other / one, 2) if one else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--viewers", type=int, default=5)
+    parser.add_argument("--thresholds", default="0.3,0.4,0.5,0.6,0.7",
+                        help="one score threshold per viewer for the last phase (cycled if fewer)")
     args = parser.parse_args()
+    thresholds = [float(value) for value in args.thresholds.split(",")]
 
     from playwright.sync_api import sync_playwright
 
@@ -249,23 +298,37 @@ def main() -> int:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_WEBRTC_ARGS)
         try:
             small = {"width": 1000, "height": 900}
-            frames = [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]]
+            pages = [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]]
             time.sleep(3)
-            rows = [measure(process.pid, frames, args.seconds)]
-            frames += [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]
-                       for _ in range(args.viewers - 1)]
+            rows = [{"phase": "1 viewer", **measure(process.pid, pages, args.seconds)}]
+            pages += [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]
+                      for _ in range(args.viewers - 1)]
             time.sleep(3)
-            rows.append(measure(process.pid, frames, args.seconds))
+            rows.append({"phase": f"{args.viewers} viewers, one filter", **measure(process.pid, pages, args.seconds)})
+            for number, page in enumerate(pages):
+                set_threshold(page, thresholds[number % len(thresholds)])
+            time.sleep(3)
+            rows.append({"phase": f"{args.viewers} viewers, {len(set(thresholds))} thresholds",
+                         "thresholds": [thresholds[n % len(thresholds)] for n in range(len(pages))],
+                         **measure(process.pid, pages, args.seconds)})
         finally:
             browser.close()
             process.terminate()
             process.wait(timeout=20)
     for row in rows:
         row["glass_to_browser_ms"] = latency_ms(row.pop("samples"), sender.sent_at)
-        print(f"{row['viewers']} viewer(s): app CPU {row['app_cpu_percent']} % of one core, fps received "
-              f"{row['fps_received']}, fps shown {row['fps_shown']}, glass-to-browser {row['glass_to_browser_ms']}")
+        print(f"{row['phase']}: app CPU {row['app_cpu_percent']} % of one core, fps received {row['fps_received']}, "
+              f"fps shown {row['fps_shown']}, frames encoded {row['frames_encoded']} and sent {row['frames_sent']}, "
+              f"glass-to-browser {row['glass_to_browser_ms']}, load average {row['load_average_1min']}")
+    ratios = {"same_filter": cpu_ratio(rows, rows[1]["phase"]), "own_thresholds": cpu_ratio(rows, rows[2]["phase"])}
+    print(f"app CPU, {args.viewers} viewers / 1: {ratios}")
+    metrics = {"viewers_cpu_ratio": (ratios["same_filter"], "x"),
+               "viewers_cpu_ratio_own_thresholds": (ratios["own_thresholds"], "x"),
+               "viewers_min_fps_shown": (min(rows[2]["fps_shown"] + rows[1]["fps_shown"]), "fps")}
     path = save_results("live_viewers", {"source": "RTP H.265 640x480@30 demo scene (this process)",
-                                         "transport": "WebRTC (streamlit-webrtc/aiortc, VP8)", "rows": rows})
+                                         "transport": "WebRTC (aiortc, one VP8 encoding per pipeline; boxes drawn "
+                                                      "in the browser)", "cpu_ratio": ratios, "rows": rows},
+                        {name: value for name, value in metrics.items() if value[0] is not None})
     print(f"wrote {path}")
     return 0
 

@@ -27,7 +27,7 @@ from core.model.checkpoint import save_state_dict, write_labels
 from core.percentiles import percentile
 from core.stream import open_source
 from core.stream.pipelines import software_send_pipeline
-from core.stream.sender import run_sender
+from core.stream.rtp_sender import run_sender
 
 
 def measure_receive(width: int, height: int, seconds: float) -> dict:

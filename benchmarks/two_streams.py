@@ -20,7 +20,7 @@ import sys
 import time
 
 from benchmarks.common import save_results
-from core.catalog import find_models
+from core.catalog import models_or_untrained
 from core.config import load_settings
 from core.detect import DetectorSpec, load_detector
 from core.live.pipeline import LivePipeline
@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase (default 15)")
     args = parser.parse_args()
     settings = load_settings()
-    model = find_models(settings)[0]
+    model = models_or_untrained(settings)[0]
     spec = DetectorSpec(model.weights, model.labels, backend=BACKEND, device="cpu", threads=THREADS)
     port = free_udp_port()
     uris = {"demo": "demo:", "rtp_h265": f"rtp://127.0.0.1:{port}?codec={AUTO_CODEC}"}

@@ -20,7 +20,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import secrets as token_source
 import threading
 import time
@@ -30,8 +29,10 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
+from core.config import Settings
 from core.errors import UserError
 from core.private_files import write_private
+from core.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ RESET_HINT = "python -m core auth reset-password"
 _STORE_LOCK = threading.Lock()  # one writer of auth.json at a time in this process (sessions run in threads)
 
 
-def configured_password(environ: Mapping[str, str] | None = None, secrets: Mapping | None = None) -> str | None:
-    """The password set by the operator (EDS_PASSWORD, then secrets.toml [auth] password), or None."""
-    value = (os.environ if environ is None else environ).get("EDS_PASSWORD", "")
+def configured_password(settings: Settings, secrets: Mapping | None = None) -> str | None:
+    """The password set by the operator (EDS_PASSWORD in the settings, then secrets.toml [auth] password), or None."""
+    value = settings.password
     if not value and secrets is not None:
         section = secrets.get("auth") or {}
         value = str(section.get("password", "")) if isinstance(section, Mapping) else ""
@@ -202,7 +203,8 @@ class Throttle:
             if now - until > BACKOFF_FORGET_S:
                 count = 0
             self._forget_old(now)
-            self._failures[address] = (count + 1, now + min(BACKOFF_FIRST_S * 2 ** count, BACKOFF_MAX_S))
+            self._failures[address] = (count + 1, now + backoff_delay(count + 1, first_s=BACKOFF_FIRST_S,
+                                                                        max_s=BACKOFF_MAX_S))
             return 0.0
 
     def _forget_old(self, now: float) -> None:

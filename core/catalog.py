@@ -1,5 +1,6 @@
-"""Find the models a user can pick: bundled demo weights, trained checkpoints under the data root, and a clearly
-labelled untrained (seeded random-init) model for when nothing has been trained yet."""
+"""The models a user can pick: bundled demo weights and trained checkpoints under the data root (`find_models`, which
+only looks), or, where there is none, a clearly labelled untrained (seeded random-init) model that `untrained_model`
+writes into the data root (`models_or_untrained` does both)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,10 +49,15 @@ def untrained_model(settings: Settings) -> ModelEntry:
 
 
 def find_models(settings: Settings) -> list[ModelEntry]:
-    """Demo weights first, then checkpoints under <data_root>/models; the untrained model only if nothing else."""
+    """Demo weights first, then checkpoints under <data_root>/models (not the untrained model); writes nothing."""
     entries = _entries_in(DEMO_DIR, prefix="demo: ")
-    entries += [e for e in _entries_in(settings.data_root / "models", prefix="") if "untrained" not in e.weights.parts]
-    return entries or [untrained_model(settings)]
+    return entries + [e for e in _entries_in(settings.data_root / "models", prefix="")
+                      if "untrained" not in e.weights.parts]
+
+
+def models_or_untrained(settings: Settings) -> list[ModelEntry]:
+    """The models `find_models` finds or, when it finds none, the untrained model (written on first use)."""
+    return find_models(settings) or [untrained_model(settings)]
 
 
 def sample_images() -> list[Path]:

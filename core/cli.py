@@ -23,8 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.optimize",
     "core.commands.runs",
     "core.commands.serve",
-    "core.commands.stream",
-    "core.commands.streams",
+    "core.commands.send_receive",
+    "core.commands.stream_setup",
     "core.commands.train",
     "core.commands.report",
 )

@@ -1,14 +1,19 @@
-"""One typed settings object read from the environment (EDS_* variables); no I/O at import time."""
+"""The program's settings: one typed `Settings` from the environment (`load_settings`: every EDS_* variable is read
+here and nowhere else, and handed on as `Settings`), the parsers that check their values at the start (ports,
+networks, the Triton server's grpc:// URL), and where the repository's bundled assets lie. No I/O at import time; a
+password in `.streamlit/secrets.toml` is the dashboard's to read (see core.auth.configured_password)."""
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.errors import UserError
 from core.paths import resolved_under
+from core.triton_names import DEFAULT_GRPC_PORT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -21,10 +26,16 @@ DEFAULT_MAX_PIPELINES = 4
 DEFAULT_MAX_DECODED_PIXELS = 3840 * 2160
 DEFAULT_MAX_FPS = 60.0
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
-DEFAULT_TRITON_URL = "grpc://127.0.0.1:8001"  # `python -m core serve`'s default gRPC port, on this host
+DEFAULT_TRITON_URL = f"grpc://127.0.0.1:{DEFAULT_GRPC_PORT}"  # `python -m core serve`'s default gRPC port, on this host
 DEFAULT_SESSION_IDLE_HOURS = 12.0
 DEFAULT_SESSION_MAX_HOURS = 7 * 24.0
 DEFAULT_MAX_SESSION_UPLOAD_MB = 200
+# Open Images v4 (2018_04), the files pytorch-ssd's downloader uses
+DEFAULT_OPEN_IMAGES_ANNOTATIONS_URL = "https://storage.googleapis.com/openimages/2018_04"
+DEFAULT_OPEN_IMAGES_IMAGES_URL = "https://open-images-dataset.s3.amazonaws.com"
+DEFAULT_DOWNLOAD_TIMEOUT_S = 30.0
+DEFAULT_DOWNLOAD_RETRIES = 3  # attempts after the first
+DEFAULT_DOWNLOAD_BACKOFF_S = 1.0  # the first retry's wait, doubled for each further one
 
 
 def _paths(value: str) -> tuple[Path, ...]:
@@ -95,14 +106,37 @@ def _allowed_senders(env: Mapping[str, str]) -> str:
     return text
 
 
+def parse_triton_url(url: str | None) -> str:
+    """`grpc://HOST:PORT` -> "HOST:PORT" (the gRPC target); anything else is a one-line UserError."""
+    if not url:
+        raise UserError("the triton backend needs the inference server address, grpc://HOST:PORT (on the command "
+                        "line: --triton-url grpc://HOST:PORT)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        port, parts = None, None
+    if (parts is None or parts.scheme != "grpc" or not parts.hostname or port is None or not 1 <= port <= 65535
+            or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username):
+        raise UserError(f"triton url must be grpc://HOST:PORT with a port of 1..65535, got {url!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}"
+
+
 def _triton_url(env: Mapping[str, str]) -> str:
     url = env.get("EDS_TRITON_URL", "").strip()
     if not url:
         return DEFAULT_TRITON_URL
-    from core.detect.triton_backend import parse_triton_url  # only when set: it imports torch
-
     parse_triton_url(url)
     return url
+
+
+def _download_number(env: Mapping[str, str], name: str, default: int | float) -> int | float:
+    """`env[name]` as a number of `default`'s type (`default` when unset)."""
+    try:
+        return type(default)(env.get(name, default))
+    except ValueError as error:
+        raise UserError(f"bad download setting: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -126,6 +160,11 @@ class Settings:
     - `trusted_proxies`: reverse proxies whose X-Forwarded-For names the client (for the login throttle); empty:
       every client is known by its own address.
     - `max_session_upload_bytes`: uploaded files one login may hold on the server at once.
+    - `password`: the dashboard password the operator set (EDS_PASSWORD; "" for none: see core.auth).
+    - `ice_servers` / `webrtc_host_addresses`: the Live page's WebRTC settings as EDS_ICE_SERVERS and
+      EDS_WEBRTC_HOST_ADDRESSES write them (see core.live.webrtc).
+    - `open_images_annotations_url` / `open_images_images_url`, `download_timeout_s`, `download_retries`,
+      `download_backoff_s`: where `dataset download` fetches Open Images files, and how it retries.
     """
 
     data_root: Path
@@ -143,6 +182,14 @@ class Settings:
     session_max_s: float = DEFAULT_SESSION_MAX_HOURS * 3600
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     max_session_upload_bytes: int = DEFAULT_MAX_SESSION_UPLOAD_MB * 1024 * 1024
+    password: str = field(default="", repr=False)
+    ice_servers: str = ""
+    webrtc_host_addresses: str = ""
+    open_images_annotations_url: str = DEFAULT_OPEN_IMAGES_ANNOTATIONS_URL
+    open_images_images_url: str = DEFAULT_OPEN_IMAGES_IMAGES_URL
+    download_timeout_s: float = DEFAULT_DOWNLOAD_TIMEOUT_S
+    download_retries: int = DEFAULT_DOWNLOAD_RETRIES
+    download_backoff_s: float = DEFAULT_DOWNLOAD_BACKOFF_S
 
     @property
     def database_url(self) -> str:
@@ -162,7 +209,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     (on|off), EDS_RTP_PORTS (default 5000-5009), EDS_RTP_ALLOWED_SENDERS, EDS_MAX_PIPELINES, EDS_MAX_DECODED_PIXELS,
     EDS_MAX_FPS (default 60), EDS_MAX_UPLOAD_PIXELS, EDS_TRITON_URL (grpc://HOST:PORT, default
     grpc://127.0.0.1:8001), EDS_SESSION_IDLE_HOURS (12), EDS_SESSION_MAX_HOURS (168), EDS_TRUSTED_PROXIES (addresses
-    or networks), EDS_MAX_SESSION_UPLOAD_MB (200)."""
+    or networks), EDS_MAX_SESSION_UPLOAD_MB (200), EDS_PASSWORD, EDS_ICE_SERVERS, EDS_WEBRTC_HOST_ADDRESSES,
+    EDS_OPEN_IMAGES_ANNOTATIONS_URL, EDS_OPEN_IMAGES_IMAGES_URL, EDS_DOWNLOAD_TIMEOUT_S (30), EDS_DOWNLOAD_RETRIES (3),
+    EDS_DOWNLOAD_BACKOFF_S (1)."""
     env = os.environ if environ is None else environ
     data_root = Path(env.get("EDS_DATA_ROOT", "data")).expanduser().resolve()
     allowed = _paths(env.get("EDS_ALLOWED_ROOTS", "")) or (data_root,)
@@ -182,4 +231,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                     session_max_s=_positive_number(env, "EDS_SESSION_MAX_HOURS", DEFAULT_SESSION_MAX_HOURS, " of hours") * 3600,
                     trusted_proxies=parse_networks(env.get("EDS_TRUSTED_PROXIES", ""), "EDS_TRUSTED_PROXIES"),
                     max_session_upload_bytes=_positive_int(env, "EDS_MAX_SESSION_UPLOAD_MB",
-                                                           DEFAULT_MAX_SESSION_UPLOAD_MB) * 1024 * 1024)
+                                                           DEFAULT_MAX_SESSION_UPLOAD_MB) * 1024 * 1024,
+                    password=env.get("EDS_PASSWORD", ""),
+                    ice_servers=env.get("EDS_ICE_SERVERS", ""),
+                    webrtc_host_addresses=env.get("EDS_WEBRTC_HOST_ADDRESSES", ""),
+                    open_images_annotations_url=env.get("EDS_OPEN_IMAGES_ANNOTATIONS_URL",
+                                                        DEFAULT_OPEN_IMAGES_ANNOTATIONS_URL).rstrip("/"),
+                    open_images_images_url=env.get("EDS_OPEN_IMAGES_IMAGES_URL",
+                                                   DEFAULT_OPEN_IMAGES_IMAGES_URL).rstrip("/"),
+                    download_timeout_s=_download_number(env, "EDS_DOWNLOAD_TIMEOUT_S", DEFAULT_DOWNLOAD_TIMEOUT_S),
+                    download_retries=_download_number(env, "EDS_DOWNLOAD_RETRIES", DEFAULT_DOWNLOAD_RETRIES),
+                    download_backoff_s=_download_number(env, "EDS_DOWNLOAD_BACKOFF_S", DEFAULT_DOWNLOAD_BACKOFF_S))

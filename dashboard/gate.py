@@ -126,7 +126,7 @@ def announce(settings: Settings | None = None) -> None:
     lines = [address_notice(base_url(), fingerprint(certificate) if certificate else None)]
     if settings.auth_enabled:
         lines.append(startup_notice(CredentialStore.in_data_root(settings.data_root), base_url(),
-                                    password_configured=configured_password(secrets=_secrets()) is not None))
+                                    password_configured=configured_password(settings, _secrets()) is not None))
     print("\n".join(lines), flush=True)
 
 
@@ -200,7 +200,7 @@ class Gate:
 
     def _verifier(self) -> tuple[CredentialStore, Callable[[str], bool]]:
         store = self.table.store
-        password = configured_password(secrets=_secrets())
+        password = configured_password(self.settings, _secrets())
         if password is not None:
             return store, lambda guess: password_matches(guess, password)
         return store, store.verify

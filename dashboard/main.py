@@ -24,6 +24,7 @@ navigation = st.navigation(
         st.Page(PAGES_DIR / "detect.py", title="Detect", icon=":material/image_search:", default=True),
         st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/dataset:"),
         st.Page(PAGES_DIR / "live.py", title="Live", icon=":material/videocam:"),
+        st.Page(PAGES_DIR / "wall.py", title="Wall", icon=":material/grid_view:"),
         st.Page(PAGES_DIR / "streams.py", title="Streams", icon=":material/settings_input_antenna:"),
         st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/history:"),
         st.Page(PAGES_DIR / "compare.py", title="Compare", icon=":material/compare_arrows:"),

@@ -1,4 +1,6 @@
-"""The one place that creates cached heavy objects (settings, detectors, the ledger) for all pages."""
+"""Cached objects the pages share: the settings, the run history (the pages' one door to it, opened once per server
+process), the Detect page's detectors and the live video's peer server. The Live page's detectors
+live in core.live's detector pool, shared with its pipelines."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -11,6 +13,7 @@ from core.detect.service import warmed_up
 
 if TYPE_CHECKING:
     from core.ledger import History
+    from core.live.webrtc import PeerServer
 
 
 @st.cache_resource
@@ -32,3 +35,14 @@ def detector(spec: DetectorSpec) -> Detector:
     """One detector per (model, backend, device, precision, threshold): shared by every session, warmed up once so
     the timings pages show are steady-state ones."""
     return warmed_up(load_detector(spec))
+
+
+@st.cache_resource
+def live_peers() -> PeerServer:
+    """Every browser's live video: one WebRTC event loop for all peers, one encoding per pipeline for all viewers
+    (imported here, not at the top: only the live pages need aiortc)."""
+    from core.live.broadcast import Broadcasts
+    from core.live.webrtc import PeerServer, ice_servers, pin_host_addresses
+
+    pin_host_addresses(settings().webrtc_host_addresses)
+    return PeerServer(Broadcasts(), ice=ice_servers(settings().ice_servers))

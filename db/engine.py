@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import UserError
 from core.private_files import create_private_file, tighten
+from core.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
@@ -60,17 +61,18 @@ def retry_while_locked(operation: Callable[[], _T], *, timeout_s: float | None =
     """
     timeout_s = BUSY_TIMEOUT_MS / 1000 if timeout_s is None else timeout_s
     deadline = time.monotonic() + timeout_s
-    pause = _FIRST_RETRY_S
+    failures = 0
     while True:
         try:
             return operation()
         except (sqlite3.OperationalError, OperationalError) as error:
             if not is_lock_error(error):
                 raise
+            failures += 1
+            pause = backoff_delay(failures, first_s=_FIRST_RETRY_S, max_s=_LONGEST_RETRY_S)
             if time.monotonic() + pause > deadline:
                 raise DatabaseLocked(_locked_message(str(getattr(error, "orig", error)), timeout_s)) from error
         time.sleep(pause * random.uniform(0.5, 1.5))  # jitter: racing processes do not retry in lockstep
-        pause = min(pause * 2, _LONGEST_RETRY_S)
 
 
 def _journal_mode(cursor: sqlite3.Cursor) -> str:

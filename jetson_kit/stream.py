@@ -1,6 +1,6 @@
 """`stream`: this Jetson's camera -> H.265 RTP sender to the server, the command the server's Streams page builds.
 
-The pipeline text is not made here: `jetson pack` writes the server's sender command (core.gst.sender, with an
+The pipeline text is not made here: `jetson pack` writes the server's sender command (core.gst.jetson_sender, with an
 IDR interval and parameter sets before every IDR on JetPack 5 and later) into the manifest, one for JetPack 4 (OMX
 encoders) and one for 5 and later. This program picks the one for its L4T release and may only swap the server's
 address (`host=`) and port (`port=`) tokens. Python 3.6 and later; standard library only.

@@ -2,6 +2,7 @@
 checkpoint with labels, and test frames."""
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,15 @@ def _isolate(patch: pytest.MonkeyPatch, data_root: Path) -> None:
     for name in ISOLATED_VARIABLES:
         patch.delenv(name, raising=False)
     patch.setenv("EDS_DATA_ROOT", str(data_root))
+
+
+@pytest.fixture(autouse=True)
+def main_module_restored() -> Iterator[None]:
+    """Streamlit's AppTest runs a page as `__main__` and leaves it there; a later process pool started with spawn
+    would re-run that page in every worker. The test runner's own `__main__` comes back after each test."""
+    main_module = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main_module
 
 
 @pytest.fixture(scope="session", autouse=True)

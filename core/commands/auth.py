@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from core.auth import CredentialStore, configured_password, login_url, startup_notice
-from core.config import load_settings
+from core.config import Settings, load_settings
 from core.tls import CERT_FILE, TLS_DIR, ensure_certificate, fingerprint
 
 DEFAULT_URL = "https://localhost:8501"
@@ -30,37 +30,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     certificate.set_defaults(func=run_certificate)
 
 
-def _store() -> CredentialStore:
-    return CredentialStore.in_data_root(load_settings().data_root)
-
-
-def _print_with_fingerprint(text: str, url: str) -> None:
+def _print_with_fingerprint(text: str, url: str, settings: Settings) -> None:
     """`text` (it names a login URL), and for an https URL the fingerprint of the data root's certificate."""
     print(text)
-    certificate = load_settings().data_root / TLS_DIR / CERT_FILE
+    certificate = settings.data_root / TLS_DIR / CERT_FILE
     if url.startswith("https://") and certificate.is_file():
         print(f"TLS certificate SHA-256 fingerprint: {fingerprint(certificate)}")
 
 
 def run_startup(args: argparse.Namespace) -> int:
-    _print_with_fingerprint(startup_notice(_store(), args.url, password_configured=configured_password() is not None),
-                            args.url)
+    settings = load_settings()
+    notice = startup_notice(CredentialStore.in_data_root(settings.data_root), args.url,
+                            password_configured=configured_password(settings) is not None)
+    _print_with_fingerprint(notice, args.url, settings)
     return 0
 
 
 def run_reset(args: argparse.Namespace) -> int:
-    store = _store()
+    settings = load_settings()
+    store = CredentialStore.in_data_root(settings.data_root)
     password, token = store.new_password()
     print(f"New dashboard password (only its hash is kept in {store.path}): {password}")
     print("Every dashboard login made before has ended.")
-    if configured_password() is not None:
+    if configured_password(settings) is not None:
         print("EDS_PASSWORD is set in this environment: where it is set for the dashboard, it stays the password.")
-    _print_with_fingerprint(f"Or log in once with: {login_url(args.url, token)}", args.url)
+    _print_with_fingerprint(f"Or log in once with: {login_url(args.url, token)}", args.url, settings)
     return 0
 
 
 def run_login_url(args: argparse.Namespace) -> int:
-    _print_with_fingerprint(login_url(args.url, _store().issue_token()), args.url)
+    settings = load_settings()
+    token = CredentialStore.in_data_root(settings.data_root).issue_token()
+    _print_with_fingerprint(login_url(args.url, token), args.url, settings)
     return 0
 
 

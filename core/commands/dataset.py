@@ -57,6 +57,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     """Exit 0 when every kept row's image is on disk; 1 when rows were refused or images failed."""
+    from core.config import load_settings
     from core.data.download import DownloadRequest, DownloadSettings, download_dataset, prepare_annotations
     from core.data.stats import format_downloader_text, statistics_from_tables
     from core.data.table import to_table
@@ -64,7 +65,7 @@ def run_download(args: argparse.Namespace) -> int:
     request = DownloadRequest(root=args.data, class_names=args.classes.split(","), max_images=args.max_images,
                               max_annotations_per_class=args.max_annotations_per_class,
                               include_depiction=args.include_depiction, workers=args.workers)
-    settings = DownloadSettings.from_env()
+    settings = DownloadSettings.from_settings(load_settings())
     progress = not args.no_progress
     if args.stats_only:
         prepared, report = prepare_annotations(request, settings, progress=progress), None

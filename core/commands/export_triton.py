@@ -9,14 +9,8 @@ from pathlib import Path
 
 from core.commands.options import add_model_options
 from core.commands.values import NON_NEGATIVE, POSITIVE, output_folder
-
-# The parser's choices and defaults (core.model.triton_repository's, kept equal by a test): importing that module
-# here would load torch for every `python -m core` command.
-FORMATS = ("onnx", "tensorrt")
-TENSORRT_PRECISIONS = ("fp32", "fp16")
-DEFAULT_MODEL_NAME = "ssd"
-DEFAULT_MAX_BATCH = 32
-DEFAULT_QUEUE_DELAY_US = 2000
+from core.triton_names import (DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US, MODEL_PLATFORMS,
+                               TENSORRT_PRECISIONS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(parser, weights_help="pytorch-ssd .pth checkpoint", runtime=False)
     parser.add_argument("--output", required=True, type=output_folder,
                         help="model repository folder (e.g. model_repository)")
-    parser.add_argument("--format", default="onnx", choices=FORMATS,
+    parser.add_argument("--format", default="onnx", choices=tuple(MODEL_PLATFORMS),
                         help="onnx (Triton's ONNX Runtime backend, default) or tensorrt (a plan built here: needs "
                         "the GPU and TensorRT of the serving machine)")
     parser.add_argument("--precision", default="fp32", choices=TENSORRT_PRECISIONS,

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from core.detect.registry import BACKENDS
+from core.triton_names import DEFAULT_MODEL_NAME
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")  # load_detector refuses what a backend cannot run
@@ -44,7 +45,8 @@ def add_triton_options(parser: argparse.ArgumentParser) -> None:
     """--triton-url and --triton-model: where `--backend triton` sends the frames (`python -m core serve` or NVIDIA's
     Triton serving an `export-triton` repository); --labels still names the classes, --weights is not read."""
     parser.add_argument("--triton-url", help="with --backend triton: the inference server, grpc://HOST:PORT")
-    parser.add_argument("--triton-model", default="ssd", help="with --backend triton: the model name (default ssd)")
+    parser.add_argument("--triton-model", default=DEFAULT_MODEL_NAME,
+                        help=f"with --backend triton: the model name (default {DEFAULT_MODEL_NAME})")
 
 
 def triton_fields(args: argparse.Namespace) -> dict:

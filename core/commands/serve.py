@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -11,16 +12,13 @@ from typing import TYPE_CHECKING
 
 from core.commands.options import DEVICES, PRECISION_HELP, PRECISIONS
 from core.commands.values import NON_NEGATIVE, PORT, POSITIVE, SCORE
-from core.commands.export_triton import DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
-
-SERVE_BACKENDS = ("torch", "onnxruntime")  # core.serve.network's (kept equal by a test), without loading torch
-FRAMES_BACKENDS = (*SERVE_BACKENDS, "tensorrt")  # the whole detector runs on any local backend
-INPUT_MODES = ("frames", "tensors")
-DEFAULT_INPUT = "frames"  # what a camera client has; tensors is the mode NVIDIA's container serves
+from core.triton_names import (DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_INPUT, DEFAULT_INSTANCES,
+                               DEFAULT_MAX_BATCH, DEFAULT_METRICS_PORT, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US,
+                               FRAMES_BACKENDS, INPUT_MODES, NETWORK_BACKENDS)
 
 if TYPE_CHECKING:
-    from core.serve.server import BoundModel
+    from core.serve.models import BoundModel, ModelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve the detector (or its network alone) through Triton Inference Server (dynamic batching) for "
         "--backend triton clients",
-        description="Starts tritonserver (PyTriton) with the model bound as `ssd`. --input frames (default): frames "
+        description="Starts tritonserver with the model on its Python backend (--instances processes; Triton's "
+        "dynamic batcher groups the requests of every client into batches). --input frames (default): frames "
         "UINT8 [H,W,3] (BGR, any size; requests of one size are batched together) -> boxes FP32 [M,4] (pixels of "
         "the frame), scores FP32 [M], labels INT32 [M], count INT32 [1] (rows past count are padding): the server "
         "runs the whole detector. --input tensors: input_0 FP32 [3,300,300] (preprocessed by the client) -> scores "
@@ -43,19 +42,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="frames (default): BGR uint8 frames in, detections out; tensors: preprocessed tensors "
                         "in, raw network outputs out (decoding and NMS in the client)")
     parser.add_argument("--backend", default="torch", choices=FRAMES_BACKENDS,
-                        help=f"runtime of the model (default torch; --input tensors takes {' or '.join(SERVE_BACKENDS)})")
+                        help="runtime of the model (default torch; --input tensors takes "
+                        f"{' or '.join(NETWORK_BACKENDS)})")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--threshold", type=SCORE, default=DEFAULT_SCORE_THRESHOLD,
                         help="--input frames: minimum class score the server returns (clients may ask for more)")
     parser.add_argument("--address", default="0.0.0.0", help="address to bind (default 0.0.0.0: the LAN)")
-    parser.add_argument("--grpc-port", type=PORT, default=8001)
-    parser.add_argument("--http-port", type=PORT, default=8000)
-    parser.add_argument("--metrics-port", type=PORT, default=8002)
+    parser.add_argument("--grpc-port", type=PORT, default=DEFAULT_GRPC_PORT)
+    parser.add_argument("--http-port", type=PORT, default=DEFAULT_HTTP_PORT)
+    parser.add_argument("--metrics-port", type=PORT, default=DEFAULT_METRICS_PORT)
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     parser.add_argument("--max-batch", type=POSITIVE, default=DEFAULT_MAX_BATCH, help="largest batch Triton forms")
     parser.add_argument("--queue-delay-us", type=NON_NEGATIVE, default=DEFAULT_QUEUE_DELAY_US,
                         help="how long the dynamic batcher waits to fill a batch, in microseconds (default 2000)")
+    parser.add_argument("--instances", type=POSITIVE, default=DEFAULT_INSTANCES,
+                        help=f"model instances, each a process of its own running one batch at a time "
+                        f"(default {DEFAULT_INSTANCES})")
+    parser.add_argument("--threads", type=POSITIVE,
+                        help="CPU threads of each instance's runtime (default: this machine's cores / --instances)")
     parser.set_defaults(func=run)
 
 
@@ -76,54 +81,63 @@ def _log_file(grpc_port: int) -> Path:
     return folder / f"tritonserver-{grpc_port}.log"
 
 
-def _bound_model(args: argparse.Namespace) -> tuple[BoundModel, dict]:
-    """The model to serve in the chosen input mode, and the params it adds to the run (what really runs)."""
-    if args.input == "tensors":
-        from core.errors import UserError
-        from core.serve.network import load_network
-        from core.serve.server import tensors_model
-
-        if args.backend not in SERVE_BACKENDS:
-            raise UserError(f"--input tensors runs the network with {' or '.join(SERVE_BACKENDS)}; "
-                            f"{args.backend} serves --input frames")
-        network = load_network(Path(args.weights), Path(args.labels), backend=args.backend, device=args.device,
-                               precision=args.precision)
-        return tensors_model(network), {"backend": network.backend, "device": network.device,
-                                        "precision": network.precision}
+def _model_spec(args: argparse.Namespace) -> ModelSpec:
     from core.config import load_settings
-    from core.detect import DetectorSpec, load_detector
-    from core.serve.frames import frames_model
+    from core.serve.models import ModelSpec
 
-    detector = load_detector(DetectorSpec(Path(args.weights), Path(args.labels), backend=args.backend,
-                                          device=args.device, precision=args.precision,
-                                          score_threshold=args.threshold))
-    return frames_model(detector, load_settings().max_decoded_pixels), {
-        "backend": detector.backend, "device": detector.device, "precision": detector.precision,
-        "score_threshold": detector.score_threshold}
+    warmup = (1,)
+    if args.backend == "torch":  # on CUDA: the batch sizes formed most are captured at load, not while serving
+        from core.detect.torch_backend import MAX_GRAPHS
+
+        warmup = tuple(range(1, min(args.max_batch, MAX_GRAPHS) + 1))  # larger batches run uncaptured
+    return ModelSpec(str(args.weights), str(args.labels), input=args.input, backend=args.backend, device=args.device,
+                     precision=args.precision, score_threshold=args.threshold if args.input == "frames" else None,
+                     threads=args.threads or max(1, (os.cpu_count() or 1) // args.instances),
+                     max_pixels=load_settings().max_decoded_pixels,
+                     warmup_batch_sizes=warmup).check()
+
+
+def _checked_model(spec: ModelSpec) -> tuple[BoundModel, dict]:
+    """Load the model once here, so a bad file, backend or precision is a one-line error before any server starts,
+    and learn what really runs it; the instances then load the same spec."""
+    import dataclasses
+    import gc
+
+    from core.serve.models import load_bound_model
+
+    model, runtime = load_bound_model(dataclasses.replace(spec, warmup_batch_sizes=(1,)))
+    served = dataclasses.replace(model, infer=None)  # its tensors and description; the instances run it
+    del model
+    gc.collect()
+    return served, runtime
 
 
 def run(args: argparse.Namespace) -> int:
     from core.commands.history import open_history
+    from core.errors import UserError
     from core.ledger import RunKind
     from core.ledger.environment import cpu_model
     from core.serve.server import ServerOptions, triton_server
 
     options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port, metrics_port=args.metrics_port,
                             address=args.address, model_name=args.model_name, max_batch=args.max_batch,
-                            queue_delay_us=args.queue_delay_us, log_file=_log_file(args.grpc_port)).check()
-    model, runtime = _bound_model(args)
+                            queue_delay_us=args.queue_delay_us, instances=args.instances,
+                            log_file=_log_file(args.grpc_port)).check()
+    spec = _model_spec(args)
+    model, runtime = _checked_model(spec)
     params = {"weights": args.weights, "labels": args.labels, "input": args.input, **runtime,
               "model_name": options.model_name, "max_batch": options.max_batch,
-              "queue_delay_us": options.queue_delay_us, "address": options.address,
+              "queue_delay_us": options.queue_delay_us, "instances": options.instances, "threads": spec.threads,
+              "address": options.address,
               **{f"{name}_port": getattr(options, f"{name}_port") for name in ("grpc", "http", "metrics")}}
     _stop_on_sigterm()
     device = cpu_model() if runtime["device"] == "cpu" else None  # None: the machine's GPU
     with open_history(args) as history, history.record(RunKind.SERVE, params, device=device) as ledger_run:
         ledger_run.artifact(args.weights, kind="input")
         ledger_run.artifact(args.labels, kind="input", format="labels")
-        with triton_server(model, options) as triton:
+        with triton_server(spec, model, runtime["precision"], options) as server:
             print(json.dumps({"serving": options.model_name, "run_id": ledger_run.id, **options.endpoints(),
                               "log": str(options.log_file)}), flush=True)
             print("Ctrl-C stops the server", file=sys.stderr, flush=True)
-            triton.serve()
-    return 0
+            code = server.wait()
+        raise UserError(f"tritonserver stopped by itself (exit code {code}); see {options.log_file}")

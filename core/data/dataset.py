@@ -2,7 +2,7 @@
 
 Missing images, boxes outside the image (clipped), boxes with no area and boxes of classes not in the label list are
 counted in a `ReadReport` and skipped, never fatal. Corrupt images are found when read: `dataset[i]` raises
-`CorruptImageError` for one, iteration skips it and counts it; `verify_images()` finds them all up front.
+`CorruptImageError` for one, iteration skips it and counts it.
 """
 from __future__ import annotations
 
@@ -196,26 +196,3 @@ class DetectionDataset:
         self.report.corrupt_images += 1
         self.report.note("corrupt_images", self._image_ids[index])
         logger.warning("%s: corrupt image skipped: %s", self.name, self._paths[index])
-
-    def verify_images(self) -> ReadReport:
-        """Decode every image once and drop the corrupt ones from the dataset (counted in `report`)."""
-        readable = []
-        for index in range(len(self)):
-            try:
-                decode_image(self._paths[index].read_bytes(), str(self._paths[index]))
-                readable.append(index)
-            except (UserError, OSError):
-                self._count_corrupt(index)
-        self._select(readable)
-        return self.report
-
-    def _select(self, indices: Sequence[int]) -> None:
-        pieces = [np.arange(self._offsets[i], self._offsets[i + 1]) for i in indices]
-        rows = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-        self._boxes, self._labels = self._boxes[rows], self._labels[rows]
-        self._offsets = np.concatenate([[0], np.cumsum([self._offsets[i + 1] - self._offsets[i] for i in indices])])
-        self._offsets = self._offsets.astype(np.int64)
-        self._image_ids = [self._image_ids[i] for i in indices]
-        self._paths = [self._paths[i] for i in indices]
-        self.report.images = len(self._image_ids)
-        self.report.boxes = int(len(rows))

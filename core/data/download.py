@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.atomic import atomic_path
+from core.config import Settings
 from core.data.fetch import PARTIAL_SUFFIX, FetchError, RetryPolicy, download_file, fetch_bytes
 from core.data.open_images import (
     CLASS_DESCRIPTIONS_FILE,
@@ -45,30 +45,18 @@ _EXAMPLE_CHARS = 60
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    """Where files come from. The defaults are the Open Images v4 (2018_04) files pytorch-ssd's downloader uses."""
+    """Where files come from (by default the Open Images v4 files pytorch-ssd's downloader uses) and how fetching
+    them is retried."""
 
-    annotations_url: str = "https://storage.googleapis.com/openimages/2018_04"
-    images_url: str = "https://open-images-dataset.s3.amazonaws.com"
-    policy: RetryPolicy = RetryPolicy()
+    annotations_url: str
+    images_url: str
+    policy: RetryPolicy
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DownloadSettings:
-        """EDS_OPEN_IMAGES_ANNOTATIONS_URL, EDS_OPEN_IMAGES_IMAGES_URL, EDS_DOWNLOAD_TIMEOUT_S, _RETRIES, _BACKOFF_S."""
-        env = os.environ if environ is None else environ
-        default = cls()
-        try:
-            policy = RetryPolicy(
-                timeout_s=float(env.get("EDS_DOWNLOAD_TIMEOUT_S", default.policy.timeout_s)),
-                retries=int(env.get("EDS_DOWNLOAD_RETRIES", default.policy.retries)),
-                backoff_s=float(env.get("EDS_DOWNLOAD_BACKOFF_S", default.policy.backoff_s)),
-            )
-        except ValueError as error:
-            raise UserError(f"bad download setting: {error}") from None
-        return cls(
-            annotations_url=env.get("EDS_OPEN_IMAGES_ANNOTATIONS_URL", default.annotations_url).rstrip("/"),
-            images_url=env.get("EDS_OPEN_IMAGES_IMAGES_URL", default.images_url).rstrip("/"),
-            policy=policy,
-        )
+    def from_settings(cls, settings: Settings) -> DownloadSettings:
+        policy = RetryPolicy(timeout_s=settings.download_timeout_s, retries=settings.download_retries,
+                             backoff_s=settings.download_backoff_s)
+        return cls(settings.open_images_annotations_url, settings.open_images_images_url, policy)
 
     def class_descriptions_url(self) -> str:
         return f"{self.annotations_url}/{CLASS_DESCRIPTIONS_FILE}"

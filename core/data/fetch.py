@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import http.client
 import logging
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
 from core.atomic import atomic_path
 from core.errors import UserError
 from core.imageio import decode_image
+from core.retry import backoff_delay, call_with_retries
 
+_T = TypeVar("_T")
 logger = logging.getLogger(__name__)
 
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 410})
@@ -32,12 +35,16 @@ class FetchError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    timeout_s: float = 30.0
-    retries: int = 3  # attempts after the first
-    backoff_s: float = 1.0  # wait before retry k is backoff_s * 2**k
+    timeout_s: float
+    retries: int  # attempts after the first
+    backoff_s: float  # wait before retry k (from 1) is backoff_s * 2**(k - 1)
 
-    def delay(self, attempt: int) -> float:
-        return self.backoff_s * (2 ** attempt)
+    def call(self, operation: Callable[[], _T], *, url: str) -> _T:
+        """`operation()`, retried with exponential backoff while it raises a FetchError that is not permanent."""
+        return call_with_retries(operation, retries=self.retries,
+                                 retryable=lambda error: isinstance(error, FetchError) and not error.permanent,
+                                 wait_s=lambda failures: backoff_delay(failures, first_s=self.backoff_s),
+                                 on_retry=lambda error: logger.info("retrying %s after %s", url, error))
 
 
 def image_problem(data: bytes) -> str | None:
@@ -68,20 +75,14 @@ def _read_once(url: str, timeout_s: float) -> bytes:
 
 def fetch_bytes(url: str, policy: RetryPolicy, *, check_image: bool = False) -> bytes:
     """The body of `url`, retried with exponential backoff on transient errors (and incomplete images)."""
-    attempt = 0
-    while True:
-        try:
-            data = _read_once(url, policy.timeout_s)
-            problem = image_problem(data) if check_image else None
-            if problem is None:
-                return data
+    def read() -> bytes:
+        data = _read_once(url, policy.timeout_s)
+        problem = image_problem(data) if check_image else None
+        if problem is not None:
             raise FetchError(problem)
-        except FetchError as error:
-            if error.permanent or attempt >= policy.retries:
-                raise
-            logger.info("retrying %s after %s", url, error)
-            time.sleep(policy.delay(attempt))
-            attempt += 1
+        return data
+
+    return policy.call(read, url=url)
 
 
 def _stream_into(url: str, temporary: Path, timeout_s: float, *, label: str, progress: bool) -> None:
@@ -95,19 +96,20 @@ def _stream_into(url: str, temporary: Path, timeout_s: float, *, label: str, pro
             raise FetchError(f"connection closed after {out.tell()} of {total} bytes")
 
 
+def _download_once(url: str, destination: Path, timeout_s: float, *, progress: bool) -> Path:
+    try:
+        with atomic_path(destination, suffix=PARTIAL_SUFFIX) as temporary:
+            _stream_into(url, temporary, timeout_s, label=destination.name, progress=progress)
+        return destination
+    except urllib.error.HTTPError as error:
+        raise FetchError(f"HTTP {error.code} {error.reason}", permanent=error.code in PERMANENT_STATUSES) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        raise FetchError(f"{type(error).__name__}: {error}") from None
+
+
 def download_file(url: str, destination: Path, policy: RetryPolicy, *, progress: bool = False) -> Path:
     """Stream `url` into `destination` through a temporary file renamed at the end; retried like fetch_bytes."""
-    attempt = 0
-    while True:
-        try:
-            with atomic_path(destination, suffix=PARTIAL_SUFFIX) as temporary:
-                _stream_into(url, temporary, policy.timeout_s, label=destination.name, progress=progress)
-            return destination
-        except urllib.error.HTTPError as error:
-            failure = FetchError(f"HTTP {error.code} {error.reason}", permanent=error.code in PERMANENT_STATUSES)
-        except (FetchError, urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            failure = error if isinstance(error, FetchError) else FetchError(f"{type(error).__name__}: {error}")
-        if failure.permanent or attempt >= policy.retries:
-            raise UserError(f"cannot download {url}: {failure}")
-        time.sleep(policy.delay(attempt))
-        attempt += 1
+    try:
+        return policy.call(lambda: _download_once(url, destination, policy.timeout_s, progress=progress), url=url)
+    except FetchError as failure:
+        raise UserError(f"cannot download {url}: {failure}") from None

@@ -8,8 +8,7 @@ import numpy as np
 from core.data.dataset import BACKGROUND, CorruptImageError
 from core.data.readers import open_split
 from core.data.table import DatasetTables
-from core.detect.base import Detections
-from core.detect.overlay import draw_detections
+from core.drawing import draw_boxes
 from core.errors import UserError
 
 
@@ -54,7 +53,6 @@ def gallery_page(tables: DatasetTables, *, split: str, class_name: str | None = 
         except CorruptImageError as error:
             items.append(GalleryItem(dataset.image_id(int(index)), split, None, classes, str(error)))
             continue
-        boxes = Detections(sample.boxes, np.ones(len(sample.labels), np.float32), sample.labels)
-        drawn = draw_detections(sample.image, boxes, names, scores_shown=False)  # ground truth: the class alone
+        drawn = draw_boxes(sample.image, sample.boxes, None, sample.labels, names)  # ground truth: the class alone
         items.append(GalleryItem(sample.image_id, split, drawn, classes))
     return GalleryPage(tuple(items), page, pages, len(indices))

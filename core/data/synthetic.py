@@ -2,8 +2,8 @@
 
 The scenes are hard on purpose, so that what an optimization costs shows in mAP: objects from 4 % to 22 % of the
 shorter side, partly hidden behind each other, in a class colour only half of the time, at varying opacity, among
-distractor shapes that resemble the classes (ellipse, hexagon, pentagon, diamond, crescent) and clutter strokes,
-with sensor noise, blur and JPEG artefacts.
+distractor shapes that resemble the classes (ellipse, hexagon, pentagon, diamond, crescent; the shapes themselves are
+`core.shapes`) and clutter strokes, with sensor noise, blur and JPEG artefacts.
 
 `make_synthetic_dataset(out, images=N)` writes what pytorch-ssd's downloader would (class descriptions, one
 `sub-<split>-annotations-bbox.csv` per split, `<split>/<ImageID>.jpg`) plus a model-style `labels.txt`
@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import shutil
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from core.data.open_images import CLASS_DESCRIPTIONS_FILE, SPLITS, SUBSET_COLUMN
 from core.errors import UserError
 from core.imageio import encode_image
 from core.model.box_ops import box_iou
+from core.shapes import DISTRACTORS, SHAPE_CLASSES, ShapeClass, ShapeDrawer
 
 logger = logging.getLogger(__name__)
 
@@ -42,97 +42,6 @@ MIN_CONTRAST = 60.0  # an object's colour lies at least this far (RGB distance) 
 RADIUS_SHARES = (0.04, 0.22)  # an object's radius as a share of the image's shorter side
 CLASS_COLOUR_SHARE = 0.5  # the other objects get a random colour: colour is a hint, never the answer
 JPEG_QUALITY = (35, 90)
-
-
-def _regular_polygon(points: int, radius: float, angle: float, inner: float | None = None) -> np.ndarray:
-    count = points * 2 if inner else points
-    angles = angle + np.arange(count) * 2 * np.pi / count
-    radii = np.where(np.arange(count) % 2, inner, 1.0) * radius if inner else np.full(count, radius)
-    return np.stack([np.cos(angles) * radii, np.sin(angles) * radii], axis=1)
-
-
-def _fill(mask: np.ndarray, centre: np.ndarray, outline: np.ndarray) -> None:
-    cv2.fillPoly(mask, [np.round(centre + outline).astype(np.int32)], 255, cv2.LINE_AA)
-
-
-def _circle(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    cv2.circle(mask, tuple(int(v) for v in centre), int(radius), 255, -1, cv2.LINE_AA)
-
-
-def _square(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    _fill(mask, centre, _regular_polygon(4, radius, np.pi / 4))
-
-
-def _triangle(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    _fill(mask, centre, _regular_polygon(3, radius, -np.pi / 2 + rng.uniform(-0.3, 0.3)))
-
-
-def _star(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    _fill(mask, centre, _regular_polygon(5, radius, rng.uniform(0, 2 * np.pi), inner=0.42))
-
-
-def _cross(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    arm = radius * 0.33
-    for width, height in ((radius, arm), (arm, radius)):
-        corner1 = np.round(centre - (width, height)).astype(int)
-        corner2 = np.round(centre + (width, height)).astype(int)
-        cv2.rectangle(mask, tuple(int(v) for v in corner1), tuple(int(v) for v in corner2), 255, -1)
-
-
-def _ring(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    cv2.circle(mask, tuple(int(v) for v in centre), int(radius * 0.78), 255, max(int(radius * 0.35), 2), cv2.LINE_AA)
-
-
-def _heart(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    lobe = radius * 0.5
-    for side in (-1, 1):
-        cv2.circle(mask, (int(centre[0] + side * lobe), int(centre[1] - lobe * 0.6)), int(lobe), 255, -1, cv2.LINE_AA)
-    _fill(mask, centre, np.array([[-2 * lobe, -lobe * 0.35], [2 * lobe, -lobe * 0.35], [0, radius]]))
-
-
-def _ellipse(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    axes = (int(radius), int(radius * rng.uniform(0.45, 0.7)))
-    cv2.ellipse(mask, tuple(int(v) for v in centre), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
-
-
-def _hexagon(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    _fill(mask, centre, _regular_polygon(6, radius, rng.uniform(0, np.pi)))
-
-
-def _pentagon(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    _fill(mask, centre, _regular_polygon(5, radius, rng.uniform(0, 2 * np.pi)))
-
-
-def _diamond(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    _fill(mask, centre, _regular_polygon(4, radius, 0.0) * (1.0, rng.uniform(0.55, 0.8)))
-
-
-def _crescent(mask: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator) -> None:
-    cv2.circle(mask, tuple(int(v) for v in centre), int(radius), 255, -1, cv2.LINE_AA)
-    angle = rng.uniform(0, 2 * np.pi)
-    bite = centre + radius * 0.45 * np.array([np.cos(angle), np.sin(angle)])
-    cv2.circle(mask, tuple(int(v) for v in bite), int(radius * 0.85), 0, -1, cv2.LINE_AA)
-
-
-DISTRACTORS = (_ellipse, _hexagon, _pentagon, _diamond, _crescent)
-
-
-@dataclass(frozen=True)
-class ShapeClass:
-    name: str
-    colour: tuple[int, int, int]  # BGR base colour; each object is jittered around it
-    draw: Callable[[np.ndarray, np.ndarray, float, np.random.Generator], None]
-
-
-SHAPE_CLASSES: tuple[ShapeClass, ...] = (
-    ShapeClass("circle", (40, 40, 220), _circle),
-    ShapeClass("square", (220, 120, 30), _square),
-    ShapeClass("triangle", (40, 200, 60), _triangle),
-    ShapeClass("star", (20, 210, 240), _star),
-    ShapeClass("cross", (200, 40, 200), _cross),
-    ShapeClass("ring", (230, 220, 40), _ring),
-    ShapeClass("heart", (120, 80, 250), _heart),
-)
 
 
 def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -212,8 +121,8 @@ class _Scene:
             self.owner[drawn] = -1
 
 
-def _placed(draw: Callable[[np.ndarray, np.ndarray, float, np.random.Generator], None], scene: _Scene,
-            rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+def _placed(draw: ShapeDrawer, scene: _Scene, rng: np.random.Generator
+            ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """A shape's mask and box at a random size and place the scene allows (None when 20 tries found none)."""
     height, width = scene.owner.shape
     for _ in range(20):

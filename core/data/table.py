@@ -28,9 +28,6 @@ class DatasetTables:
     splits: Mapping[str, pd.DataFrame]
     image_path: Callable[[str, str], Path]
 
-    def split_names(self) -> list[str]:
-        return list(self.splits)
-
 
 def empty_table() -> pd.DataFrame:
     return pd.DataFrame({

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from core.triton_names import DEFAULT_MODEL_NAME
+
 DEFAULT_SCORE_THRESHOLD = 0.4
 
 
@@ -70,7 +72,7 @@ class DetectorSpec:
     compile: bool = False  # torch on CUDA: fuse kernels with torch.compile for the warm-up batch sizes (slow load)
     warmup_batch_sizes: tuple[int, ...] = (1,)  # torch on CUDA: batch sizes run at load, so first calls are fast
     triton_url: str | None = None  # triton: the inference server, grpc://HOST:PORT
-    triton_model: str = "ssd"  # triton: the model name on that server
+    triton_model: str = DEFAULT_MODEL_NAME  # triton: the model name on that server
 
 
 class Detector(Protocol):

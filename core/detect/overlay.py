@@ -1,51 +1,16 @@
-"""Draw detections on a BGR frame: box, class name and score, one stable colour per class, readable at 640x480."""
+"""Draw detections on a BGR frame: box, class name and score, one stable colour per class (`core.drawing`)."""
 from __future__ import annotations
 
-import colorsys
 from collections.abc import Sequence
-from functools import lru_cache
 
-import cv2
 import numpy as np
 
 from core.detect.base import Detections
+from core.drawing import class_colour, draw_boxes
 
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-_GOLDEN_RATIO = 0.618033988749895
-
-
-@lru_cache(maxsize=256)
-def class_colour(class_id: int) -> tuple[int, int, int]:
-    """A saturated BGR colour that depends only on the class id (hues spread by the golden ratio)."""
-    hue = (class_id * _GOLDEN_RATIO) % 1.0
-    red, green, blue = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
-    return int(blue * 255), int(green * 255), int(red * 255)
+__all__ = ["class_colour", "draw_detections"]  # class_colour: the colour each class's detections are drawn in
 
 
-def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
-    blue, green, red = background
-    return (0, 0, 0) if 0.114 * blue + 0.587 * green + 0.299 * red > 150 else (255, 255, 255)
-
-
-def draw_detections(frame: np.ndarray, detections: Detections, class_names: Sequence[str], *,
-                    scores_shown: bool = True) -> np.ndarray:
-    """Return a copy of `frame` with the detections drawn; line width and font scale follow the frame size.
-    `scores_shown=False` labels each box with its class alone (ground truth has no score)."""
-    canvas = frame.copy()
-    height, width = canvas.shape[:2]
-    scale = max(min(width, height) / 480.0, 0.5)
-    thickness = max(int(round(2 * scale)), 1)
-    font_scale = 0.55 * scale
-    for box, score, label in zip(detections.boxes, detections.scores, detections.labels):
-        colour = class_colour(int(label))
-        x1, y1, x2, y2 = (int(round(v)) for v in np.clip(box, -1e6, 1e6))
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        name = class_names[int(label)] if 0 <= int(label) < len(class_names) else str(int(label))
-        text = f"{name} {score:.2f}" if scores_shown else name
-        (text_width, text_height), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
-        top = y1 - text_height - baseline - 4 if y1 - text_height - baseline - 4 >= 0 else y1
-        left = min(max(x1, 0), max(width - text_width - 4, 0))
-        cv2.rectangle(canvas, (left, top), (left + text_width + 4, top + text_height + baseline + 4), colour, -1)
-        cv2.putText(canvas, text, (left + 2, top + text_height + 2), _FONT, font_scale, _text_colour(colour),
-                    thickness, cv2.LINE_AA)
-    return canvas
+def draw_detections(frame: np.ndarray, detections: Detections, class_names: Sequence[str]) -> np.ndarray:
+    """Return a copy of `frame` with the detections drawn; line width and font scale follow the frame size."""
+    return draw_boxes(frame, detections.boxes, detections.scores, detections.labels, class_names)

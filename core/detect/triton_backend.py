@@ -13,6 +13,9 @@ Every detector of the process that talks to the same server shares one gRPC clie
 pipelines are a dozen concurrent requests on one connection, which Triton's dynamic batcher groups into batches.
 A call that cannot reach the server within `timeout_s` raises a one-line `UserError` ("inference server unreachable
 at grpc://..."); nothing is cached about the failure, so the next call tries again and works once the server is back.
+With a server on this host's loopback (`grpc://127.0.0.1:PORT`), the input tensors go through a system
+shared-memory region registered with the server instead of inside the gRPC message (`core.detect.triton_shm`);
+where the server cannot map it, the detector falls back to gRPC.
 """
 from __future__ import annotations
 
@@ -21,49 +24,30 @@ import re
 import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import torch
 
+from core.config import parse_triton_url
 from core.detect.base import Detections, DetectorSpec
 from core.detect.preprocess import check_frame, normalize_numpy
 from core.detect.staged import detect_in_stages
+from core.detect.triton_shm import SharedInput, SharedMemoryRefused, missing_region, same_host
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
 from core.model.onnx_export import INPUT_NAME, OUTPUT_NAMES
+from core.triton_names import FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, PRECISION_PARAMETER
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 1.0
 UNREACHABLE_CODES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"})
 MAX_MESSAGE_BYTES = 2**31 - 1  # a batch of 32 preprocessed frames is 35 MB; gRPC's default limit is 4 MB
 RECONNECT_BACKOFF_MS = 500  # retry a lost server every half second, not after gRPC's default of up to 2 minutes
-PRECISION_PARAMETER = "precision"  # written by `export-triton` into config.pbtxt
-FRAMES_INPUT = "frames"  # UINT8 [-1,-1,3]: one BGR frame of any size per batch row
-FRAME_OUTPUTS = ("boxes", "scores", "labels", "count")
-PADDING_LABEL = -1
 TRACEBACK_HEAD = "Traceback (most recent call last)"
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: (.+)$", re.MULTILINE)  # "module.SomeError: what went wrong"
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
-
-
-def parse_triton_url(url: str | None) -> str:
-    """`grpc://HOST:PORT` -> "HOST:PORT" (the gRPC target); anything else is a one-line UserError."""
-    if not url:
-        raise UserError("the triton backend needs the inference server address, grpc://HOST:PORT (on the command "
-                        "line: --triton-url grpc://HOST:PORT)")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        port, parts = None, None
-    if (parts is None or parts.scheme != "grpc" or not parts.hostname or port is None or not 1 <= port <= 65535
-            or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username):
-        raise UserError(f"triton url must be grpc://HOST:PORT with a port of 1..65535, got {url!r}")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{host}:{port}"
 
 
 def _tritonclient():
@@ -96,6 +80,12 @@ def _reason(message: str) -> str:
     Python traceback (a model served by PyTriton reports its exception that way), the last exception's message."""
     raised = EXCEPTION_LINE.findall(message) if TRACEBACK_HEAD in message else []
     return raised[-1] if raised else (message.strip().splitlines() or [""])[0]
+
+
+def _shared_memory():
+    import tritonclient.utils.shared_memory as shared_memory
+
+    return shared_memory
 
 
 def server_error(url: str, error: Exception) -> UserError:
@@ -148,6 +138,8 @@ class TritonDetector:
         self.name = f"{self.model}@{self._target}"
         self.device = "remote"
         self._client = shared_client(self._target)
+        self._lock = threading.Lock()  # guards the shared-memory region
+        self._shared = SharedInput(self._client, _shared_memory(), self) if same_host(self._target) else None
         self.input = FRAMES_INPUT  # which mode the served model speaks: FRAMES_INPUT or INPUT_NAME
         self.max_batch = 1
         self.precision = self._check_model()
@@ -158,6 +150,45 @@ class TritonDetector:
         try:
             return getattr(self._client, method)(*args, client_timeout=self.timeout_s, **kwargs)
         except self._grpc.InferenceServerException as error:
+            raise server_error(self.url, error) from None
+
+    @property
+    def transport(self) -> str:
+        """How the input tensors reach the server."""
+        return "system shared memory" if self._shared is not None else "gRPC"
+
+    def _infer(self, name: str, datatype: str, parts: Sequence[np.ndarray], outputs: Sequence[str]) -> Any:
+        """One request whose input `name` is the rows `parts` (arrays of one shape), through shared memory where
+        the server is on this host and maps it, else inside the gRPC message."""
+        request = self._grpc.InferInput(name, [len(parts), *parts[0].shape], datatype)
+        wanted = [self._grpc.InferRequestedOutput(output) for output in outputs]
+        if self._shared is not None:
+            with self._lock:  # one request at a time through the region
+                if self._shared is not None:
+                    try:
+                        return self._infer_shared(request, parts, wanted)
+                    except SharedMemoryRefused as refused:
+                        log.warning("%s cannot use shared memory (%s); sending tensors over gRPC", self.url, refused)
+                        self._shared.close(self.timeout_s)
+                        self._shared = None
+        request.set_data_from_numpy(np.stack(parts))
+        return self._call("infer", self.model, [request], outputs=wanted)
+
+    def _infer_shared(self, request: Any, parts: Sequence[np.ndarray], wanted: list, *, again: bool = True) -> Any:
+        try:
+            self._shared.put(request, parts, self.timeout_s)  # registers the region if the server lacks it
+        except self._grpc.InferenceServerException as error:
+            if str(error.status()) in UNREACHABLE_CODES:
+                raise server_error(self.url, error) from None
+            raise SharedMemoryRefused(_reason(str(error.message()))[:120]) from None
+        except _shared_memory().SharedMemoryException as error:
+            raise SharedMemoryRefused(str(error)[:120]) from None
+        try:
+            return self._client.infer(self.model, [request], outputs=wanted, client_timeout=self.timeout_s)
+        except self._grpc.InferenceServerException as error:
+            self._shared.registered = False  # register it again before the next request, whatever happened
+            if again and missing_region(str(error.message())):  # a restarted server forgot the region
+                return self._infer_shared(request, parts, wanted, again=False)
             raise server_error(self.url, error) from None
 
     def _check_model(self) -> str:
@@ -186,19 +217,13 @@ class TritonDetector:
     def infer_tensors(self, resized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw (scores, boxes) for a resized (N,300,300,3) uint8 BGR batch, computed by the server."""
         batch = normalize_numpy(resized)
-        request = self._grpc.InferInput(INPUT_NAME, list(batch.shape), "FP32")
-        request.set_data_from_numpy(batch)
-        outputs = [self._grpc.InferRequestedOutput(name) for name in OUTPUT_NAMES]
-        result = self._call("infer", self.model, [request], outputs=outputs)
+        result = self._infer(INPUT_NAME, "FP32", list(batch), OUTPUT_NAMES)
         scores, boxes = (result.as_numpy(name) for name in OUTPUT_NAMES)
         return torch.tensor(scores), torch.tensor(boxes)  # copies: tritonclient's arrays are read-only views
 
-    def detect_frames(self, frames: np.ndarray) -> list[Detections]:
-        """Detections for an (N,H,W,3) uint8 BGR batch of one frame size, computed by a frames-mode server."""
-        request = self._grpc.InferInput(FRAMES_INPUT, list(frames.shape), "UINT8")
-        request.set_data_from_numpy(frames)
-        outputs = [self._grpc.InferRequestedOutput(name) for name in FRAME_OUTPUTS]
-        result = self._call("infer", self.model, [request], outputs=outputs)
+    def detect_frames(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """Detections for BGR uint8 frames of one size, computed by a frames-mode server in one request."""
+        result = self._infer(FRAMES_INPUT, "UINT8", frames, FRAME_OUTPUTS)
         detections = unpad_detections({name: result.as_numpy(name) for name in FRAME_OUTPUTS})
         for found in detections:
             if len(found) and not 0 < found.labels.min() <= found.labels.max() < len(self.class_names):
@@ -219,10 +244,14 @@ class TritonDetector:
         for indices in by_size.values():  # Triton batches only frames of one size
             for start in range(0, len(indices), self.max_batch):
                 chunk = indices[start:start + self.max_batch]
-                found = self.detect_frames(np.stack([frames[index] for index in chunk]))
+                found = self.detect_frames([frames[index] for index in chunk])
                 for index, detections in zip(chunk, found):
                     results[index] = detections
         return results
 
     def close(self) -> None:
-        """Nothing to release: the client is shared by every detector of the process for this server."""
+        """Release this detector's shared-memory region (the gRPC client is shared by every detector of the process
+        for this server, and stays)."""
+        with self._lock:
+            if self._shared is not None:
+                self._shared.close(self.timeout_s)

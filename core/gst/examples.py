@@ -6,12 +6,15 @@ question it asks and the kind of answer the page gives (computed by `core.gst`, 
 1. show a USB camera in an X11 window, and convert that for the Jetson's display (a conversion);
 2. tell a property from a capability (each `name=value` and caps filter sorted into one or the other);
 3. an effect between two colour conversions (every piece explained).
-Then the Jetson's own pipelines, without a question: the camera sender this server receives, a receiver that
-decodes on the Jetson and shows the video in an X11 window, and a CSI camera shown with NVIDIA's display sink.
+Then the Jetson's own pipelines, without a question: the camera sender this server receives (the seed's, from its
+one builder in `core.gst.jetson_sender`), a receiver that decodes on the Jetson and shows the video in an X11
+window, and a CSI camera shown with NVIDIA's display sink.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from core.gst.jetson_sender import HOST_PLACEHOLDER, SEED_PRESET, preset_options, sender_command
 
 ANSWER_PIECES = "every piece"
 ANSWER_CONVERSION = "conversion for the Jetson's display"
@@ -22,8 +25,7 @@ BASICS_PROPERTY_OR_CAPABILITY = ("gst-launch-1.0 v4l2src device=/dev/video0 ! vi
                                  "! videoconvert ! xvimagesink")
 BASICS_EFFECT = ("gst-launch-1.0 v4l2src device=/dev/video0 ! video/x-raw, framerate=30/1 ! videoconvert ! agingtv "
                  "scratch-lines=10 ! videoconvert ! xvimagesink sync=false")
-SENDER = ("gst-launch-1.0 v4l2src ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv ! omxh265enc "
-          "insert-vui=1 ! h265parse ! rtph265pay config-interval=1 ! udpsink host=HOST port=5000 sync=false -e")
+SENDER = sender_command(preset_options(SEED_PRESET, HOST_PLACEHOLDER))
 RECEIVER = ('gst-launch-1.0 udpsrc port=5000 caps="application/x-rtp,media=video,encoding-name=H265,payload=96" '
             "! rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv ! xvimagesink")
 DISPLAY = ("gst-launch-1.0 nvarguscamerasrc ! 'video/x-raw(memory:NVMM),width=1920,height=1080,framerate=30/1' "

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from core.errors import UserError
 from core.gst.caps import CapsStructure, looks_like_caps, parse_caps
 from core.gst.nvidia import NVIDIA_ELEMENTS, SOURCE_NVIDIA
-from core.gst.registry import ElementInfo, PropertyInfo, inspect_element
+from core.gst.element_info import ElementInfo, PropertyInfo, inspect_element
 from core.gst.syntax import Option, ParsedPipeline, Piece, parse_pipeline
 
 SOURCE_UNKNOWN = "unknown: not in this machine's GStreamer registry nor in the NVIDIA facts"

@@ -12,7 +12,7 @@ pipelines use are listed: any other property of these elements is reported as no
 """
 from __future__ import annotations
 
-from core.gst.registry import ElementInfo, PropertyInfo
+from core.gst.element_info import ElementInfo, PropertyInfo
 
 SOURCE_NVIDIA = "NVIDIA accelerated GStreamer guide"
 UINT_RANGE = "0 - 4294967295"

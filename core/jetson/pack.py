@@ -192,9 +192,9 @@ def _evaluation_images(split: DetectionDataset, count: int, progress: bool) -> t
 
 def _senders(config: PackConfig) -> dict[str, dict[str, Any]]:
     """The server's sender command for the Jetson's camera, per JetPack generation, from the Streams page's
-    builder (core.gst.sender), so the Jetson program never writes a pipeline of its own."""
+    builder (core.gst.jetson_sender), so the Jetson program never writes a pipeline of its own."""
     from core.gst.addresses import server_ipv4_addresses
-    from core.gst.sender import preset_options, sender_command
+    from core.gst.jetson_sender import preset_options, sender_command
 
     host = config.stream_host or server_ipv4_addresses()[0].address
     senders = {}

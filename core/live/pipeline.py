@@ -1,4 +1,5 @@
-"""LivePipeline: source thread -> newest frame -> detector thread -> newest annotated frame, for all viewers.
+"""LivePipeline: source thread -> newest frame -> detector thread -> newest result (the frame, its detections, the
+stage timings and, unless `draw=False`, an annotated copy) that every viewer reads; viewers draw their own view.
 
 Latest-frame-wins at every hand-over: the source keeps only its newest decoded frame, the detector thread takes
 the newest frame when it is free (older ones are counted as skipped), and viewers read the newest result. So when

@@ -12,6 +12,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from core.retry import backoff_delay
+
 LOG_EVERY_S = 60.0
 
 
@@ -120,7 +122,8 @@ class SupervisedThread:
             self.failure = f"{type(error).__name__}: {error} ({len(self._recent)} failures in {self.window:.0f} s)"
             self._logger.error("thread %r gave up: %s", self.name, self.failure)
             return False
-        stopping = self._stop.wait(self.retry_delay) if self.retry_delay > 0 else self._stop.is_set()
+        delay = backoff_delay(len(self._recent), first_s=self.retry_delay, factor=1.0)
+        stopping = self._stop.wait(delay) if delay > 0 else self._stop.is_set()
         if stopping:
             return False
         self.restarts += 1

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -126,6 +127,10 @@ class Viewer:
         self._requested: tuple[str, Hashable] | None = None
         self._requests_running = 0
         self._request_error: str | None = None
+        self._asked_at: float | None = None  # when this viewer asked for its current source
+        self._first_picture_s: float | None = None
+        self._browser_frames: deque[tuple[float, int]] = deque(maxlen=8)  # (browser ms, frames shown) reports
+        self._browser_reported_at: float | None = None
 
     @property
     def uri(self) -> str | None:
@@ -140,6 +145,12 @@ class Viewer:
         """A `request` is still being carried out (a model loading, a source opening)."""
         with self._lock:
             return self._requests_running > 0
+
+    @property
+    def requested_model(self) -> Hashable | None:
+        """The model key of the newest `request` (None before one, or after a failed one until asked again)."""
+        with self._lock:
+            return self._requested[1] if self._requested is not None else None
 
     @property
     def request_error(self) -> str | None:
@@ -160,6 +171,8 @@ class Viewer:
             previous, self._requested = self._requested, (uri, detector_key)
             self._request_error = None
             self._requests_running += 1
+            if previous is None or previous[0] != uri:
+                self._asked_at, self._first_picture_s = self.clock(), None
         swap = previous is not None and previous[0] == uri
         threading.Thread(target=self._carry_out, args=(uri, detector, detector_key, swap),
                          name=f"live view start {uri[:30]}", daemon=True).start()
@@ -335,16 +348,50 @@ class Viewer:
         state = "no_signal" if health.state == "live" else health.state
         return placeholder_image(self._last_image, signal_text(state, seconds)), cursor
 
-    def note_shown(self) -> None:
-        """Count one picture handed to the browser (for "fps shown")."""
+    def current_pipeline(self, timeout: float) -> LivePipeline | None:
+        """The pipeline this viewer holds (following its port to another URI, see the registry), waiting up to
+        `timeout` s for one; None without one."""
+        self._follow_successor()
+        if not self._held.wait(timeout):
+            return None
+        return self._pipeline
+
+    def note_shown(self, *, picture: bool = True) -> None:
+        """Count one frame handed to the browser (for "fps shown" where the browser does not report its own);
+        `picture` False for a placeholder, which does not end the wait for a first picture."""
         now = self.clock()
         with self._lock:
             self.frames_shown += 1
             self._fps.tick(now)
+            if picture and self._first_picture_s is None and self._asked_at is not None:
+                self._first_picture_s = now - self._asked_at
+
+    def note_browser_frames(self, frames: int, browser_ms: float) -> None:
+        """The browser's own count of the frames it has shown, at its clock's `browser_ms` (reported about once a
+        second over the WebRTC data channel)."""
+        with self._lock:
+            if self._browser_frames and (browser_ms <= self._browser_frames[-1][0]
+                                         or frames < self._browser_frames[-1][1]):
+                self._browser_frames.clear()  # a new connection counts from 0 again
+            self._browser_frames.append((browser_ms, frames))
+            self._browser_reported_at = self.clock()
 
     def fps_shown(self) -> float:
+        """Frames per second this viewer's browser shows: from the browser's reports over the last seconds when
+        it sends them, else from the frames handed to it."""
+        now = self.clock()
         with self._lock:
-            return round(self._fps.rate(self.clock()), 2)
+            if self._browser_reported_at is not None and now - self._browser_reported_at < 3.0:
+                if len(self._browser_frames) < 2:
+                    return 0.0
+                (first_ms, first), (last_ms, last) = self._browser_frames[0], self._browser_frames[-1]
+                return round((last - first) * 1000.0 / (last_ms - first_ms), 2)
+            return round(self._fps.rate(now), 2)
+
+    def first_picture_s(self) -> float | None:
+        """Seconds from asking for the current source to its first picture handed to the browser (None before)."""
+        with self._lock:
+            return self._first_picture_s
 
 
 class Janitor:

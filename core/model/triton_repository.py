@@ -12,15 +12,14 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.model.config import ANCHORS_PER_LOCATION, IMAGE_SIZE, PRIOR_SPECS
-from core.model.onnx_export import INPUT_NAME, OUTPUT_NAMES, export_onnx
+from core.model.onnx_export import export_onnx
+from core.model.onnx_names import BOXES_NAME, INPUT_NAME, OUTPUT_NAMES, SCORES_NAME
+from core.triton_names import (DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US, MODEL_PLATFORMS,
+                               PRECISION_PARAMETER)
 
-DEFAULT_MODEL_NAME = "ssd"
-DEFAULT_MAX_BATCH = 32
-DEFAULT_QUEUE_DELAY_US = 2000
 MODEL_VERSION = "1"
 NUM_PRIORS = sum(spec.feature_map_size ** 2 * ANCHORS_PER_LOCATION for spec in PRIOR_SPECS)
 INPUT_DIMS = (3, IMAGE_SIZE, IMAGE_SIZE)
-PRECISION_PARAMETER = "precision"  # a model-config parameter the triton client reads to report what the server runs
 
 
 @dataclass(frozen=True)
@@ -31,15 +30,12 @@ class ModelFormat:
     file_name: str
 
 
-MODEL_FORMATS: dict[str, ModelFormat] = {
-    "onnx": ModelFormat("onnxruntime_onnx", "model.onnx"),
-    "tensorrt": ModelFormat("tensorrt_plan", "model.plan"),
-}
+MODEL_FORMATS: dict[str, ModelFormat] = {name: ModelFormat(*place) for name, place in MODEL_PLATFORMS.items()}
 
 
 def output_dims(num_classes: int) -> dict[str, tuple[int, ...]]:
     """Per-request output shapes (without the batch axis), by output name."""
-    return {"scores": (NUM_PRIORS, num_classes), "boxes": (NUM_PRIORS, 4)}
+    return {SCORES_NAME: (NUM_PRIORS, num_classes), BOXES_NAME: (NUM_PRIORS, 4)}
 
 
 def check_model_name(name: str) -> str:

@@ -1,1 +1,2 @@
-"""`core serve`: our SSD network behind a real Triton Inference Server (through PyTriton) with dynamic batching."""
+"""`core serve`: our SSD network behind a real Triton Inference Server (its Python backend, several model instances)
+with dynamic batching."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from core.detect.base import Detector
-from core.detect.triton_backend import FRAMES_INPUT, pad_detections
+from core.detect.triton_backend import pad_detections
 from core.errors import UserError
-from core.serve.server import BoundModel
+from core.serve.models import BoundModel
+from core.triton_names import FRAME_OUTPUTS, FRAMES_INPUT
 
 FRAMES_DIMS = (-1, -1, 3)
-FRAME_OUTPUT_TENSORS = (("boxes", np.float32, (-1, 4)), ("scores", np.float32, (-1,)),
-                        ("labels", np.int32, (-1,)), ("count", np.int32, (1,)))
+FRAME_OUTPUT_TENSORS = tuple(zip(FRAME_OUTPUTS, (np.float32, np.float32, np.int32, np.int32),
+                                 ((-1, 4), (-1,), (-1,), (1,))))
 
 
 def check_frames(frames: np.ndarray, max_pixels: int) -> None:

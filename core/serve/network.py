@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from core.errors import UserError
+from core.triton_names import NETWORK_BACKENDS
 
 NetworkCall = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (N,3,300,300) -> (scores, boxes)
-SERVE_BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -29,11 +29,13 @@ class ServedNetwork:
     precision: str
 
 
-def _torch_network(weights: Path, labels: Path, device: str, precision: str) -> ServedNetwork:
+def _torch_network(weights: Path, labels: Path, device: str, precision: str, threads: int | None) -> ServedNetwork:
     from core.detect.torch_backend import memory_format, resolve_torch_device, select_dtype
     from core.model import SSDInference, load_model
 
     device = resolve_torch_device(device)
+    if threads:
+        torch.set_num_threads(threads)
     precision = "fp32" if precision == "auto" else precision
     dtype = select_dtype(precision, device, bf16_supported=device == "cuda" and torch.cuda.is_bf16_supported())
     layout = memory_format(device)
@@ -48,7 +50,8 @@ def _torch_network(weights: Path, labels: Path, device: str, precision: str) -> 
     return ServedNetwork(run, loaded.class_names, "torch", device, precision)
 
 
-def _onnxruntime_network(weights: Path, labels: Path, device: str, precision: str) -> ServedNetwork:
+def _onnxruntime_network(weights: Path, labels: Path, device: str, precision: str,
+                         threads: int | None) -> ServedNetwork:
     import onnxruntime
 
     from core.detect.onnxruntime_backend import INPUT_NAME, OUTPUT_NAMES, model_precision
@@ -66,7 +69,10 @@ def _onnxruntime_network(weights: Path, labels: Path, device: str, precision: st
         raise UserError("device cuda requested but onnxruntime has no CUDAExecutionProvider here")
     on_gpu = device in ("auto", "cuda") and "CUDAExecutionProvider" in available
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if on_gpu else ["CPUExecutionProvider"]
-    session = onnxruntime.InferenceSession(model, providers=providers)
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(model, options, providers=providers)
 
     def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores, boxes = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
@@ -76,12 +82,12 @@ def _onnxruntime_network(weights: Path, labels: Path, device: str, precision: st
 
 
 def load_network(weights: Path, labels: Path, *, backend: str = "torch", device: str = "auto",
-                 precision: str = "auto") -> ServedNetwork:
+                 precision: str = "auto", threads: int | None = None) -> ServedNetwork:
     """The network of `weights` on `backend`, at exactly `precision` ("auto": what the file is)."""
-    if backend not in SERVE_BACKENDS:
-        raise UserError(f"core serve runs the network with {' or '.join(SERVE_BACKENDS)}, not {backend}")
+    if backend not in NETWORK_BACKENDS:
+        raise UserError(f"core serve runs the network with {' or '.join(NETWORK_BACKENDS)}, not {backend}")
     loader = _torch_network if backend == "torch" else _onnxruntime_network
-    network = loader(Path(weights), Path(labels), device, precision)
+    network = loader(Path(weights), Path(labels), device, precision, threads)
     if precision not in ("auto", network.precision):
         raise UserError(f"{Path(weights).name} runs at {network.precision} on {backend}, not {precision}")
     return network

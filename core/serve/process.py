@@ -1,13 +1,14 @@
 """`python -m core serve` as a child process on chosen ports (tests, benchmarks): start, wait until it serves, read
-Triton's Prometheus counters, stop with SIGINT or kill the whole process group (our process and its tritonserver).
+Triton's own statistics, stop with SIGINT or kill the whole process group (our process, its
+tritonserver and the model instances).
 
-Each start gets its own PyTriton workspace (sockets, model store) in a temporary folder that is removed once the
-process has ended, so a killed server leaves nothing behind."""
+Each start gets its own temporary folder (TMPDIR of the child: the model repository lives there) that is removed
+once the process has ended, with the Python backend's shared-memory regions, so a killed server leaves nothing
+behind."""
 from __future__ import annotations
 
 import os
 import shutil
-import re
 import signal
 import socket
 import subprocess
@@ -15,14 +16,18 @@ import sys
 import tempfile
 import threading
 import time
+import json
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import UserError
+from core.serve.tritonserver import shm_prefix
+from core.triton_names import DEFAULT_MODEL_NAME
 
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 300.0  # the model loads in `core serve` first, then in every instance (minutes on a loaded 2-core machine)
 STOP_TIMEOUT_S = 20.0
+STAGES = ("queue", "compute_input", "compute_infer", "compute_output")  # per request, in Triton's statistics
 READY_PREFIX = '{"serving"'  # the one JSON line `core serve` prints once the model is loaded
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `python -m core` runs from
 
@@ -39,17 +44,25 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             probe.close()
 
 
-def metric_total(text: str, name: str, model: str) -> float:
-    """The sum of a Prometheus counter over the versions of `model` in Triton's /metrics text."""
-    pattern = rf'^{re.escape(name)}{{[^}}]*model="{re.escape(model)}"[^}}]*}} (\S+)$'
-    return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
+def model_statistics(payload: dict) -> dict[str, int]:
+    """Triton's statistics answer (`/v2/models/<model>/stats`) summed over the model's versions: `inference_count`
+    (requests), `execution_count` (batches run: fewer than requests when the dynamic batcher grouped them) and the
+    cumulative nanoseconds of each request's stages (`queue_ns`, `compute_input_ns`, `compute_infer_ns`,
+    `compute_output_ns`). Counted as each request completes, unlike the Prometheus metrics, refreshed periodically."""
+    totals = dict.fromkeys(("inference_count", "execution_count", *(f"{stage}_ns" for stage in STAGES)), 0)
+    for version in payload["model_stats"]:
+        totals["inference_count"] += int(version.get("inference_count", 0))
+        totals["execution_count"] += int(version.get("execution_count", 0))
+        for stage in STAGES:
+            totals[f"{stage}_ns"] += int(version["inference_stats"][stage]["ns"])
+    return totals
 
 
 class ServeProcess:
     """One `core serve` child on 127.0.0.1 with fixed ports, so it can be killed and restarted on the same ones."""
 
     def __init__(self, weights: Path, labels: Path, *, options: Sequence[str] = (), ports: Sequence[int] | None = None,
-                 model: str = "ssd") -> None:
+                 model: str = DEFAULT_MODEL_NAME) -> None:
         self.weights, self.labels, self.options, self.model = Path(weights), Path(labels), list(options), model
         self.grpc_port, self.http_port, self.metrics_port = ports or free_ports(3)
         self.url = f"grpc://127.0.0.1:{self.grpc_port}"
@@ -66,7 +79,7 @@ class ServeProcess:
         self._workspace = tempfile.mkdtemp(prefix="eds-serve-")
         self.process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         cwd=PROJECT_ROOT, start_new_session=True,
-                                        env={**os.environ, "PYTRITON_HOME": self._workspace})
+                                        env={**os.environ, "TMPDIR": self._workspace})
         ready = threading.Event()
         errors: list[str] = []
 
@@ -109,13 +122,15 @@ class ServeProcess:
         if self._workspace is not None:
             shutil.rmtree(self._workspace, ignore_errors=True)
             self._workspace = None
+        if self.process is not None:
+            for region in Path("/dev/shm").glob(f"{shm_prefix(self.process.pid)}*"):
+                region.unlink(missing_ok=True)
 
-    def metric(self, name: str) -> float:
-        """A Triton counter of this server's model, e.g. nv_inference_count (requests) or nv_inference_exec_count
-        (executions: fewer than requests when the dynamic batcher grouped them)."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+    def statistics(self) -> dict[str, int]:
+        """Triton's own statistics of this server's model (`model_statistics`), read now."""
+        url = f"http://127.0.0.1:{self.http_port}/v2/models/{self.model}/stats"
         with urllib.request.urlopen(url, timeout=5) as response:
-            return metric_total(response.read().decode(), name, self.model)
+            return model_statistics(json.load(response))
 
     def __enter__(self) -> ServeProcess:
         return self.start()

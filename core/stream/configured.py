@@ -28,7 +28,8 @@ from core.config import Settings
 from core.errors import UserError
 from core.stream.base import SourceLimits
 from core.stream.operator_pipelines import operator_pipeline, pipelines_file
-from core.stream.sources import check_limits, display_uri, parse_source_uri
+from core.stream.shown_uri import display_uri
+from core.stream.sources import check_limits, parse_source_uri
 
 STREAMS_FILE_NAME = "streams.toml"
 MAX_NAME_LENGTH = 80

@@ -2,8 +2,8 @@
 
 `draw_demo_frame` is the one place that decides what the demo world looks like, so the demo dataset and detector
 can reuse it; it returns the ground-truth boxes with the picture. The stamp in the bottom-left corner is the frame
-counter as 16 black/white blocks (machine-readable after lossy encoding, see `read_frame_counter`) followed by the
-counter and wall-clock time as text (human-readable).
+counter as 16 black/white blocks (`COUNTER_BITS` blocks of `COUNTER_BLOCK` pixels, least significant bit first,
+machine-readable after lossy encoding) followed by the counter and wall-clock time as text (human-readable).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from datetime import datetime
 import cv2
 import numpy as np
 
-from core.data.synthetic import SHAPE_CLASSES
+from core.shapes import SHAPE_CLASSES
 from core.stream.base import Clock, SourceLimits, ThreadedSource
 
 DEMO_CLASSES: tuple[str, ...] = ("BACKGROUND", *(shape.name for shape in SHAPE_CLASSES))
@@ -84,18 +84,6 @@ def draw_demo_frame(index: int, width: int = 640, height: int = 480, *, fps: flo
     if stamp:
         _stamp(canvas, index, time.time() if wall_time is None else wall_time)
     return canvas, objects
-
-
-def read_frame_counter(image: np.ndarray) -> int:
-    """The counter `draw_demo_frame` stamped (modulo 2**16), read from the centres of its blocks."""
-    top = image.shape[0] - 2 * COUNTER_BLOCK
-    grey = image[top + 2:top + COUNTER_BLOCK - 2].mean(axis=(0, 2))
-    value = 0
-    for bit in range(COUNTER_BITS):
-        left = 2 + bit * COUNTER_BLOCK
-        if grey[left + 2:left + COUNTER_BLOCK - 2].mean() > 128:
-            value |= 1 << bit
-    return value
 
 
 class DemoSource(ThreadedSource):

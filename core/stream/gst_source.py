@@ -4,12 +4,7 @@ Opened for `rtp://...?decoder=jetson|gstreamer` (the program's own `core.stream.
 `gst:NAME` (an operator's pipeline), always as a `ReceivePlan` that `core.gst.receive` checked and builds element by
 element: no text of a page or a URI ever reaches GStreamer's parser. Needs GStreamer's Python bindings (PyGObject +
 Gst 1.0), which Debian and JetPack ship for their own Python only; without them opening such a source is a one-line
-error and every other source still works. The Jetson receive pipeline (`receive_pipeline(jetson=True)`):
-
-    udpsrc port=5000 caps="application/x-rtp,media=video,clock-rate=90000,encoding-name=H265,payload=96"
-    ! rtpjitterbuffer latency=50 drop-on-latency=true ! rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv
-    ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink name=sink max-buffers=2 drop=true
-    sync=false
+error and every other source still works.
 
 The appsink must deliver `video/x-raw,format=BGR`; a picture over the pixel cap is refused from its caps before
 its memory is read. Packet counters are not visible through an appsink; frames, fps, resolution changes, decode

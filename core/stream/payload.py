@@ -127,11 +127,6 @@ class AccessUnitAssembler:
         self._last_sequence: int | None = None  # of the previous unit: a unit whose first packet is lost is incomplete
         self.use_format(nal_format)
 
-    @property
-    def pending_bytes(self) -> int:
-        """Payload bytes of the unit being gathered (at most `max_unit_bytes`)."""
-        return 0 if self._pending is None else self._pending.size
-
     def use_format(self, nal_format: NalFormat) -> None:
         """Depacketize `nal_format` from now on, the unit being gathered included (its packets are kept as they
         came: the codec matters only when a unit is complete)."""

@@ -1,6 +1,8 @@
-"""Text builders for stream descriptions: SDP for FFmpeg-based players and GStreamer pipelines (Jetson and PC).
+"""Text builders for stream descriptions: SDP for FFmpeg-based players, the software sender that stands in for a
+Jetson on a PC, and the receive pipeline of `rtp://...&decoder=jetson|gstreamer` sources.
 
-Pure functions (no I/O), so they are tested as text and shown in `--help`, the README and the dashboard.
+Pure functions (no I/O), so they are tested as text. The Jetson's own sender command has its one builder in
+`core.gst.jetson_sender` (`sender_command`).
 """
 from __future__ import annotations
 
@@ -31,19 +33,6 @@ def sdp_text(*, port: int, codec: str = "h265", payload_type: int = 96, address:
 def rtp_caps(*, codec: str = "h265", payload_type: int = 96) -> str:
     return (f"application/x-rtp,media=video,clock-rate=90000,encoding-name={_format(codec).encoding_name},"
             f"payload={payload_type}")
-
-
-def jetson_send_pipeline(*, host: str, port: int = 5000, codec: str = "h265", device: str = "/dev/video0",
-                         width: int = 640, height: int = 480, fps: int = 30) -> str:
-    """The seed's Jetson sender (camera -> hardware encoder -> RTP/UDP), with the parameter sets on every keyframe.
-
-    `iframeinterval` keeps a receiver that joins mid-stream from waiting long for its first picture.
-    """
-    name = _format(codec).encoding_name.lower()
-    return (f"gst-launch-1.0 v4l2src device={device} ! video/x-raw,framerate={fps}/1,width={width},height={height} "
-            f"! nvvidconv ! 'video/x-raw(memory:NVMM),format=I420' ! nvv4l2{name}enc insert-vui=1 iframeinterval={fps} "
-            f"idrinterval={fps} insert-sps-pps=1 ! {name}parse ! rtp{name}pay config-interval=1 pt=96 "
-            f"! udpsink host={host} port={port} sync=false -e")
 
 
 def software_send_pipeline(*, host: str, port: int, codec: str = "h265", width: int = 640, height: int = 480,

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import av
 
+from core.retry import backoff_delay
 from core.stream.base import Clock, SourceHealth, SourceLimits
 from core.stream.container_source import DemuxedSource, oversize_reason
-from core.stream.sources import display_uri
+from core.stream.shown_uri import display_uri
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,6 @@ class RtspHealth(SourceHealth):
     connect_failures: int = 0
     last_error: str | None = None
     retry_in_s: float | None = None
-
-
-def backoff_delay(failures: int, initial: float = BACKOFF_INITIAL_S, maximum: float = BACKOFF_MAX_S) -> float:
-    """The wait before attempt number `failures` + 1: `initial`, doubled per failure in a row, at most `maximum`."""
-    return min(initial * 2 ** max(failures - 1, 0), maximum)
 
 
 class RtspSource(DemuxedSource):
@@ -82,7 +78,7 @@ class RtspSource(DemuxedSource):
             if self._stopping.is_set():
                 return
             failures = 1 if self.health.frames_decoded > decoded_before else failures + 1
-            self._note_failure(error, backoff_delay(failures, *self._backoff))
+            self._note_failure(error, backoff_delay(failures, first_s=self._backoff[0], max_s=self._backoff[1]))
 
     def _session(self) -> str:
         """Open one session and play it until it ends; the reason it ended (or did not open), credentials out."""

@@ -21,7 +21,7 @@ A source URI is data, never a program: the GStreamer pipelines it can start are 
 (`core.stream.pipelines.receive_pipeline`, chosen with decoder=) or the operator's, checked element by element
 (`core.gst.receive`). Every source keeps the pixel and frame-rate caps of its `SourcePolicy` (from the settings),
 and demo/webcam sizes and rates over them are refused before anything opens. Credentials in an rtsp:// URI are
-never shown: `display_uri` replaces them for logs, health and pages.
+never shown: `display_uri` (core.stream.shown_uri) replaces them for logs, health and pages.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from core.gst.receive import check_receive_pipeline
 from core.stream.base import FrameSource, SourceLimits
 from core.stream.nal import FORMATS
 from core.stream.operator_pipelines import operator_pipeline, pipelines_file
+from core.stream.shown_uri import display_uri
 
 AUTO_CODEC = "auto"
 RTP_CODECS = (AUTO_CODEC, *FORMATS)
@@ -87,19 +88,6 @@ class SourceSpec:
     kind: str
     target: str
     options: dict[str, str] = field(default_factory=dict)
-
-
-def display_uri(uri: str) -> str:
-    """`uri` with the user name and password of a `scheme://USER:PASS@host` form replaced by `***`."""
-    scheme, separator, rest = uri.partition("://")
-    if not separator:
-        return uri
-    ends = [index for index in (rest.find(mark) for mark in "/?#") if index >= 0]
-    authority_end = min(ends, default=len(rest))
-    authority = rest[:authority_end]
-    if "@" not in authority:
-        return uri
-    return f"{scheme}://***@{authority.rpartition('@')[2]}{rest[authority_end:]}"
 
 
 def _split_query(text: str) -> tuple[str, dict[str, str]]:

@@ -1,7 +1,12 @@
-"""The Live page's health panel, refreshed once a second: state (also "waiting for a keyframe"), arriving and
-decoded rates, time to the first picture, stage and end-to-end latency, stream errors, the RTP senders refused in
-the last minute (which address, why), a sparkline of the last minutes and the detections per class of the last
-minute (this viewer's filter).
+"""The Live page's signal and health, each refreshed once a second.
+
+Above the video, `signal_panel`: what is happening (starting the stream, switching the model and what runs
+meanwhile, a model or source that failed), the state (live, waiting for a keyframe, no signal) and, for an RTP port
+where nothing arrives, why (the Streams page's likely causes) with the Jetson's sender command one click away.
+Below it, `health_panel`: arriving, decoded, processed and shown rates (only while there is a picture: "no
+signal" otherwise), time to the first picture, stage and end-to-end latency, stream errors, the RTP senders refused
+in the last minute (which address, why), how the video is shared, a sparkline of the last minutes and the detections
+per class of the last minute (this viewer's filter).
 
 A source or model that did not start (an inference server that is down, say) is asked for again every
 RETRY_EVERY_S seconds while the page is open, and at once with "Retry now", so it starts when the server is back."""
@@ -15,33 +20,99 @@ from datetime import datetime
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.detect import DetectorSpec
+from core.gst.addresses import server_ipv4_addresses
+from core.gst.jetson_sender import preset_options, sender_command
 from core.live import registry
 from core.live.monitor import PipelineMonitor, monitor_for
+from core.live.pipeline import LivePipeline
+from core.live.signal import SignalStatus, signal_status
 from core.live.viewer import Viewer, janitor
+from dashboard import resources
 from dashboard.components import login
 from dashboard.components.live_video import check_webrtc_connection
+from dashboard.components.live_model import backend_label
+from dashboard.components.stream_listen import nothing_arriving_warning
 from dashboard.components.text import plain
 
 HEALTH_PERIOD_S = 1.0
 RETRY_EVERY_S = 5.0
 REFUSED_SHOWN_FOR_S = 60.0
+NETWORK_SCHEMES = ("rtp://", "rtsp://")  # sources whose first decode waits for the network (and a keyframe)
+SENDER_PRESET = "jetpack5-usb-h265"  # the sender command offered where nothing arrives (a keyframe every second)
 
 
-def _state_banner(source: dict) -> None:
-    state, seconds = source["state"], source.get("seconds_since_data")
-    if source.get("not_decoding"):
-        st.warning(f"Packets arrive but nothing decodes: {plain(source['not_decoding'])}", icon=":material/report:")
-    elif state == "live":
-        st.success("Live", icon=":material/videocam:")
-    elif state == "waiting":
-        st.info("Waiting for the stream...", icon=":material/hourglass_empty:")
-    elif state == "waiting_keyframe":
-        st.info(f"Waiting for a keyframe: the stream arrives, {source['frames_skipped']} frames skipped so far "
-                "(the sender's keyframe interval decides how long this takes)", icon=":material/key:")
-    elif state == "no_signal":
-        st.error(f"No signal: last frame {seconds or 0:.1f} s ago", icon=":material/videocam_off:")
-    else:
-        st.warning(f"Stream {plain(state)}", icon=":material/stop_circle:")
+_ICONS = {"live": ":material/videocam:", "waiting": ":material/hourglass_empty:", "waiting_keyframe": ":material/key:",
+          "no_signal": ":material/videocam_off:", "not_decoding": ":material/report:"}
+
+
+def _state_banner(status: SignalStatus) -> None:
+    show = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[status.level]
+    show(plain(status.text), icon=_ICONS.get(status.state, ":material/stop_circle:"))
+
+
+def _sender_command(port: int) -> None:
+    """The Jetson's sender command for this server and `port`, behind one click."""
+    with st.expander(f"Sender command for the Jetson (to udp/{port} of this server)", icon=":material/terminal:"):
+        host = server_ipv4_addresses()[0].address
+        st.code(sender_command(preset_options(SENDER_PRESET, host, port=port)), language="bash", wrap_lines=True)
+        st.caption("Run it on the Jetson (JetPack 5 or later, USB camera, H.265, a keyframe every second). Every "
+                   "setting (camera, JetPack 4, codec, size) is on the Streams page.")
+
+
+def _model(spec: object) -> str:
+    if not isinstance(spec, DetectorSpec):
+        return "the model"
+    return f"{spec.weights.name} ({backend_label(spec.backend)})"
+
+
+def _running(pipeline: LivePipeline | None) -> str | None:
+    detector = pipeline.detector if pipeline is not None else None
+    return f"{detector.name} ({detector.backend})" if detector is not None else None
+
+
+def _request_failed(error: str | None, retry: Callable[[], None], running: str | None = None) -> None:
+    """Show why the source or model did not start (and the model the stream goes on with, `running`, if any), and
+    ask for it again when due (or when the user says so)."""
+    if error is None:
+        st.session_state.pop("live_retry_at", None)
+        return
+    due = st.session_state.setdefault("live_retry_at", time.monotonic() + RETRY_EVERY_S)
+    meanwhile = f"; the stream goes on with {plain(running)} meanwhile" if running else ""
+    st.error(f"{plain(error)} (trying again every {RETRY_EVERY_S:.0f} s{meanwhile})", icon=":material/error:")
+    if st.button("Retry now", icon=":material/refresh:", key="live_retry") or time.monotonic() >= due:
+        del st.session_state["live_retry_at"]
+        retry()
+
+
+@login.fragment(run_every=HEALTH_PERIOD_S)
+def signal_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
+    """Above the video: what is starting or switching, the state, and why nothing arrives (see the module
+    docstring); `retry` asks for the page's source and model again."""
+    check_webrtc_connection()
+    viewer.touch()
+    pipeline, error = viewer.pipeline, viewer.request_error
+    running = _running(pipeline)
+    _request_failed(error, retry, running)
+    if viewer.starting:
+        if pipeline is None:
+            st.info(f"Starting the stream with {plain(_model(viewer.requested_model))}...",
+                    icon=":material/hourglass_empty:")
+        else:
+            st.info(f"Switching to {plain(_model(viewer.requested_model))}: loading it; the video goes on with "
+                    f"{plain(running or 'no model')} meanwhile", icon=":material/sync:")
+    elif pipeline is None and error is None:
+        st.info("Choose a source.", icon=":material/hourglass_empty:")
+    if pipeline is None:
+        return
+    status = signal_status(pipeline.source.uri, pipeline.source.health_snapshot())
+    _state_banner(status)
+    if pipeline.failure:
+        st.error(f"Pipeline failed: {plain(pipeline.failure)}. Choose the source again to restart it.",
+                 icon=":material/error:")
+    if status.port is not None:  # an RTP port where nothing arrives: why, and what to run on the Jetson
+        nothing_arriving_warning(status.port)
+        _sender_command(status.port)
 
 
 def refused_senders_text(source: dict) -> str | None:
@@ -63,6 +134,11 @@ def _refused_senders(source: dict) -> None:
 def _first_frame(source: dict) -> str:
     milliseconds = source.get("first_frame_ms")
     return "–" if milliseconds is None else f"{milliseconds / 1000:.1f} s"
+
+
+def _first_picture(viewer: Viewer) -> str:
+    seconds = viewer.first_picture_s()
+    return "–" if seconds is None else f"{seconds:.1f} s"
 
 
 def _ms(summary: dict | None, key: str) -> str:
@@ -98,60 +174,47 @@ def _detections_table(viewer: Viewer, monitor: PipelineMonitor) -> None:
         st.caption("No detections in the last minute (with this view's filter).")
 
 
-def _request_failed(error: str | None, retry: Callable[[], None], running: str | None = None) -> None:
-    """Show why the source or model did not start (and the model the stream goes on with, `running`, if any), and
-    ask for it again when due (or when the user says so)."""
-    if error is None:
-        st.session_state.pop("live_retry_at", None)
-        return
-    due = st.session_state.setdefault("live_retry_at", time.monotonic() + RETRY_EVERY_S)
-    meanwhile = f"; the stream goes on with {plain(running)} meanwhile" if running else ""
-    st.error(f"{plain(error)} (trying again every {RETRY_EVERY_S:.0f} s{meanwhile})", icon=":material/error:")
-    if st.button("Retry now", icon=":material/refresh:", key="live_retry") or time.monotonic() >= due:
-        del st.session_state["live_retry_at"]
-        retry()
+def _video_sharing(video: dict | None) -> str:
+    """How the video is sent (`VideoBroadcast.stats()`, None without a WebRTC viewer): one encoding for all."""
+    if video is None:
+        return "video: no WebRTC viewer"
+    encode = video["encode_ms"]
+    return (f"video: one VP8 encoding for {video['subscribers']} WebRTC viewer(s) · frames encoded "
+            f"{video['results_encoded']} · sent {video['frames_sent']} · keyframes {video['keyframes']} "
+            f"(asked {video['keyframe_requests']})" + (f" · encode p50 {encode['p50']:.1f} ms" if encode else ""))
 
 
 @login.fragment(run_every=HEALTH_PERIOD_S)
-def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
-    """The panel; `retry` asks for the page's source and model again."""
-    check_webrtc_connection()
-    viewer.touch()
-    pipeline, error = viewer.pipeline, viewer.request_error
-    detector = pipeline.detector if pipeline is not None else None
-    _request_failed(error, retry, f"{detector.name} ({detector.backend})" if detector else None)
+def health_panel(viewer: Viewer) -> None:
+    """Below the video: rates, latency, stream errors, video sharing, sparkline and detections."""
+    pipeline = viewer.pipeline
     if pipeline is None:
-        if viewer.starting or error is None:
-            st.info("Starting the stream..." if viewer.starting else "Choose a source.",
-                    icon=":material/hourglass_empty:")
         return
     stats = pipeline.stats()
     source = stats["source"]
-    _state_banner(source)
-    if stats["failure"]:
-        st.error(f"Pipeline failed: {plain(stats['failure'])}. Choose the source again to restart it.",
-                 icon=":material/error:")
     newest = stats.get("detector_last_error")
     if newest and newest["age_s"] < 10:  # a recent one: "inference server unreachable at grpc://..." while it is down
-        st.warning(f"Detector: {plain(newest['message'])} ({newest['age_s']:.0f} s ago; the stream goes on unannotated)",
-                   icon=":material/cloud_off:")
-    arriving, processing = st.columns(2), st.columns(2)  # two by two, so the labels fit beside the video
-    arriving[0].metric("fps in", f"{source['fps_arrival']:.1f}", help="frames arriving, decodable or not")
-    arriving[1].metric("fps decoded", f"{source['fps_decoded']:.1f}")
-    processing[0].metric("fps processed", f"{stats['fps_processed']:.1f}", help="frames detected and drawn")
-    processing[1].metric("fps shown", f"{viewer.fps_shown():.1f}", help="frames sent to this browser")
-    latency = stats["latency_ms"]
-    latencies = st.columns(3)
-    latencies[0].metric("latency p50", _ms(latency, "p50"))
-    latencies[1].metric("latency p95", _ms(latency, "p95"))
-    latencies[2].metric("viewers", registry.viewers(viewer.uri or ""))
-    stream = st.columns(2)
-    stream[0].metric("resolution", f"{source['width']}×{source['height']}" if source["width"] else "–")
-    stream[1].metric("first frame", _first_frame(source), help="from the first data received to the first picture")
+        st.warning(f"Detector: {plain(newest['message'])} ({newest['age_s']:.0f} s ago; the stream goes on "
+                   "unannotated)", icon=":material/cloud_off:")
+    live = source["state"] == "live"
+    rate = (lambda value: f"{value:.1f}") if live else (lambda value: "no signal")
+    columns = st.columns(6)
+    columns[0].metric("fps in", rate(source["fps_arrival"]), help="frames arriving, decodable or not")
+    columns[1].metric("fps decoded", rate(source["fps_decoded"]))
+    columns[2].metric("fps processed", rate(stats["fps_processed"]), help="frames detected")
+    columns[3].metric("fps shown", rate(viewer.fps_shown()), help="frames this browser showed (its own count)")
+    columns[4].metric("latency p50", _ms(latency := stats["latency_ms"], "p50"))
+    columns[5].metric("latency p95", _ms(latency, "p95"))
+    columns = st.columns(6)
+    columns[0].metric("viewers", registry.viewers(viewer.uri or ""))
+    columns[1].metric("resolution", f"{source['width']}×{source['height']}" if source["width"] else "–")
+    columns[2].metric("first picture", _first_picture(viewer),
+                      help="from choosing this source to its first picture sent to this browser")
     lost, received = source["packets_lost"], source["packets"]
-    errors = st.columns(2)
-    errors[0].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
-    errors[1].metric("decode errors", source["decode_errors"])
+    columns[3].metric("packet loss", f"{100.0 * lost / max(lost + received, 1):.2f} %", help=f"{lost} packets lost")
+    columns[4].metric("decode errors", source["decode_errors"])
+    columns[5].metric("first decode", _first_frame(source) if stats["uri"].startswith(NETWORK_SCHEMES) else "–",
+                      help="network streams: from the first packet received to the first decoded picture")
     _refused_senders(source)
     codec = source.get("codec")
     st.caption(f"source {plain(stats['uri'])}" + (f" · codec {plain(codec)} (from the stream)" if codec else "")
@@ -160,13 +223,20 @@ def health_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
                + f" · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")
-    threads = [stats, monitor_for(pipeline).stats(), janitor.stats()]
+    broadcast = resources.live_peers().broadcasts.get(pipeline)
+    video = broadcast.stats() if broadcast is not None else None
+    st.caption(_video_sharing(video))
+    monitor = monitor_for(pipeline)
+    threads = [stats, monitor.stats(), janitor.stats(), *([video] if video is not None else [])]
     st.caption(f"thread errors {sum(t['thread_errors'] for t in threads)} · restarts "
-               f"{sum(t['restarts'] for t in threads)} (pipeline, monitor, janitor; details in the server log)")
+               f"{sum(t['restarts'] for t in threads)} (pipeline, monitor, janitor, video encoder; details in the "
+               "server log)")
     stages = stats["stages_ms"]
     st.caption("stage p50 ms: " + " · ".join(f"{name} {value['p50']:.1f}" for name, value in stages.items()))
-    monitor = monitor_for(pipeline)
-    _sparkline(monitor)
-    _detections_table(viewer, monitor)
+    chart, table = st.columns([3, 2])
+    with chart:
+        _sparkline(monitor)
+    with table:
+        _detections_table(viewer, monitor)
     with st.expander("Raw stats (JSON)"):
         st.code(json.dumps(stats, indent=1, default=str), language="json")

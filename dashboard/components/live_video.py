@@ -1,16 +1,26 @@
-"""The Live page's video: WebRTC (receive-only, fed by this session's viewer track, playing without a click where
-the browser allows muted autoplay), or the compatibility view (an image a fragment refreshes), chosen by a toggle
-or automatically when WebRTC does not connect in time."""
+"""The live video of a viewer: WebRTC (receive-only, playing without a click where the browser allows muted
+autoplay) with the boxes drawn in the browser by this viewer's own filter, as wide as the page and with a
+fullscreen button; or the compatibility view (an image a fragment refreshes, drawn on the server), chosen by a
+toggle or automatically when WebRTC does not connect in time. The wall shows the same video as tiles.
+
+Signalling goes through the component: the browser's offer arrives as the component's state, the callback answers
+it (`PeerServer`, in `core.live.webrtc`) before the script reruns, and the answer goes back in the component's data.
+"""
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
+from core.errors import UserError
+from core.live.broadcast import overlay_colours
 from core.live.snapshot import jpeg_data_uri
-from core.live.viewer import Cursor, Viewer
-from core.live.webrtc import ViewerVideoTrack, pin_host_addresses, rtc_configuration
+from core.live.viewer import Cursor, ViewFilter, Viewer
+from core.live.webrtc import PeerServer
+from dashboard import resources
 from dashboard.components import login
 
 WEBRTC_KEY = "live_webrtc"
@@ -18,61 +28,90 @@ WEBRTC_KEY = "live_webrtc"
 # 7-9 s to a playing video on this 2-core machine, more under load, where 12 s fell back to the image view.
 WEBRTC_CONNECT_TIMEOUT_S = 25.0
 IMAGE_PERIOD_S = 0.1
+MAX_OFFER_ID = 64
 _FAILED = "live_webrtc_failed"
 _SIGNALLING_SINCE = "live_webrtc_signalling_since"
+_ANSWERS = "live_video_answers"
+_SESSION_ID = "live_video_session"
+_HERE = Path(__file__).parent
 
 
 @st.cache_resource
-def _host_addresses() -> list[str]:
-    return pin_host_addresses()
+def _component() -> Callable:
+    """The browser side (JavaScript and CSS beside this module), registered once per server."""
+    return st.components.v2.component("eds_live_video", js=(_HERE / "live_video.js").read_text(),
+                                      css=(_HERE / "live_video.css").read_text(), isolate_styles=False)
 
 
 def session_viewer() -> Viewer:
-    """This browser session's viewer (and its WebRTC track), made on first use."""
+    """This browser session's viewer of the Live page, made on first use."""
     if "live_viewer" not in st.session_state:
-        viewer = Viewer()
-        st.session_state["live_viewer"] = viewer
-        st.session_state["live_track"] = ViewerVideoTrack(viewer)
+        st.session_state["live_viewer"] = Viewer()
     return st.session_state["live_viewer"]
 
 
-def show_video(viewer: Viewer) -> None:
+def _answer_offer(peers: PeerServer, viewer: Viewer, key: str) -> None:
+    """The component's callback: answer the browser's newest offer for `key` (once per offer)."""
+    offer = (st.session_state.get(key) or {}).get("offer")
+    answers = st.session_state.setdefault(_ANSWERS, {})
+    if not isinstance(offer, dict):
+        return
+    offer_id = str(offer.get("id"))[:MAX_OFFER_ID]
+    if answers.get(key, {}).get("id") == offer_id:
+        return
+    peer_key = f"{st.session_state.setdefault(_SESSION_ID, uuid.uuid4().hex)}/{key}"
+    try:
+        answers[key] = {"id": offer_id, "sdp": peers.answer(peer_key, offer.get("sdp"), viewer)}
+    except UserError as error:
+        answers[key] = {"id": offer_id, "error": str(error)}
+
+
+def webrtc_video(viewer: Viewer, *, key: str, view: ViewFilter, names: list[str], mode: str = "page",
+                 title: str = "", status: str = "", status_level: str = "info",
+                 on_open: Callable[[], None] | None = None):
+    """The WebRTC video of `viewer` (the component's result: `playing`, `open`). `view` and `names` decide the
+    boxes drawn; a tile (`mode="tile"`) shows `title`, its fps and detections, and `status` (why there is no
+    picture) over the video, and calls `on_open` when clicked."""
+    peers = resources.live_peers()
+    answer = st.session_state.get(_ANSWERS, {}).get(key)
+    data = {"mode": mode, "answer": answer, "ice": peers.ice, "names": names,
+            "colours": overlay_colours(len(names)), "min_score": view.min_score,
+            "classes": sorted(view.classes) if view.classes is not None else None, "title": title,
+            "status": status, "status_level": status_level, "fullscreen": mode == "page"}
+    return _component()(key=key, data=data, on_offer_change=lambda: _answer_offer(peers, viewer, key),
+                        on_playing_change=lambda: None, on_open_change=on_open or (lambda: None), width="stretch")
+
+
+def show_video(viewer: Viewer, names: list[str]) -> None:
+    """The Live page's video with `names` for its boxes, and the compatibility view's switch below it."""
     failed = st.session_state.get(_FAILED, False)
-    compatibility = st.toggle("Compatibility view (refreshed image instead of WebRTC)", key="live_compatibility",
-                              help="For networks or browsers where WebRTC cannot connect; uses more CPU.")
+    compatibility = st.session_state.get("live_compatibility", False)
     if failed and not compatibility:
         left, right = st.columns([4, 1])
         left.warning(f"WebRTC did not connect within {WEBRTC_CONNECT_TIMEOUT_S:.0f} s: showing the compatibility view.")
         if right.button("Retry WebRTC"):
             st.session_state.pop(_FAILED, None)
+            st.session_state.pop(_ANSWERS, None)
             st.rerun()
     if compatibility or failed:
         _image_view(viewer)
     else:
-        _webrtc_view()
-
-
-def _webrtc_view() -> None:
-    _host_addresses()
-    webrtc_streamer(
-        key=WEBRTC_KEY, mode=WebRtcMode.RECVONLY, source_video_track=st.session_state["live_track"],
-        desired_playing_state=True,  # connects on its own (no START button); the video is muted, so it autoplays
-        rtc_configuration=rtc_configuration(), sendback_audio=False,
-        media_stream_constraints={"video": True, "audio": False},
-        video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True, "controls": False,
-                          "style": {"width": "100%"}},
-    )
+        webrtc_video(viewer, key=WEBRTC_KEY, view=viewer.filter, names=names)
+    st.toggle("Compatibility view (refreshed image instead of WebRTC)", key="live_compatibility",
+              help="For networks or browsers where WebRTC cannot connect; uses more CPU.")
 
 
 def check_webrtc_connection() -> None:
-    """Switch this session to the compatibility view if WebRTC has been connecting for too long (called ~1/s)."""
-    context = st.session_state.get(WEBRTC_KEY)
-    state = getattr(context, "state", None)
-    if state is None or not state.signalling or state.playing:
+    """Switch this session to the compatibility view if WebRTC has been connecting for too long since the browser's
+    offer was answered (called ~1/s)."""
+    if st.session_state.get("live_compatibility") or st.session_state.get(_FAILED):
+        return
+    state = st.session_state.get(WEBRTC_KEY) or {}
+    if state.get("playing") or WEBRTC_KEY not in st.session_state.get(_ANSWERS, {}):
         st.session_state.pop(_SIGNALLING_SINCE, None)
         return
     since = st.session_state.setdefault(_SIGNALLING_SINCE, time.monotonic())
-    if time.monotonic() - since > WEBRTC_CONNECT_TIMEOUT_S and not st.session_state.get(_FAILED):
+    if time.monotonic() - since > WEBRTC_CONNECT_TIMEOUT_S:
         st.session_state[_FAILED] = True
         st.rerun(scope="app")
 

@@ -14,7 +14,7 @@ from core.stream.configured import (InvalidStreams, StreamEntry, default_streams
                                     rtp_port, save_streams, shown_entries, stream_problems, streams_file,
                                     with_hidden_credentials)
 from core.stream.listen_report import ArrivalRow, arrival_row, failed_row, nothing_arriving_causes, rtp_entries
-from core.stream.sources import display_uri
+from core.stream.shown_uri import display_uri
 from dashboard import resources
 from dashboard.components import login
 from dashboard.components.text import plain
@@ -71,9 +71,13 @@ def _table(rows: list[ArrivalRow]) -> None:
         if not row.listening:
             st.error(f"udp/{row.port}: {plain(row.status)}")
         elif not row.arriving:
-            causes = "\n".join(f"- {cause}" for cause in nothing_arriving_causes(row.port))
-            st.warning(f"**Nothing arriving on udp/{row.port}**. Likely causes:\n{causes}",
-                       icon=":material/portable_wifi_off:")
+            nothing_arriving_warning(row.port)
+
+
+def nothing_arriving_warning(port: int) -> None:
+    """The "Nothing arriving on udp/PORT" warning with the likely causes (here and on the Live page)."""
+    causes = "\n".join(f"- {cause}" for cause in nothing_arriving_causes(port))
+    st.warning(f"**Nothing arriving on udp/{port}**. Likely causes:\n{causes}", icon=":material/portable_wifi_off:")
 
 
 @login.fragment(run_every=LISTEN_PERIOD_S)

@@ -10,7 +10,7 @@ from core.gst import examples
 from core.gst.addresses import HostAddress, server_ipv4_addresses
 from core.gst.convert import convert_for_display
 from core.gst.explain import Explanation, explain_pipeline, explanation_text, properties_and_capabilities
-from core.gst.sender import CODECS, CSI, PRESETS, SenderOptions, camera_kind, encoder_factory, sender_command
+from core.gst.jetson_sender import CODECS, CSI, PRESETS, SenderOptions, camera_kind, encoder_factory, sender_command
 from dashboard.components.text import plain
 
 ADDRESS_TTL_S = 60

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.catalog import find_models, sample_images
+from core.catalog import models_or_untrained, sample_images
 from core.detect import DetectorSpec, available_backends
 from core.detect.service import detect_image_bytes
 from core.errors import UserError
@@ -14,7 +14,7 @@ from dashboard.components.text import plain
 
 st.title("Detect")
 settings = resources.settings()
-models = find_models(settings)
+models = models_or_untrained(settings)
 names = [m.name for m in models]
 
 left, right = st.columns([1, 2])
@@ -46,7 +46,8 @@ with right:
         except UserError as error:
             st.error(plain(error))
         else:
-            inline.image(result.annotated_png, caption=f"{image_name}: {len(result.records)} detections, "
+            found = len(result.records)
+            inline.image(result.annotated_png, caption=f"{image_name}: {found} detection{'' if found == 1 else 's'}, "
                          f"{result.width}x{result.height}, {result.milliseconds:.0f} ms ({backend})")
             inline.download_link("Download the annotated image (PNG)", result.annotated_png,
                                  f"{image_name.rsplit('.', 1)[0]}-detections.png", "image/png")

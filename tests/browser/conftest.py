@@ -7,7 +7,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, wait_for_http
+from benchmarks.browser import screenshot as save_screenshot
 from core.config import REPO_ROOT
+from tests.polling import first_value
 
 SCREENSHOTS = REPO_ROOT / "tests" / "browser" / "screenshots"
 
@@ -24,13 +25,11 @@ LOGIN_URL = re.compile(r"https?://\S+/\?token=[\w-]+")
 
 def wait_for_login_url(console: Path, timeout: float) -> str:
     """The one-time login URL a server printed on its console (captured in the file `console`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = LOGIN_URL.search(console.read_text(errors="replace")) if console.exists() else None
-        if match:
-            return match.group(0)
-        time.sleep(0.3)
-    raise TimeoutError(f"no login URL in {console} within {timeout} s")
+    match = first_value(lambda: LOGIN_URL.search(console.read_text(errors="replace")) if console.exists() else None,
+                        timeout, interval=0.3)
+    if match is None:
+        raise TimeoutError(f"no login URL in {console} within {timeout} s")
+    return match.group(0)
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +89,5 @@ def page(browser):
 
 
 def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+    """A full-page screenshot named `name` among the browser tests' screenshots."""
+    return save_screenshot(page, SCREENSHOTS / f"{name}.png")

@@ -137,7 +137,7 @@ def test_training_page_shows_curves_and_the_seed_table(history_app, tall_page):
     page.get_by_text("Copy as Markdown").click()
     table = page.locator('[data-testid="stCode"]').first.inner_text(timeout=30_000)
     assert table.startswith("| device | Images/sec | Time per epoch | batch size | dataset |")
-    assert "| NVIDIA H100 80GB HBM3 | 646.0 | 5.0 s | 64 | synthetic |" in table
+    assert "| NVIDIA H100 80GB HBM3 | 1563.8 | 2.0 s | 64 | synthetic |" in table
     page.wait_for_timeout(1500)
     screenshot(page, "training_page")
 

@@ -1,5 +1,7 @@
 """The Live page in headless chromium: WebRTC video that starts without a click, the demo stream with detections,
-the compatibility view, three viewers sharing one pipeline, "no signal" when the RTP sender stops and recovery
+the compatibility view, three viewers sharing one pipeline, viewers with their own filters drawing their own boxes
+over one shared encoding, a late viewer's keyframe on joining, a silent port explained in place with the sender
+command, the video as wide as the page with a fullscreen button, "no signal" when the RTP sender stops and recovery
 when it restarts, switching source while playing, an H.265 stream on a stream configured as H.264, an RTSP camera
 (a real RTSP server on 127.0.0.1) configured as a stream, nothing fetched from outside the app, README command 1
 leaving udp/5000 free, and the "Triton server" model choice (a real `core serve` on 127.0.0.1: down at first, then up,
@@ -18,14 +20,18 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from benchmarks.live_viewers import (APP_ENV, CHROMIUM_WEBRTC_ARGS, WEBRTC_FRAME, choose, choose_stream,
-                                     configure_streams, open_live, probe, webrtc_frames)
+from benchmarks.live_viewers import (APP_ENV, CHROMIUM_WEBRTC_ARGS, LIVE_VIDEO, choose, choose_stream,
+                                     configure_streams, open_live, probe, set_threshold, video_sharing, video_state,
+                                     webrtc_frames)
 from core.config import DEFAULT_TRITON_URL, DEMO_DIR, REPO_ROOT
 from core.serve.process import ServeProcess
+from core.model import read_labels
 from core.stream.configured import StreamEntry
 from dashboard.components.text import plain
 from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
@@ -95,6 +101,17 @@ def source_caption(page, uri_start: str):
     return page.get_by_text(re.compile(rf"^source {re.escape(shown(uri_start))}"))
 
 
+@contextmanager
+def own_server(data_root: Path) -> Iterator[str]:
+    """A server of a test's own (pages closed by other tests would still count as viewers until released)."""
+    process, url = start_streamlit(APP_ENV, data_root)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 def _counters(page) -> dict[str, int]:
     text = page.get_by_text(re.compile(r"frames in \d+ · inferences")).first.inner_text()
     return {key: int(value) for key, value in re.findall(r"(frames in|inferences|skipped|detector errors) (\d+)", text)}
@@ -103,7 +120,7 @@ def _counters(page) -> dict[str, int]:
 @pytest.mark.timeout(150)
 def test_webrtc_starts_without_a_click_and_shows_the_demo_stream_with_detections(live_url, webrtc_browser) -> None:
     page, video = open_live(webrtc_browser, live_url)
-    assert page.frame_locator(WEBRTC_FRAME).first.get_by_role("button", name="Start").count() == 0
+    assert page.get_by_role("button", name="Start").count() == 0
     before, shown_before = webrtc_frames(video), probe(video)["frames"]
     wait_until(lambda: webrtc_frames(video)["received"] - before["received"] >= MIN_FRAMES_DELIVERED, 60,
                f"{MIN_FRAMES_DELIVERED} frames delivered to the page's track")
@@ -238,7 +255,7 @@ def test_compatibility_view_refreshes_an_image(live_url, webrtc_browser) -> None
 
     wait_until(refreshed_five_times, 45, "5 different pictures in the compatibility view")
     screenshot(page, "live_page_compatibility")
-    assert page.locator(WEBRTC_FRAME).count() == 0
+    assert page.locator(LIVE_VIDEO).count() == 0
     page.context.close()
 
 
@@ -257,13 +274,8 @@ def test_the_page_fetches_nothing_from_outside_the_app(live_url, webrtc_browser)
 
 @pytest.mark.timeout(150)
 def test_three_viewers_share_one_inference_per_frame(webrtc_browser, tmp_path) -> None:
-    # a server of its own: pages closed by the other tests would still count as viewers until released
-    process, url = start_streamlit(APP_ENV, tmp_path)
-    try:
+    with own_server(tmp_path) as url:
         _three_viewers(url, webrtc_browser)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _three_viewers(live_url: str, webrtc_browser) -> None:
@@ -283,6 +295,118 @@ def _three_viewers(live_url: str, webrtc_browser) -> None:
     assert counters["inferences"] <= counters["frames in"]
     for viewer_page, _ in viewers:
         viewer_page.context.close()
+
+
+def _choose_classes(page, names: list[str]) -> None:
+    box = page.get_by_test_id("stMultiSelect").filter(has_text="Classes (this view")
+    for name in names:
+        box.click()
+        page.get_by_role("option", name=name, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def _labels_drawn(page) -> set[int]:
+    return set(video_state(page).get("labels", []))
+
+
+@pytest.mark.timeout(240)
+def test_viewers_with_their_own_filters_see_their_own_boxes_from_one_encoding(webrtc_browser, tmp_path) -> None:
+    with own_server(tmp_path) as url:  # only these pages watch the demo stream
+        small = {"width": 1100, "height": 900}
+        pages = [open_live(webrtc_browser, url, viewport=small)[0] for _ in range(3)]
+        names = read_labels(DEMO_DIR / "labels.txt")  # the model's class ids (alphabetical, not the scene's order)
+        circle, star = names.index("circle"), names.index("star")
+        _choose_classes(pages[0], ["circle"])
+        _choose_classes(pages[1], ["star"])
+        for page, wanted in ((pages[0], {circle}), (pages[1], {star})):  # each draws its own class, and only it
+            wait_until(lambda: _labels_drawn(page) == wanted, 60, f"only class {wanted} drawn")
+        wait_until(lambda: len(_labels_drawn(pages[2])) >= 3, 60, "every class the third viewer keeps drawn")
+        seen = {number: set() for number in range(3)}
+        for _ in range(20):  # over a second or more of frames, nobody sees another viewer's choice
+            for number, page in enumerate(pages):
+                seen[number] |= _labels_drawn(page)
+            time.sleep(0.1)
+        assert seen[0] == {circle} and seen[1] == {star} and len(seen[2]) >= 3
+        # one encoding for all three: every encoded frame is a processed result, sent to more than one viewer
+        before, counters_before = video_sharing(pages[0]), _counters(pages[0])
+        wait_until(lambda: video_sharing(pages[0])["encoded"] >= before["encoded"] + 30, 60, "30 more frames encoded")
+        after, counters = video_sharing(pages[0]), _counters(pages[0])
+        encoded, sent = after["encoded"] - before["encoded"], after["sent"] - before["sent"]
+        inferences = counters["inferences"] - counters_before["inferences"]
+        screenshot(pages[0], "live_page_own_filter_circle")
+        screenshot(pages[1], "live_page_own_filter_star")
+        print(f"over the window: inferences {inferences}, frames encoded {encoded}, sent {sent} (3 viewers)")
+        assert after["viewers"] == 3
+        assert encoded <= inferences + 2  # at most one encode per processed frame (the captions are read apart)
+        assert sent >= 2 * encoded  # each encoded frame went to several viewers
+        for page in pages:
+            page.context.close()
+
+
+@pytest.mark.timeout(150)
+def test_the_filter_survives_toggling_to_video_files_and_back(live_url, webrtc_browser) -> None:
+    page, _ = open_live(webrtc_browser, live_url)
+    set_threshold(page, 0.7)
+    _choose_classes(page, ["circle"])
+    page.get_by_text("Video file", exact=True).click()
+    page.get_by_text(re.compile(r"^No video files")).wait_for(timeout=30_000)  # this data root has none
+    page.get_by_text("Stream", exact=True).first.click()
+    page.locator(LIVE_VIDEO).wait_for(timeout=30_000)
+    slider = page.get_by_test_id("stSlider").filter(has_text="Score threshold")
+    slider.get_by_test_id("stSliderThumbValue").get_by_text("0.70", exact=True).wait_for(timeout=30_000)
+    assert "circle" in page.get_by_test_id("stMultiSelect").filter(has_text="Classes (this view").inner_text()
+    page.context.close()
+
+
+FIRST_PICTURE_BOUND_S = 5.0  # generous: the goal is 1 s (a keyframe asked for on joining), on a loaded machine
+
+
+@pytest.mark.timeout(180)
+def test_a_viewer_joining_late_gets_a_keyframe_at_once(webrtc_browser, tmp_path) -> None:
+    with own_server(tmp_path) as url:
+        first, _ = open_live(webrtc_browser, url)
+        wait_until(lambda: probe(first)["frames"] >= 30, 60, "the first viewer watching for a while")
+        asked = video_sharing(first)["keyframes_asked"]
+        late, _ = open_live(webrtc_browser, url)
+        wait_until(lambda: "firstFrameMs" in video_state(late), 30, "the late viewer's first frame")
+        first_frame_s = video_state(late)["firstFrameMs"] / 1000
+        wait_until(lambda: video_sharing(first)["keyframes_asked"] >= asked + 1, 15, "a keyframe asked for the joiner")
+        print(f"late viewer: first frame {first_frame_s:.2f} s after its connection was up")
+        assert first_frame_s <= FIRST_PICTURE_BOUND_S
+        first.context.close()
+        late.context.close()
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, {"width": 1024, "height": 768}],
+                         ids=["1440x900", "1024x768"])
+def test_a_silent_port_says_why_nothing_arrives_with_the_sender_command(live_url, rtp_ports, webrtc_browser,
+                                                                        viewport) -> None:
+    page, _ = open_live(webrtc_browser, live_url, stream=RTP_STREAM, viewport=viewport)  # nobody sends to it
+    page.get_by_text(f"Nothing arriving on udp/{rtp_ports[0]}").wait_for(timeout=30_000)
+    page.get_by_text("Likely causes").first.wait_for()
+    for metric in ("fps in", "fps shown"):  # not a rate over a placeholder
+        tile = page.locator('[data-testid="stMetric"]', has_text=metric).first
+        wait_until(lambda: tile.inner_text().endswith("no signal"), 15, f"{metric} says no signal")
+    page.get_by_text(f"Sender command for the Jetson (to udp/{rtp_ports[0]}").click()
+    command = page.locator("code", has_text="gst-launch-1.0").first
+    command.wait_for(timeout=10_000)
+    assert f"port={rtp_ports[0]}" in command.inner_text()
+    assert video_state(page)["signal"] == "waiting"  # the video says so too ("WAITING FOR STREAM")
+    screenshot(page, f"live_page_silent_port_{viewport['width']}")
+    page.context.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_video_uses_the_page_width_and_goes_fullscreen(live_url, webrtc_browser) -> None:
+    page, _ = open_live(webrtc_browser, live_url, viewport={"width": 1440, "height": 900})
+    widths = page.evaluate("() => [document.querySelector('.eds-live video').clientWidth,"
+                           " document.querySelector('[data-testid=stMainBlockContainer]').clientWidth]")
+    assert widths[0] >= 0.9 * widths[1] - 64 and widths[0] > 800, f"video {widths[0]} px in a {widths[1]} px page"
+    page.get_by_role("button", name="Fullscreen").click()
+    page.wait_for_function("() => document.fullscreenElement?.classList.contains('eds-live')", timeout=10_000)
+    page.keyboard.press("Escape")
+    page.context.close()
 
 
 @pytest.mark.timeout(120)

@@ -17,7 +17,8 @@ from core.stream import open_source
 from core.stream.base import Frame, FrameSource
 from core.stream.demo import draw_demo_frame
 from core.stream.pipelines import software_send_pipeline
-from core.stream.sender import RtpSender, SenderStats
+from core.stream.rtp_sender import RtpSender, SenderStats
+from tests.polling import wait_for
 
 GST_LAUNCH = shutil.which("gst-launch-1.0")
 
@@ -96,19 +97,22 @@ def send_demo_frames(sender: RtpSender, *, frames: int, width: int = 640, height
 
 def wait_until_listening(port: int, timeout: float = 30.0) -> None:
     """Return once something listens on UDP 127.0.0.1:`port` (no ICMP "port unreachable" for a 1-byte probe)."""
-    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect(("127.0.0.1", port))
         probe.settimeout(0.2)
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
             probe.send(b"\0")
             try:
                 probe.recv(1)
             except ConnectionRefusedError:
-                time.sleep(0.1)
+                return False
             except TimeoutError:
-                return
-    pytest.fail(f"nothing listens on UDP port {port} after {timeout:g} s")
+                return True
+            return False
+
+        if not wait_for(listening, timeout, interval=0.1):
+            pytest.fail(f"nothing listens on UDP port {port} after {timeout:g} s")
 
 
 def free_udp_port() -> int:
@@ -134,15 +138,17 @@ class Collected:
 def collect(source: FrameSource, seconds: float, *, until_silent: float | None = None) -> Collected:
     """Read frames for `seconds` (or until `until_silent` seconds pass without a frame after the first one)."""
     collected = Collected()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def silent() -> bool:
         frame = source.read(timeout=0.1)
         now = time.monotonic()
         if frame is not None:
             collected.frames.append(frame)
             collected.arrivals.append(now)
-        elif until_silent and collected.arrivals and now - collected.arrivals[-1] > until_silent:
-            break
+            return False
+        return bool(until_silent and collected.arrivals and now - collected.arrivals[-1] > until_silent)
+
+    wait_for(silent, seconds, interval=0.0)  # the read waits by itself
     return collected
 
 

@@ -19,6 +19,7 @@ import pytest
 from core.cli import main
 from core.data.fetch import image_problem
 from core.data.open_images import SOURCE_COLUMNS, SUBSET_COLUMNS, annotation_file
+from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = [("/m/0898b", "Zebra"), ("/m/0120dh", "Sea turtle"), ("/m/084zz", "Whale"), ("/m/0ccs93", "Canary")]
@@ -230,9 +231,7 @@ def test_download_resumes_after_being_killed(request, tmp_path):
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while len(images_in(data / "train")) < 4 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
+        wait_for(lambda: len(images_in(data / "train")) >= 4 or process.poll() is not None, 60, interval=0.05)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)

@@ -1,6 +1,7 @@
-"""The GStreamer pipeline texts we hand to people (core.stream.pipelines, the README's Jetson sender command) are run
-with gst-launch-1.0 to PLAYING and end of stream on 127.0.0.1: Jetson-only elements are swapped for software
-stand-ins, everything else runs as written. A missing gst-launch-1.0 fails (the README's setup installs it).
+"""The GStreamer pipeline texts we hand to people (core.stream.pipelines, the README's Jetson sender command; every
+sender preset runs in test_gst_sender_presets) are run with gst-launch-1.0 to PLAYING and end of stream on
+127.0.0.1: Jetson-only elements are swapped for software stand-ins, everything else runs as written. A missing
+gst-launch-1.0 fails (the README's setup installs it).
 
 Our parser (core.gst.syntax) is compared with GStreamer's own on a corpus: every pipeline we offer (examples, sender
 presets, receive and send pipelines), the GStreamer basics as printed, and tricky syntax (quotes, escaped spaces,
@@ -26,12 +27,12 @@ from stream_helpers import (FRAMES, free_udp_port, receive_with_our_receiver, st
 from core.errors import UserError
 from core.gst import examples, lexer
 from core.gst.launch_line import read_launch_line
-from core.gst.sender import PRESETS, preset_options, sender_command
+from core.gst.jetson_sender import PRESETS, preset_options, sender_command
 from core.gst.syntax import ParsedPipeline, parse_pipeline
-from core.stream.pipelines import jetson_send_pipeline, receive_pipeline, software_send_pipeline
+from core.stream.pipelines import receive_pipeline, software_send_pipeline
 from tests.unit.test_gst_explain import PARSE_ERRORS
+from tests.unit.test_gst_sender import readme_seed_command
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 REFERENCE_SCRIPT = Path(__file__).with_name("gst_parse_reference.py")
 
 
@@ -43,26 +44,9 @@ def _ending_by_itself(arguments: list[str], buffers: int) -> list[str]:
             + ["wait-on-eos=false"] + arguments[sink + 1:])
 
 
-def _readme_seed_command() -> str:
-    """The seed's Jetson sender as the README shows it (backslash-continued lines joined)."""
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"^gst-launch-1\.0 v4l2src.*?(?<!\\)$", text, flags=re.MULTILINE | re.DOTALL)
-    assert match, "the README no longer shows the seed's gst-launch-1.0 v4l2src ... command"
-    return match.group(0).replace("\\\n", " ")
-
-
-@pytest.mark.timeout(90)
-@pytest.mark.parametrize("codec", ["h265", "h264"])
-def test_jetson_sender_text_runs_with_stand_ins_and_is_received(codec: str) -> None:
-    text = jetson_send_pipeline(host="127.0.0.1", port=5000, codec=codec)
-    health = receive_with_our_receiver(with_stand_ins(text, codec), codec)
-    assert health["frames_decoded"] >= FRAMES - 5 and (health["width"], health["height"]) == (640, 480)
-    assert health["keyframes"] >= 2 and health["decode_errors"] == 0
-
-
 @pytest.mark.timeout(90)
 def test_the_readme_seed_command_runs_with_stand_ins_and_is_received() -> None:
-    command = _readme_seed_command()
+    command = readme_seed_command()
     assert "omxh265enc" in command and "udpsink host=HOST port=5000" in command
     health = receive_with_our_receiver(with_stand_ins(command, "h265"), "h265")
     assert health["frames_decoded"] >= FRAMES - 5 and (health["width"], health["height"]) == (640, 480)
@@ -94,8 +78,8 @@ def test_receive_pipeline_text_runs_to_end_of_stream_and_delivers_bgr(jetson: bo
 
 
 def test_stand_ins_leave_no_jetson_element_behind() -> None:
-    texts = [jetson_send_pipeline(host="h", codec=codec) for codec in ("h265", "h264")]
-    texts += ["gst-launch-1.0 " + receive_pipeline(), _readme_seed_command()]
+    texts = [sender_command(preset_options(name, "h")) for name in PRESETS]
+    texts += ["gst-launch-1.0 " + receive_pipeline(), readme_seed_command()]
     for text in texts:
         swapped = " ".join(with_stand_ins(text, "h265"))
         assert not re.search(r"\bnv\w+|omx\w+|NVMM|v4l2src", swapped), swapped
@@ -136,7 +120,6 @@ SELF_SET_PROPERTIES = {"tee": {"num-src-pads"}, "qtmux": {"faststart-file"}, "ud
 def _corpus() -> list[str]:
     lines = list(examples.EXAMPLES.values()) + TRICKY
     lines += [sender_command(preset_options(name, "192.168.1.10")) for name in PRESETS]
-    lines += [jetson_send_pipeline(host="192.168.1.10", codec=codec) for codec in ("h265", "h264")]
     lines += [receive_pipeline(jetson=jetson) for jetson in (True, False)]
     return lines + [software_send_pipeline(host="127.0.0.1", port=5000)]
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from stream_helpers import FRAMES, free_udp_port, receive_with_our_receiver, with_stand_ins
 
-from core.gst.sender import PRESETS, preset_options, sender_command
+from core.gst.jetson_sender import PRESETS, preset_options, sender_command
 
 SHORT_RUN_FRAMES = 5  # enough for the pipeline to negotiate caps, encode, payload and reach end of stream
 

@@ -16,6 +16,7 @@ from core.data.synthetic import make_synthetic_dataset
 from core.ledger import History, RunFilters
 from db import queries
 from db.engine import make_engine, session_scope
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 REPO = Path(__file__).resolve().parents[2]
@@ -36,13 +37,12 @@ def _optimize_runs(url: str) -> dict[str, tuple[str, set[str]]]:
 
 
 def _wait_for_running(url: str, target: str, process: subprocess.Popen, *, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def running() -> bool:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        if _optimize_runs(url).get(target, ("",))[0] == "running":
-            return
-        time.sleep(0.2)
-    pytest.fail(f"the {target} run did not start within {timeout:.0f} s")
+        return _optimize_runs(url).get(target, ("",))[0] == "running"
+
+    if not wait_for(running, timeout, interval=0.2):
+        pytest.fail(f"the {target} run did not start within {timeout:.0f} s")
 
 
 @pytest.mark.parametrize("kill_signal", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])

@@ -17,13 +17,13 @@ from contextlib import closing
 import pytest
 from stream_helpers import collect, send_demo_frames
 
-from tests.polling import wait_until
+from tests.polling import wait_for, wait_until
 
 from core.stream.base import SourceLimits
 from core.stream.nal import H264, H265
 from core.stream.rtp import DEFAULT_TAKEOVER_SILENCE_S, RtpPacket, SenderAllowList
 from core.stream.rtp_source import RtpSource
-from core.stream.sender import RtpSender
+from core.stream.rtp_sender import RtpSender
 
 FUZZ_PACKETS = 100_000
 HUGE_UNIT_BYTES = 64 * 1024 * 1024  # held whole, it alone would exceed the growth limit
@@ -106,9 +106,7 @@ def _blast(source: RtpSource, datagrams: Iterable[bytes]) -> int:
             for datagram in batch:
                 out.sendto(datagram, ("127.0.0.1", source.port))
             sent += len(batch)
-            deadline = time.monotonic() + 2.0
-            while source.health.packets < target and time.monotonic() < deadline:
-                time.sleep(0.001)
+            wait_for(lambda: source.health.packets >= target, 2.0, interval=0.001)
     return sent
 
 

@@ -16,7 +16,7 @@ import pytest
 from core.detect.base import Detections
 from core.live import LivePipeline
 from core.stream import open_source
-from core.stream.sender import run_sender
+from core.stream.rtp_sender import run_sender
 
 SOAK_S = float(os.environ.get("STREAM_SOAK_S", "60"))
 

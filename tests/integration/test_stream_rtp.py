@@ -19,7 +19,7 @@ from stream_helpers import (LossyRelay, collect, free_udp_port, require_gst_laun
 
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
-from core.stream.sender import RtpSender
+from core.stream.rtp_sender import RtpSender
 
 
 @pytest.mark.timeout(40)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -34,9 +33,15 @@ def rtsp_servers() -> Iterator[Callable[[int, str], RtspServer]]:
 
 def drain_until(source: FrameSource, frames: int, timeout: float) -> int:
     """Read frames until `frames` were read or `timeout` passed; how many were read."""
-    count, deadline = 0, time.monotonic() + timeout
-    while count < frames and time.monotonic() < deadline:
-        count += source.read(timeout=0.2) is not None
+    count = 0
+
+    def enough() -> bool:
+        nonlocal count
+        if count < frames:
+            count += source.read(timeout=0.2) is not None
+        return count >= frames
+
+    wait_for(enough, timeout, interval=0.0)  # the read waits by itself
     return count
 
 

@@ -1,14 +1,15 @@
-"""`core serve --input frames` (a real tritonserver through PyTriton running our whole detector) with `--backend
-triton` clients on 127.0.0.1.
+"""`core serve --input frames` (a real tritonserver running our whole detector in several model instances) with
+`--backend triton` clients on 127.0.0.1.
 
 Four threads send uint8 frames at once, one frame per request; their detections equal the local torch
-detector's, and Triton's own counters show batches of more than one request. One call with frames of mixed sizes
-answers in order, the client's higher score threshold filters on top of the server's, a live pipeline detects through
-it, a frame above the server's pixel cap is refused in one line, and the serve run records its input mode.
+detector's, and Triton's own counters show batches of more than one request. Three client processes do the same and
+their requests run in shared batches. One call with frames of mixed sizes answers in order, the client's higher score
+threshold filters on top of the server's, a live pipeline detects through it, a frame above the server's pixel cap is
+refused in one line, and the serve run records its input mode.
 """
 from __future__ import annotations
 
-import time
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -21,14 +22,17 @@ from core.serve.process import ServeProcess
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
 from tests.history_helpers import recorded_runs
-from tests.integration.triton_helpers import LABELS, WEIGHTS, detect_concurrently, server_options
+from tests.integration.triton_helpers import (LABELS, THREAD_TIMEOUT_S, WEIGHTS, client_process,
+                                              detect_concurrently, server_options)
+from tests.polling import wait_for
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = pytest.mark.timeout(360)  # a server start loads the model in `core serve` and in each instance
 
 SERVER_OPTIONS = server_options("frames")
 SIZES = ((640, 480), (320, 240))
 MAX_PIXELS = 640 * 480  # the server's EDS_MAX_DECODED_PIXELS here
 THREADS = 4
+PROCESSES = 3
 FRAMES_EACH = 6
 
 
@@ -85,6 +89,32 @@ def test_threads_at_once_match_the_local_detector_and_get_batched(server, local)
     assert executions < requests  # at least one execution ran a batch of two or more requests
 
 
+def test_requests_from_several_client_processes_are_batched_together(server, local):
+    """Each client is a process of its own (as the benchmark's receivers are); Triton's own statistics count fewer
+    executions than requests, so requests of different processes ran in one batch."""
+    serve, _ = server
+    context = multiprocessing.get_context("spawn")
+    barrier, answers = context.Barrier(PROCESSES), context.Queue()
+    indices = [[index * PROCESSES + number for index in range(FRAMES_EACH)] for number in range(PROCESSES)]
+    before = serve.statistics()
+    clients = [context.Process(target=client_process, args=(serve.url, indices[number], barrier, answers))
+               for number in range(PROCESSES)]
+    for client in clients:
+        client.start()
+    found = dict(answers.get(timeout=THREAD_TIMEOUT_S) for _ in clients)
+    for client in clients:
+        client.join(timeout=THREAD_TIMEOUT_S)
+    after = serve.statistics()
+    requests = after["inference_count"] - before["inference_count"]
+    executions = after["execution_count"] - before["execution_count"]
+    print(f"{requests} requests from {PROCESSES} processes in {executions} executions")
+    assert sorted(found) == sorted(client.pid for client in clients)
+    expected = [[len(local.detect([draw_demo_frame(index, stamp=False)[0]])[0]) for index in part] for part in indices]
+    assert sorted(found.values()) == sorted(expected)
+    assert requests == PROCESSES * FRAMES_EACH
+    assert executions < requests  # at least one execution ran requests of two or more processes
+
+
 def test_one_call_with_mixed_sizes_answers_in_order_and_the_client_threshold_applies(server, local):
     serve, _ = server
     frames = [draw_demo_frame(3, *SIZES[0], stamp=False)[0], draw_demo_frame(4, *SIZES[1], stamp=False)[0],
@@ -106,9 +136,7 @@ def test_a_live_pipeline_detects_through_a_frames_server(server):
     detector = remote_detector(serve.url)
     assert not hasattr(detector, "infer")  # no stages to time here: the server runs them all
     with LivePipeline(open_source("demo:?width=320&height=240&fps=10"), detector) as pipeline:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (pipeline.latest() and pipeline.latest().detections):
-            time.sleep(0.05)
+        wait_for(lambda: pipeline.latest() is not None and bool(pipeline.latest().detections), 30)
         latest, stats = pipeline.latest(), pipeline.stats()
     assert latest is not None and len(latest.detections) > 0, stats
     assert stats["detector_last_error"] is None

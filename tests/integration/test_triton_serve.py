@@ -1,4 +1,4 @@
-"""`core serve --input tensors` (a real tritonserver through PyTriton running the network alone, as NVIDIA's
+"""`core serve --input tensors` (a real tritonserver running the network alone, as NVIDIA's
 container serves the export-triton repository) with `--backend triton` clients on 127.0.0.1.
 
 Four pipelines' worth of threads send frames at once; their detections equal the local torch detector's, and
@@ -20,7 +20,7 @@ from core.stream.demo import draw_demo_frame
 from tests.integration.triton_helpers import LABELS, WEIGHTS, detect_concurrently, server_options
 from tests.polling import seconds_until, wait_for
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = pytest.mark.timeout(360)  # a server start loads the model in `core serve` and in each instance
 
 SERVER_OPTIONS = server_options("tensors")
 PIPELINES = 4

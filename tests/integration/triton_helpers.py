@@ -1,8 +1,8 @@
-"""Shared by the Triton integration tests: several client threads detecting at once against one `core serve`."""
+"""Shared by the Triton integration tests: several client threads, or processes, detecting at once against one\n`core serve`."""
 from __future__ import annotations
 
+import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,23 +15,23 @@ ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "assets/demo/mb1-ssd-demo-fp16.pth"
 LABELS = ROOT / "assets/demo/labels.txt"
 THREAD_TIMEOUT_S = 120
-METRICS_SETTLE_S = 10.0  # Triton refreshes its Prometheus counters periodically, not at each request
 
 
 def server_options(input_mode: str) -> tuple[str, ...]:
-    """`core serve` options for the tests: torch on the CPU, batches of up to 8 gathered for 20 ms."""
+    """`core serve` options for the tests: torch on the CPU in two instances of one thread each (the 2-core
+    machine's), batches of up to 8 gathered for 20 ms."""
     return ("--input", input_mode, "--backend", "torch", "--device", "cpu", "--max-batch", "8",
-            "--queue-delay-us", "20000")
+            "--queue-delay-us", "20000", "--instances", "2", "--threads", "1")
 
 
 def detect_concurrently(server: ServeProcess, make_detector: Callable[[], object],
-                        frames: Sequence[Sequence[np.ndarray]]) -> tuple[list, list[list[Detections]], float, float]:
+                        frames: Sequence[Sequence[np.ndarray]]) -> tuple[list, list[list[Detections]], int, int]:
     """Thread i loads its own detector with `make_detector()` and detects `frames[i]` one frame per call, all threads
     detecting from the same moment on. Returns the detectors, the detections per thread, and the requests and
     executions Triton counted meanwhile (fewer executions than requests: the dynamic batcher grouped them)."""
     detectors: list = [None] * len(frames)
     results: list[list[Detections]] = [[] for _ in frames]
-    before = server.metric("nv_inference_count"), server.metric("nv_inference_exec_count")
+    before = server.statistics()
     barrier = threading.Barrier(len(frames))
 
     def stream(number: int) -> None:
@@ -40,13 +40,25 @@ def detect_concurrently(server: ServeProcess, make_detector: Callable[[], object
         results[number] = [detector.detect([frame])[0] for frame in frames[number]]
 
     run_threads(stream, len(frames))
-    sent = sum(len(part) for part in frames)
-    deadline = time.monotonic() + METRICS_SETTLE_S
-    while server.metric("nv_inference_count") - before[0] < sent and time.monotonic() < deadline:
-        time.sleep(0.1)
-    requests = server.metric("nv_inference_count") - before[0]
-    executions = server.metric("nv_inference_exec_count") - before[1]
-    return detectors, results, requests, executions
+    after = server.statistics()
+    return (detectors, results, after["inference_count"] - before["inference_count"],
+            after["execution_count"] - before["execution_count"])
+
+
+def client_process(url: str, frame_indices: Sequence[int], barrier, answers) -> None:
+    """One client process (spawned): its own `triton` detector; before each frame every process waits at `barrier`,
+    so the processes' requests reach the server together. Puts (pid, detections found per frame) on `answers`."""
+    from core.detect import DetectorSpec, load_detector
+    from core.stream.demo import draw_demo_frame
+
+    detector = load_detector(DetectorSpec(WEIGHTS, LABELS, backend="triton", triton_url=url))
+    detector.timeout_s = 60.0
+    found = []
+    for index in frame_indices:
+        frame = draw_demo_frame(index, stamp=False)[0]
+        barrier.wait(timeout=THREAD_TIMEOUT_S)
+        found.append(len(detector.detect([frame])[0]))
+    answers.put((os.getpid(), found))
 
 
 def run_threads(target: Callable[[int], None], count: int) -> None:

@@ -12,10 +12,10 @@ import threading
 import pytest
 
 from core import auth
-from core.auth import (CredentialStore, Throttle, address_notice, check_guess, client_address, hash_password,
-                       startup_notice, verify_password)
+from core.auth import (CredentialStore, Throttle, address_notice, check_guess, client_address, configured_password,
+                       hash_password, password_matches, startup_notice, verify_password)
 from core.cli import main
-from core.config import parse_networks
+from core.config import load_settings, parse_networks
 from core.errors import UserError
 from core.tls import ensure_certificate, fingerprint
 from tests.polling import wait_for
@@ -274,3 +274,11 @@ def test_a_plain_streamlit_run_serves_this_host_only_with_xsrf_protection() -> N
     server = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["server"]
     assert server["address"] == "127.0.0.1" and server["enableXsrfProtection"] is True
     assert "--server.address" in (REPO_ROOT / "scripts" / "demo.sh").read_text()  # the demo serves the LAN itself
+
+
+def test_password_settings_and_check() -> None:
+    assert configured_password(load_settings({}), {}) is None
+    assert configured_password(load_settings({"EDS_PASSWORD": "s3cret"}), {"auth": {"password": "other"}}) == "s3cret"
+    assert configured_password(load_settings({}), {"auth": {"password": "other"}}) == "other"
+    assert password_matches("s3cret", "s3cret")
+    assert not password_matches("guess", "s3cret")

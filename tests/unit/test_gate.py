@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from concurrent.futures import ThreadPoolExecutor
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -17,6 +18,14 @@ from core.config import load_settings
 from core.sessions import COOKIE_NAME, session_table
 from core.tls import ensure_certificate, fingerprint
 from dashboard import gate
+
+
+def _run_alone(coroutine) -> None:
+    """Run the ASGI call on a thread of its own: a session-wide browser fixture (Playwright's sync API) keeps an
+    event loop running on the main thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
 
 PASSWORD = "correct horse"
 
@@ -67,16 +76,15 @@ def http(app, path: str, *, method: str = "GET", body: bytes = b"", headers: dic
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    _run_alone(app(scope, receive, send))
     start = next(message for message in sent if message["type"] == "http.response.start")
     return Answer(start["status"], [(k.decode(), v.decode()) for k, v in start.get("headers", [])],
                   b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body"))
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDS_PASSWORD", PASSWORD)
-    return load_settings({"EDS_DATA_ROOT": str(tmp_path), "EDS_MAX_SESSION_UPLOAD_MB": "1"})
+def settings(tmp_path):
+    return load_settings({"EDS_DATA_ROOT": str(tmp_path), "EDS_MAX_SESSION_UPLOAD_MB": "1", "EDS_PASSWORD": PASSWORD})
 
 
 @pytest.fixture
@@ -205,7 +213,7 @@ def websocket(app, cookie: str | None, messages: list[dict], between=None) -> li
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    _run_alone(app(scope, receive, send))
     return sent
 
 

@@ -16,12 +16,12 @@ from core.cli import main
 from core.errors import UserError
 from core.gst.caps import parse_caps
 from core.gst.convert import convert_for_display
+from core.gst.element_info import SOURCE_REGISTRY, inspect_element
 from core.gst.examples import (BASICS_EFFECT, BASICS_PROPERTY_OR_CAPABILITY, BASICS_SHOW, DISPLAY, RECEIVER,
                                 SENDER)
 from core.gst.explain import (MAX_LOOKUPS, SOURCE_UNKNOWN, explain_pipeline, explanation_text,
                               properties_and_capabilities)
 from core.gst.nvidia import SOURCE_NVIDIA
-from core.gst.registry import SOURCE_REGISTRY, inspect_element
 from core.gst.syntax import MAX_PIECES, Link, parse_description, parse_pipeline, tokenize
 from tests.polling import wait_until
 
@@ -393,12 +393,12 @@ def test_command_line_explain_and_convert(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_a_name_shaped_like_an_option_never_reaches_gst_inspect(monkeypatch) -> None:
-    from core.gst import registry
+    from core.gst import element_info
 
     calls = []
-    monkeypatch.setattr(registry.subprocess, "run", lambda *args, **kwargs: calls.append(args) or None)
+    monkeypatch.setattr(element_info.subprocess, "run", lambda *args, **kwargs: calls.append(args) or None)
     for name in ("--gst-plugin-path=/tmp", "-b", "a b", "x" * 65, ""):
-        assert registry.inspect_element(name) is None
+        assert element_info.inspect_element(name) is None
     assert calls == []
 
 
@@ -433,13 +433,13 @@ class FakeInspect:
 
 @pytest.fixture
 def fake_inspect(monkeypatch) -> FakeInspect:
-    from core.gst import registry
+    from core.gst import element_info
 
     fake = FakeInspect(("alpha", "beta", "gamma", "delta"))
-    monkeypatch.setattr(registry.subprocess, "run", fake)
-    monkeypatch.setattr(registry.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(registry, "_remembered", registry._Remembered(registry.MAX_REMEMBERED))
-    monkeypatch.setattr(registry, "_listing", None)
+    monkeypatch.setattr(element_info.subprocess, "run", fake)
+    monkeypatch.setattr(element_info.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(element_info, "_remembered", element_info._Remembered(element_info.MAX_REMEMBERED))
+    monkeypatch.setattr(element_info, "_listing", None)
     return fake
 
 
@@ -454,32 +454,32 @@ def test_a_made_up_name_starts_no_gst_inspect_and_a_listed_one_is_inspected_once
 
 
 def test_remembered_answers_are_bounded_and_the_listing_is_read_again_when_old(fake_inspect, monkeypatch) -> None:
-    from core.gst import registry
+    from core.gst import element_info
 
-    monkeypatch.setattr(registry, "_remembered", registry._Remembered(2))
+    monkeypatch.setattr(element_info, "_remembered", element_info._Remembered(2))
     for name in ("alpha", "beta", "gamma", "alpha"):
         assert inspect_element(name).long_name == f"Fake {name}"
-    assert fake_inspect.runs == [(), ("alpha",), ("beta",), ("gamma",), ("alpha",)] and len(registry._remembered) == 2
-    monkeypatch.setattr(registry, "FACTORY_LIST_TTL_S", 0.0)
+    assert fake_inspect.runs == [(), ("alpha",), ("beta",), ("gamma",), ("alpha",)] and len(element_info._remembered) == 2
+    monkeypatch.setattr(element_info, "FACTORY_LIST_TTL_S", 0.0)
     inspect_element("delta")
     assert fake_inspect.runs[-2:] == [(), ("delta",)]
 
 
 def test_at_most_max_concurrent_inspections_run_at_once_server_wide(fake_inspect, monkeypatch) -> None:
-    from core.gst import registry
+    from core.gst import element_info
 
-    registry.installed_factories()  # the listing first, so every thread below wants one inspection
+    element_info.installed_factories()  # the listing first, so every thread below wants one inspection
     fake_inspect.gate.clear()
     threads = [threading.Thread(target=inspect_element, args=(name,)) for name in ("alpha", "beta", "gamma")]
     for thread in threads:
         thread.start()
     try:
-        wait_until(lambda: fake_inspect.running == registry.MAX_CONCURRENT_INSPECTIONS, 30,
-                   f"{registry.MAX_CONCURRENT_INSPECTIONS} inspections running")
-        monkeypatch.setattr(registry, "SLOT_WAIT_S", 0.0)
+        wait_until(lambda: fake_inspect.running == element_info.MAX_CONCURRENT_INSPECTIONS, 30,
+                   f"{element_info.MAX_CONCURRENT_INSPECTIONS} inspections running")
+        monkeypatch.setattr(element_info, "SLOT_WAIT_S", 0.0)
         with pytest.raises(UserError, match="GStreamer's registry is busy answering other requests"):
             inspect_element("delta")
-        assert fake_inspect.running == registry.MAX_CONCURRENT_INSPECTIONS  # the third thread is still waiting
+        assert fake_inspect.running == element_info.MAX_CONCURRENT_INSPECTIONS  # the third thread is still waiting
     finally:
         fake_inspect.gate.set()
         for thread in threads:

@@ -1,20 +1,33 @@
 """The Jetson sender command: the seed preset is the seed's text, every preset is valid and uses only properties the
-NVIDIA facts and this machine's registry know, and bad values are refused with a one-line UserError."""
+NVIDIA facts and this machine's registry know, bad values are refused with a one-line UserError, and the README and
+`send --help` show what its one builder makes."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from dataclasses import replace
 
 import pytest
 
 from core.cli import main
+from core.commands.send_receive import JETSON_HELP_PRESET
+from core.config import REPO_ROOT
 from core.errors import UserError
 from core.gst.addresses import HostAddress, parse_ip_addr, server_ipv4_addresses
 from core.gst.explain import explain_pipeline
-from core.gst.sender import PRESETS, SenderOptions, preset_options, sender_command
+from core.gst.jetson_sender import HOST_PLACEHOLDER, PRESETS, SEED_PRESET, SenderOptions, preset_options, sender_command
 
 SEED = ("gst-launch-1.0 v4l2src ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv ! omxh265enc "
         "insert-vui=1 ! h265parse ! rtph265pay config-interval=1 ! udpsink host=HOST port=5000 sync=false -e")
+
+
+def readme_seed_command() -> str:
+    """The seed's Jetson sender as the README shows it (backslash-continued lines joined)."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^gst-launch-1\.0 v4l2src.*?(?<!\\)$", text, flags=re.MULTILINE | re.DOTALL)
+    assert match, "the README no longer shows the seed's gst-launch-1.0 v4l2src ... command"
+    return match.group(0).replace("\\\n", " ")
 
 
 def test_the_seed_preset_is_the_seed_command_with_this_servers_address() -> None:
@@ -108,3 +121,20 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["options"]["fps"] == 15 and "nvv4l2h264enc" in report["command"] and report["addresses"]
     assert main(["streams", "sender-command", "--host", "10.1.2.3", "--width", "641"]) == 2
     assert "must be even" in capsys.readouterr().err
+
+
+def test_the_readme_shows_the_seed_command_its_one_builder_makes() -> None:
+    assert shlex.split(readme_seed_command()) == shlex.split(
+        sender_command(preset_options(SEED_PRESET, HOST_PLACEHOLDER)))
+
+
+def test_send_help_shows_the_builders_jetpack_5_sender_with_its_keyframe_settings(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["send", "--help"])
+    printed = capsys.readouterr().out
+    command = sender_command(preset_options(JETSON_HELP_PRESET, HOST_PLACEHOLDER))
+    assert f"\n  {command}\n" in printed
+    assert command.startswith("gst-launch-1.0 v4l2src ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv")
+    assert "nvv4l2h265enc bitrate=4000000 iframeinterval=30 idrinterval=30 insert-sps-pps=1 insert-vui=1" in command
+    assert command.endswith("h265parse ! rtph265pay config-interval=1 ! udpsink host=HOST port=5000 sync=false -e")

@@ -16,7 +16,7 @@ from core.cli import main
 from core.data.readers import open_split, read_dataset
 from core.detect.preprocess import network_layout, preprocess_batch
 from core.errors import UserError
-from core.gst.sender import preset_options, sender_command
+from core.gst.jetson_sender import preset_options, sender_command
 from core.jetson.pack import PackConfig, pack
 from core.jetson.results import import_results as import_into
 from core.ledger import History

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.gst.sender import preset_options, sender_command
+from core.gst.jetson_sender import preset_options, sender_command
 from jetson_kit.train_time import epoch_times
 from tests.jetson_envs import ENVIRONMENTS, FAKES, REPO_ROOT
 from tests.jetson_helpers import build_fake_cudart, make_bundle, metrics_of, read_runs, run_program

@@ -17,8 +17,8 @@ from core.live.pipeline import SOURCE_MAX_FAILURES
 from core.live.supervise import ErrorLog, SupervisedThread
 from core.stream import open_source
 from core.stream.base import SourceHealth
-from core.stream.demo import read_frame_counter
-from tests.polling import wait_for
+from tests.frame_stamps import read_frame_counter
+from tests.polling import wait_for, wait_until
 
 
 class SlowDetector:
@@ -108,17 +108,13 @@ def test_real_detector_gets_per_stage_timings_and_hot_swap_keeps_the_stream(rand
     with LivePipeline(open_source("demo:?width=320&height=240&fps=15"), detector) as pipeline:
         first = pipeline.wait_result(0, timeout=20)
         assert first is not None and first.detections is not None
-        deadline = time.monotonic() + 20
-        while pipeline.stats()["frames_processed"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: pipeline.stats()["frames_processed"] >= 3, 20, "three frames processed")
         stages = pipeline.stats()["stages_ms"]
         assert {"receive", "decode", "wait", "preprocess", "infer", "postprocess", "draw"} <= set(stages)
         assert stages["infer"]["p50"] > 0 and stages["preprocess"]["p50"] > 0
         replacement = SlowDetector(0.01, name="swapped")
         pipeline.set_detector(replacement)
-        deadline = time.monotonic() + 20
-        while replacement.calls < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: replacement.calls >= 3, 20, "three frames through the swapped detector")
         stats = pipeline.stats()
         frames_before_swap = first.frame.index
     assert detector._model is None  # the old detector was closed by the pipeline (torch backend releases it)

@@ -1,5 +1,6 @@
-"""`python -m core optimize` end to end on a tiny dataset (onnxruntime targets), `report optimize`, and every model
-command refusing a precision it cannot actually run."""
+"""`python -m core optimize` end to end on a tiny dataset (onnxruntime targets), `report optimize`, and the device
+each target runs on. The other model commands' precision refusals are with their own tests (detect, evaluate,
+receive)."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +9,6 @@ from core.cli import main
 from core.config import DEMO_DIR
 from core.data.synthetic import make_synthetic_dataset
 from core.files import file_sha256
-from core.model.onnx_export import export_onnx
 from core.optimize import formats
 from core.optimize.formats import TARGETS_BY_NAME
 from core.optimize.pipeline import target_device
@@ -84,64 +84,6 @@ def test_optimize_records_one_chained_run_per_target(tiny_dataset, ledger, tmp_p
 def test_report_optimize_without_runs_is_a_user_error(ledger, capsys):
     assert main(["report", "optimize"]) == 2
     assert "no optimize runs" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def fp32_onnx(random_model, tmp_path_factory):
-    weights, labels = random_model
-    return export_onnx(weights, labels, tmp_path_factory.mktemp("onnx") / "fp32.onnx", dynamic_batch=True)
-
-
-def _refused(argv: list[str], capsys, expected: str) -> None:
-    assert main(argv) == 2
-    error = capsys.readouterr().err.strip()
-    assert error.startswith("error: ") and "\n" not in error and expected in error
-
-
-@pytest.mark.parametrize(("backend", "precision", "device", "expected"), [
-    ("onnxruntime", "int8", "cpu", "runs mb1-ssd-Epoch-0-Loss-9.876.pth as fp32"),
-    ("torch", "int8", "auto", "the torch backend cannot run int8"),
-    ("torch", "fp16", "cpu", "fp16 with the torch backend needs a CUDA GPU"),
-    ("torch", "bf16", "cpu", "bf16 with the torch backend needs a CUDA GPU"),
-    ("onnxruntime", "fp16", "cpu", "the onnxruntime backend cannot run fp16"),
-])
-def test_detect_refuses_precisions_it_cannot_run(random_model, frames, tmp_path, capsys, backend, precision, device,
-                                                  expected):
-    import cv2
-
-    weights, labels = random_model
-    image = tmp_path / "frame.png"
-    cv2.imwrite(str(image), frames[0])
-    _refused(["detect", "--weights", str(weights), "--labels", str(labels), "--image", str(image),
-              "--backend", backend, "--precision", precision, "--device", device], capsys, expected)
-
-
-def test_detect_refuses_int8_of_an_fp32_onnx(random_model, fp32_onnx, frames, tmp_path, capsys):
-    import cv2
-
-    _, labels = random_model
-    image = tmp_path / "frame.png"
-    cv2.imwrite(str(image), frames[0])
-    _refused(["detect", "--weights", str(fp32_onnx), "--labels", str(labels), "--image", str(image),
-              "--backend", "onnxruntime", "--precision", "int8"], capsys,
-             "fp32.onnx runs at fp32 on the onnxruntime backend, not int8")
-
-
-def test_evaluate_refuses_int8_of_an_fp32_model(tiny_dataset, fp32_onnx, ledger, capsys):
-    _refused(["evaluate", "--weights", str(fp32_onnx), "--labels", str(LABELS), "--data", str(tiny_dataset),
-              "--backend", "onnxruntime", "--precision", "int8", "--no-progress"], capsys, "runs at fp32")
-    assert _runs(ledger) == {}
-
-
-def test_evaluate_refuses_int8_on_torch(tiny_dataset, ledger, capsys):
-    _refused(["evaluate", "--weights", str(WEIGHTS), "--labels", str(LABELS), "--data", str(tiny_dataset),
-              "--precision", "int8"], capsys, "the torch backend cannot run int8")
-
-
-def test_receive_refuses_precision_before_opening_the_stream(random_model, capsys):
-    weights, labels = random_model
-    _refused(["receive", "demo:", "--detect", "--weights", str(weights), "--labels", str(labels),
-              "--backend", "onnxruntime", "--precision", "int8", "--frames", "1"], capsys, "as fp32")
 
 
 @pytest.mark.parametrize(("name", "requested", "has_cuda", "expected"), [

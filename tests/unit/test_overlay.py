@@ -5,6 +5,7 @@ import numpy as np
 
 from core.detect.base import Detections
 from core.detect.overlay import class_colour, draw_detections
+from core.drawing import draw_boxes
 
 
 def test_colours_are_stable_and_distinct():
@@ -36,7 +37,7 @@ def test_ground_truth_is_labelled_with_its_class_alone():
     frame = np.full((480, 640, 3), 40, np.uint8)
     detections = Detections(np.array([[100, 150, 300, 400]], np.float32), np.array([1.0], np.float32), np.array([1]))
     scored = draw_detections(frame, detections, ["BACKGROUND", "Zebra"])
-    named = draw_detections(frame, detections, ["BACKGROUND", "Zebra"], scores_shown=False)
+    named = draw_boxes(frame, detections.boxes, None, detections.labels, ["BACKGROUND", "Zebra"])
     colour = np.array(class_colour(1))
 
     def label_width(drawn: np.ndarray) -> int:

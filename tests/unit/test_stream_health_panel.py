@@ -1,4 +1,4 @@
-"""The Live page's health banner: a stream that arrives without a keyframe says so, with the frames skipped; a
+"""The Live page's signal banner: a stream that arrives without a keyframe says so, with the frames skipped; a
 source or model that did not start is shown and asked for again (when due, or at once on "Retry now")."""
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from dashboard.components.text import plain
 
 
 def _banner_script(state: str) -> None:
+    from core.live.signal import signal_status
     from dashboard.components.live_health import _first_frame, _state_banner
 
     import streamlit as st
 
-    _state_banner({"state": state, "frames_skipped": 42, "seconds_since_data": 0.0, "first_frame_ms": None})
+    _state_banner(signal_status("demo:", {"state": state, "frames_skipped": 42, "seconds_since_data": 0.0,
+                                          "first_frame_ms": None}))
     st.write(_first_frame({"first_frame_ms": 1834.0}))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,9 +13,10 @@ from core.config import load_settings
 from core.live.registry import registry
 from core.stream.configured import StreamEntry, load_streams, save_streams, streams_file
 from core.stream.listen_report import arrival_row, arrivals_text, failed_row, listen
-from core.stream.sender import run_sender
+from core.stream.rtp_sender import run_sender
 from dashboard.components.text import plain
 from tests.integration.stream_helpers import free_udp_port
+from tests.polling import wait_for
 
 
 @pytest.fixture
@@ -120,14 +120,15 @@ def test_listening_section_holds_the_port_only_while_the_page_runs(port) -> None
         assert any(f"Nothing arriving on udp/{port}" in warning.value for warning in app.warning)
         assert plain("rtsp://***@192.0.2.1/live") in app.caption[0].value and "secret" not in app.caption[0].value
         sender, stop = send_demo(port, 20)
-        deadline = time.monotonic() + 15
         table = None
-        while time.monotonic() < deadline:
+
+        def decoding() -> bool:
+            nonlocal table
             app.run()
             table = app.table[0].value
-            if table["Status"][0] == "arriving, decoding" and table["Resolution"][0] != "–":
-                break
-            time.sleep(0.5)
+            return table["Status"][0] == "arriving, decoding" and table["Resolution"][0] != "–"
+
+        wait_for(decoding, 15, interval=0.5)
         stop.set()
         sender.join(timeout=10)
         assert table["Status"][0] == "arriving, decoding" and table["Codec"][0] == "h265"

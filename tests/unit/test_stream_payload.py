@@ -114,7 +114,7 @@ def _encoded_payloads(codec: str, frames: int = 3) -> list[bytes]:
 
     from core.stream.demo import draw_demo_frame
     from core.stream.nal import FORMATS
-    from core.stream.sender import _encoder
+    from core.stream.rtp_sender import _encoder
 
     encoder = _encoder(codec, 160, 120, 30.0, 30)
     packetizer = RtpPacketizer(FORMATS[codec], mtu_payload=300)

@@ -13,7 +13,7 @@ from core.stream.nal import H264, H265
 from core.stream.rtp import (CANDIDATE, FOLLOWED, HELD, REFUSED, RtpPacket, SenderAllowList, SenderSelector,
                              SequenceTracker, parse_rtp)
 from core.stream.rtp_source import RtpSource
-from core.stream.sender import RtpSender
+from core.stream.rtp_sender import RtpSender
 from tests.polling import wait_for
 
 

@@ -13,9 +13,12 @@ import pytest
 
 from core.errors import UserError
 from core.stream import open_source
-from core.stream.rtsp_source import RtspSource, backoff_delay
-from core.stream.sources import display_uri, parse_source_uri
-from core.stream.demo import DEMO_CLASSES, draw_demo_frame, read_frame_counter
+from core.stream.demo import DEMO_CLASSES, draw_demo_frame
+from core.stream.rtsp_source import RtspSource
+from core.stream.shown_uri import display_uri
+from core.stream.sources import parse_source_uri
+from tests.frame_stamps import read_frame_counter
+from tests.polling import wait_for
 
 
 def test_demo_frame_is_deterministic_with_boxes_inside() -> None:
@@ -116,11 +119,6 @@ def test_display_uri_hides_user_and_password(uri, shown) -> None:
     assert display_uri(uri) == shown
 
 
-def test_backoff_doubles_up_to_its_cap() -> None:
-    assert [backoff_delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
-    assert backoff_delay(3, initial=0.1, maximum=0.3) == 0.3
-
-
 @pytest.mark.timeout(30)
 def test_rtsp_source_without_a_server_keeps_trying_and_stops_promptly(caplog) -> None:
     caplog.set_level(logging.DEBUG)
@@ -129,9 +127,7 @@ def test_rtsp_source_without_a_server_keeps_trying_and_stops_promptly(caplog) ->
         port = probe.getsockname()[1]
     source = RtspSource(f"rtsp://cam:secret@127.0.0.1:{port}/x", f"rtsp://cam:secret@127.0.0.1:{port}/x",
                         backoff_initial=0.05, backoff_max=0.2)
-    deadline = time.monotonic() + 10
-    while source.health.connect_failures < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: source.health.connect_failures >= 4, 10, interval=0.05)
     assert source.read(timeout=0.1) is None and not source.ended
     started = time.monotonic()
     source.close()
@@ -157,15 +153,13 @@ def test_webcams_open_through_ffmpegs_v4l2_input() -> None:
 @pytest.mark.timeout(20)
 def test_rtp_codec_auto_is_the_default_and_decodes_either_codec() -> None:
     from core.stream.rtp_source import RtpSource
-    from core.stream.sender import RtpSender
+    from core.stream.rtp_sender import RtpSender
     from tests.integration.stream_helpers import send_demo_frames
 
     for codec in ("h264", "h265"):
         with open_source("rtp://127.0.0.1:0") as source:
             assert isinstance(source, RtpSource)
             send_demo_frames(RtpSender("127.0.0.1", source.port, codec, fps=30), frames=15, width=160, height=120)
-            deadline = time.monotonic() + 5
-            while source.health.frames_decoded < 5 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: source.health.frames_decoded >= 5, 5, interval=0.05)
             assert source.health.frames_decoded >= 5, source.health_snapshot()
             assert source.health_snapshot()["codec"] == codec

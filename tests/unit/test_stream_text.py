@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import REPO_ROOT
 from core.errors import UserError
-from core.stream.pipelines import jetson_send_pipeline, receive_pipeline, sdp_text, software_send_pipeline
+from core.stream.pipelines import receive_pipeline, sdp_text, software_send_pipeline
 from core.stream.sources import parse_source_uri
 
 
@@ -15,15 +16,6 @@ def test_sdp_for_h265_and_h264() -> None:
     h264 = sdp_text(port=6000, codec="h264", payload_type=97, address="::1")
     assert "c=IN IP6 ::1\r\n" in h264 and "m=video 6000 RTP/AVP 97\r\n" in h264
     assert h264.endswith("a=rtpmap:97 H264/90000\r\na=fmtp:97 packetization-mode=1\r\n")
-
-
-def test_jetson_sender_has_the_seed_chain_and_keyframe_settings() -> None:
-    text = jetson_send_pipeline(host="10.0.0.2", port=5000)
-    assert text.startswith("gst-launch-1.0 v4l2src device=/dev/video0 "
-                           "! video/x-raw,framerate=30/1,width=640,height=480")
-    assert "nvv4l2h265enc insert-vui=1 iframeinterval=30" in text
-    assert "h265parse ! rtph265pay config-interval=1 pt=96 ! udpsink host=10.0.0.2 port=5000 sync=false -e" in text
-    assert "nvv4l2h264enc" in jetson_send_pipeline(host="h", codec="h264")
 
 
 def test_software_sender_forces_4_2_0_and_bounds_frames() -> None:
@@ -42,6 +34,12 @@ def test_receive_pipelines_for_jetson_and_pc() -> None:
     assert jetson.endswith("video/x-raw,format=BGR ! appsink name=sink max-buffers=2 drop=true sync=false "
                            "emit-signals=false")
     assert "avdec_h264" in receive_pipeline(codec="h264", jetson=False)
+
+
+def test_the_readme_shows_the_jetson_receive_pipeline_its_builder_makes() -> None:
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    shown = readme.partition("(`core.stream.pipelines.receive_pipeline`): `")[2].partition("`")[0]
+    assert shown == receive_pipeline(port=5000, codec="h265", jetson=True, address="0.0.0.0")
 
 
 @pytest.mark.parametrize(("uri", "kind", "target", "options"), [

@@ -132,8 +132,10 @@ def test_report_reads_a_history_imported_from_another_device(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'fleet.sqlite'}"
     assert main(["runs", "--db-url", url, "import", str(DEMO_DIR / "training-runs.jsonl")]) == 0
     assert main(["report", "training", "--db-url", url]) == 0
-    rows = capsys.readouterr().out.strip().splitlines()[-1]
-    assert rows.startswith("| NVIDIA H100") and "| 64 | synthetic |" in rows
+    table = capsys.readouterr().out.strip().splitlines()
+    rows = table[table.index("|---|---:|---:|---:|---|") + 1:]  # newest first: the demo weights' training
+    assert rows[0].startswith("| NVIDIA H100") and "| 64 | synthetic |" in rows[0], rows
+    assert len(rows) == 4 and all(row.startswith("| NVIDIA H100") for row in rows), rows
 
 
 def test_pretrained_ssd_initialises_everything_but_the_heads(tmp_path):

@@ -14,8 +14,7 @@ from core.detect import Detections, DetectorSpec, load_detector
 from core.detect.triton_backend import (FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, pad_detections, parse_triton_url,
                                         server_error, shared_client, unpad_detections)
 from core.errors import UserError
-from core.serve.libpython import library_path_with_libdir
-from core.serve.numpy_bridge import ProxyMismatch, bridge_text
+from core.serve.tritonserver import library_path_with_libdir
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,36 +71,29 @@ def test_libpython_goes_first_once():
     assert library_path_with_libdir("/opt/a", None) == "/opt/a"
 
 
-def test_numpy_bridge_rewrites_both_conversions_or_refuses():
-    proxy = ("request[input_name] = input_tensor.as_numpy()\n"
-             "outputs = [pb_utils.Tensor(name, value) for name, value in casted.items()]\n")
-    bridged = bridge_text(proxy)
-    assert "as_numpy" not in bridged and "from_dlpack(input_tensor)" in bridged
-    assert "pb_utils.Tensor.from_dlpack(name," in bridged
-    with pytest.raises(ProxyMismatch):
-        bridge_text(proxy.replace("as_numpy()", "numpy()"))
-
-
 def test_server_options_are_checked_at_the_boundary():
     from core.serve.server import ServerOptions
 
     assert ServerOptions().check().endpoints()["grpc"] == "grpc://127.0.0.1:8001"
     for bad in (dict(grpc_port=0), dict(metrics_port=70000), dict(http_port=8001), dict(max_batch=0),
-                dict(queue_delay_us=-1), dict(model_name="a/b")):
+                dict(queue_delay_us=-1), dict(model_name="a/b"), dict(instances=0)):
         with pytest.raises(UserError):
             ServerOptions(**bad).check()
 
 
-def test_triton_counters_are_read_per_model():
-    from core.serve.process import metric_total
+def test_tritons_statistics_are_summed_over_the_models_versions():
+    from core.serve.process import model_statistics
 
-    text = ('# HELP nv_inference_count Number of inferences\n'
-            'nv_inference_count{model="ssd",version="1"} 24\n'
-            'nv_inference_count{model="other",version="1"} 7\n'
-            'nv_inference_exec_count{model="ssd",version="1"} 10\n')
-    assert metric_total(text, "nv_inference_count", "ssd") == 24
-    assert metric_total(text, "nv_inference_exec_count", "ssd") == 10
-    assert metric_total(text, "nv_inference_count", "missing") == 0
+    def version(requests: int, executions: int, infer_ns: int) -> dict:
+        stages = {stage: {"count": requests, "ns": 10 * requests}
+                  for stage in ("success", "queue", "compute_input", "compute_output")}
+        return {"inference_count": requests, "execution_count": executions,
+                "inference_stats": {**stages, "compute_infer": {"count": requests, "ns": infer_ns}}}
+
+    totals = model_statistics({"model_stats": [version(24, 10, 5000), version(3, 3, 700)]})
+    assert (totals["inference_count"], totals["execution_count"]) == (27, 13)
+    assert totals["compute_infer_ns"] == 5700 and totals["queue_ns"] == 270
+    assert model_statistics({"model_stats": []})["inference_count"] == 0
 
 
 def detections(count: int, first_label: int = 1) -> Detections:
@@ -201,3 +193,72 @@ def test_serve_refuses_tensorrt_for_tensors_before_loading_anything(random_model
     error = capsys.readouterr().err.strip()
     assert code == 2 and error == "error: --input tensors runs the network with torch or onnxruntime; tensorrt " \
         "serves --input frames"
+
+
+def test_one_execution_batches_requests_of_one_shape_and_answers_each_in_order():
+    from core.serve.models import BoundModel, run_requests
+
+    calls: list[tuple[int, ...]] = []
+
+    def infer(frames):
+        calls.append(frames.shape)
+        if frames.shape[1] == 9:
+            raise UserError("frame too large")
+        return {"count": frames[:, :1, 0, 0].astype(np.int32)}
+
+    model = BoundModel(infer, (), (), "fake")
+    requests = [{"frames": np.full((1, 4, 4, 3), value, np.uint8)} for value in (1, 2)]
+    requests += [{"frames": np.full((2, 6, 4, 3), 3, np.uint8)}, {"frames": np.zeros((1, 9, 4, 3), np.uint8)},
+                 {"frames": np.full((1, 4, 4, 3), 4, np.uint8)}]
+    answers = run_requests(model, requests)
+    assert sorted(calls) == [(1, 9, 4, 3), (2, 6, 4, 3), (3, 4, 4, 3)]  # one call per frame size
+    assert [answer["count"].ravel().tolist() for answer in (answers[0], answers[1], answers[2], answers[4])] \
+        == [[1], [2], [3, 3], [4]]
+    assert isinstance(answers[3], UserError) and str(answers[3]) == "frame too large"
+
+
+def test_the_served_config_is_what_tritons_own_protobuf_parses():
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from core.serve.frames import FRAME_OUTPUT_TENSORS
+    from core.serve.models import BoundModel
+    from core.serve.repository import python_config_text
+
+    model = BoundModel(None, ((FRAMES_INPUT, np.uint8, (-1, -1, 3)),), FRAME_OUTPUT_TENSORS, "fake")
+    text = python_config_text(model_name="ssd", model=model, precision="int8", max_batch=16, queue_delay_us=500,
+                              instances=3)
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    assert config.backend == "python" and config.max_batch_size == 16
+    assert [(tensor.name, list(tensor.dims)) for tensor in config.input] == [("frames", [-1, -1, 3])]
+    assert [tensor.name for tensor in config.output] == list(FRAME_OUTPUTS)
+    assert config.output[2].data_type == model_config_pb2.TYPE_INT32
+    assert config.instance_group[0].count == 3 and config.dynamic_batching.max_queue_delay_microseconds == 500
+    assert config.parameters["precision"].string_value == "int8"
+
+
+def test_the_model_spec_round_trips_and_is_checked():
+    from core.serve.models import ModelSpec
+
+    spec = ModelSpec("w.onnx", "labels.txt", backend="onnxruntime", threads=1, warmup_batch_sizes=(1, 8))
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    for bad in (dict(input="pixels"), dict(input="tensors", backend="tensorrt"), dict(backend="triton"),
+                dict(threads=0)):
+        with pytest.raises(UserError):
+            ModelSpec("w", "l", **bad).check()
+
+
+def test_the_server_command_names_every_port_and_its_own_shared_memory(tmp_path):
+    from core.serve.tritonserver import PROJECT_ROOT, TritonInstall, server_command, server_environment, shm_prefix
+
+    install = TritonInstall(tmp_path / "bin/tritonserver", tmp_path / "backends", tmp_path / "libs", tmp_path / "stub")
+    command = server_command(install, tmp_path / "models", tmp_path / "mine", grpc_port=1, http_port=2,
+                             metrics_port=3, address="127.0.0.1", log_file=None, pid=42)
+    assert command[0] == str(install.binary)
+    for flag in ("--grpc-port=1", "--http-port=2", "--metrics-port=3", "--grpc-address=127.0.0.1",
+                 f"--backend-directory={tmp_path / 'mine'}", f"--model-repository={tmp_path / 'models'}",
+                 f"--backend-config=python,shm-region-prefix-name={shm_prefix(42)}"):
+        assert flag in command
+    env = server_environment(install, {"LD_LIBRARY_PATH": "/x"}, "/py/lib")
+    assert env["LD_LIBRARY_PATH"] == f"/py/lib:/x:{tmp_path / 'libs'}"
+    assert env["PYTHONPATH"] == str(PROJECT_ROOT)  # model.py imports `core`

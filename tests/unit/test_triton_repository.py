@@ -71,13 +71,10 @@ def test_tensorrt_format_without_tensorrt_says_so_in_one_line(random_model, tmp_
     assert not (tmp_path / "repo" / "ssd" / "1" / "model.plan").exists()
 
 
-def test_command_choices_and_defaults_match_the_library():
-    from core.commands import export_triton, serve
+def test_command_offers_every_format_the_library_writes(capsys):
+    from core.cli import main
     from core.model import triton_repository
-    from core.serve.network import SERVE_BACKENDS
 
-    assert export_triton.FORMATS == tuple(triton_repository.MODEL_FORMATS)
-    assert (export_triton.DEFAULT_MODEL_NAME, export_triton.DEFAULT_MAX_BATCH, export_triton.DEFAULT_QUEUE_DELAY_US) \
-        == (triton_repository.DEFAULT_MODEL_NAME, triton_repository.DEFAULT_MAX_BATCH,
-            triton_repository.DEFAULT_QUEUE_DELAY_US)
-    assert serve.SERVE_BACKENDS == SERVE_BACKENDS
+    assert main(["export-triton", "--format", "plan", "--weights", "w.pth", "--labels", "l.txt", "--output", "x"]) == 2
+    refusal = capsys.readouterr().err
+    assert all(f"'{name}'" in refusal for name in triton_repository.MODEL_FORMATS), refusal

@@ -5,13 +5,8 @@ video, zero-latency encoding without B-frames, one keyframe a second, the parame
 every keyframe like `rtph265pay config-interval=1`, payload type 96. Encoding with PyAV and packetizing ourselves
 needs nothing beyond pip (the PyAV wheel carries the encoders), and shares the payload code with the receiver.
 
-The equivalent command on a Jetson (hardware encoder), where HOST is the machine running the dashboard:
-
-    gst-launch-1.0 v4l2src device=/dev/video0 ! video/x-raw,framerate=30/1,width=640,height=480 ! nvvidconv
-    ! 'video/x-raw(memory:NVMM),format=I420' ! nvv4l2h265enc insert-vui=1 iframeinterval=30 idrinterval=30
-    insert-sps-pps=1 ! h265parse ! rtph265pay config-interval=1 pt=96 ! udpsink host=HOST port=5000 sync=false -e
-
-(older JetPack images: `omxh265enc insert-vui=1` in place of `nvvidconv ! ... ! nvv4l2h265enc ...`).
+The equivalent command on a Jetson (hardware encoder) is built in one place, `core.gst.jetson_sender.sender_command`
+(`python -m core streams sender-command` prints it for this server, `python -m core send --help` for JetPack 5).
 """
 from __future__ import annotations
 
@@ -19,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -55,6 +51,24 @@ def _encoder(codec: str, width: int, height: int, fps: float, key_interval: int)
     encoder.options = encoder_options(codec, key_interval)
     encoder.open()
     return encoder
+
+
+def encode_access_units(images: Iterable[np.ndarray], codec: str = "h265", *, fps: float = 30.0,
+                        key_interval: int | None = None) -> list[tuple[bytes, bool]]:
+    """BGR frames of one size encoded as the sender encodes them: one (Annex B access unit, is keyframe) per frame,
+    for a clip that is encoded once and sent many times."""
+    units: list[tuple[bytes, bool]] = []
+    encoder = None
+    for number, image in enumerate(images):
+        if encoder is None:
+            height, width = image.shape[:2]
+            encoder = _encoder(codec, width, height, fps, key_interval or max(int(round(fps)), 1))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
+        frame.pts = number
+        units += [(bytes(packet), packet.is_keyframe) for packet in encoder.encode(frame)]
+    if encoder is not None:
+        units += [(bytes(packet), packet.is_keyframe) for packet in encoder.encode()]
+    return units
 
 
 @dataclass

@@ -1,13 +1,14 @@
-"""`python -m core streams ...`: the Jetson's sender command for this server, and explaining or converting any
-gst-launch-1.0 pipeline (the Streams page's tools, from the command line)."""
+"""`python -m core streams ...`: setting up a camera's stream, with the Streams page's tools from the command line: the
+Jetson's sender command for this server, explaining or converting any gst-launch-1.0 pipeline, the configured streams
+and what arrives on their ports."""
 from __future__ import annotations
 
 import argparse
 import json
 
-from core.gst.sender import CODECS, JETPACKS, PRESETS
+from core.gst.jetson_sender import CODECS, JETPACKS, PRESETS, SEED_PRESET
 
-DEFAULT_PRESET = "seed"
+DEFAULT_PRESET = SEED_PRESET
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +66,7 @@ def _register_convert(actions: argparse._SubParsersAction) -> None:
 
 def run_sender_command(args: argparse.Namespace) -> int:
     from core.gst.addresses import server_ipv4_addresses
-    from core.gst.sender import preset_options, sender_command
+    from core.gst.jetson_sender import preset_options, sender_command
 
     addresses = server_ipv4_addresses()
     host = args.host or addresses[0].address
@@ -122,7 +123,7 @@ def _register_listen(actions: argparse._SubParsersAction) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from core.config import load_settings
     from core.stream.configured import load_streams, stream_port, streams_file
-    from core.stream.sources import display_uri
+    from core.stream.shown_uri import display_uri
 
     settings = load_settings()
     streams = [{"name": entry.name, "uri": display_uri(entry.uri), "udp_port": stream_port(settings, entry.uri)}

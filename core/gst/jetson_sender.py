@@ -62,23 +62,24 @@ class Preset:
     options: SenderOptions  # host is a placeholder, replaced by the chosen address
 
 
-_PLACEHOLDER = "HOST"
+HOST_PLACEHOLDER = "HOST"  # where a command is shown for no particular server
+SEED_PRESET = "seed"
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
-    Preset("seed", "The original sender command, unchanged: USB camera, 640x480 at 30 fps, omxh265enc (JetPack 4) "
+    Preset(SEED_PRESET, "The original sender command, unchanged: USB camera, 640x480 at 30 fps, omxh265enc (JetPack 4) "
                    "with its default bitrate and keyframe interval",
-           SenderOptions(_PLACEHOLDER, jetpack=4, bitrate=None, keyframe_interval=None)),
+           SenderOptions(HOST_PLACEHOLDER, jetpack=4, bitrate=None, keyframe_interval=None)),
     Preset("jetpack4-usb-h265", "JetPack 4, USB camera, 640x480 at 30 fps, H.265 at 4 Mbit/s, a keyframe every second",
-           SenderOptions(_PLACEHOLDER, jetpack=4)),
+           SenderOptions(HOST_PLACEHOLDER, jetpack=4)),
     Preset("jetpack5-usb-h265", "JetPack 5 or later, USB camera, 640x480 at 30 fps, H.265 at 4 Mbit/s, a keyframe "
                                 "every second",
-           SenderOptions(_PLACEHOLDER, jetpack=5)),
+           SenderOptions(HOST_PLACEHOLDER, jetpack=5)),
     Preset("jetpack5-usb-h264", "JetPack 5 or later, USB camera, 640x480 at 30 fps, H.264 at 4 Mbit/s",
-           SenderOptions(_PLACEHOLDER, jetpack=5, codec="h264")),
+           SenderOptions(HOST_PLACEHOLDER, jetpack=5, codec="h264")),
     Preset("jetpack5-csi-1080p-h265", "JetPack 5 or later, CSI camera (sensor 0), 1920x1080 at 30 fps, H.265 at "
                                       "8 Mbit/s",
-           SenderOptions(_PLACEHOLDER, jetpack=5, camera=CSI, width=1920, height=1080, bitrate=8_000_000)),
+           SenderOptions(HOST_PLACEHOLDER, jetpack=5, camera=CSI, width=1920, height=1080, bitrate=8_000_000)),
     Preset("jetpack4-csi-720p-h265", "JetPack 4, CSI camera (sensor 0), 1280x720 at 30 fps, H.265 at 4 Mbit/s",
-           SenderOptions(_PLACEHOLDER, jetpack=4, camera=CSI, width=1280, height=720)),
+           SenderOptions(HOST_PLACEHOLDER, jetpack=4, camera=CSI, width=1280, height=720)),
 )}
 
 

@@ -15,12 +15,15 @@ from core.commands.options import (PRECISION_HELP, PRECISIONS, add_cuda_options,
 from core.commands.values import PORT, POSITIVE, SCORE, SECONDS, number, output_file, whole
 from core.detect.registry import BACKENDS
 from core.errors import UserError
-from core.gst.sender import FPS_RANGE, HEIGHT_RANGE, WIDTH_RANGE
+from core.gst.jetson_sender import (FPS_RANGE, HEIGHT_RANGE, HOST_PLACEHOLDER, WIDTH_RANGE, preset_options,
+                             sender_command)
 from core.stream.nal import FORMATS
-from core.stream.pipelines import jetson_send_pipeline, sdp_text
+from core.stream.pipelines import sdp_text
 
 if TYPE_CHECKING:
     from core.live.pipeline import LivePipeline, LiveResult
+
+JETSON_HELP_PRESET = "jetpack5-usb-h265"  # the Jetson sender `send --help` shows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_send(subparsers: argparse._SubParsersAction) -> None:
-    jetson = jetson_send_pipeline(host="HOST", port=5000)
+    jetson = sender_command(preset_options(JETSON_HELP_PRESET, HOST_PLACEHOLDER))
     parser = subparsers.add_parser(
         "send", help="send the demo scene, a video file or a webcam as RTP H.265/H.264 (a stand-in for a Jetson)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -76,7 +79,7 @@ def _register_receive(subparsers: argparse._SubParsersAction) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     from core.config import load_settings
-    from core.stream.sender import run_sender
+    from core.stream.rtp_sender import run_sender
     from core.stream.sources import SourcePolicy
 
     if args.sdp:

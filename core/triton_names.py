@@ -1,0 +1,29 @@
+"""Triton Inference Server names and defaults, in one place for the server (`core serve`), the client (`--backend
+triton`), the repository writers and the commands. Standard library only, so a command's parser reads them without
+loading torch.
+
+The tensors mode's names (`input_0`, `scores`, `boxes`) are the ONNX graph's own, in `core.model.onnx_names`.
+"""
+from __future__ import annotations
+
+DEFAULT_MODEL_NAME = "ssd"
+DEFAULT_HTTP_PORT = 8000  # Triton's own defaults, which NVIDIA's container uses too
+DEFAULT_GRPC_PORT = 8001
+DEFAULT_METRICS_PORT = 8002
+DEFAULT_MAX_BATCH = 32
+DEFAULT_QUEUE_DELAY_US = 2000
+DEFAULT_INSTANCES = 2  # `core serve`: model instances, each a process running one batch at a time
+PRECISION_PARAMETER = "precision"  # a model-config parameter: what the server runs, as the client reports it
+
+INPUT_MODES = ("frames", "tensors")  # `core serve --input`: BGR frames in, detections out / preprocessed tensors in
+DEFAULT_INPUT = "frames"  # what a camera client has; tensors is the mode NVIDIA's container serves
+NETWORK_BACKENDS = ("torch", "onnxruntime")  # run the network alone (--input tensors)
+FRAMES_BACKENDS = (*NETWORK_BACKENDS, "tensorrt")  # run the whole detector (--input frames)
+
+FRAMES_INPUT = "frames"  # UINT8 [-1,-1,3]: one BGR frame of any size per batch row
+FRAME_OUTPUTS = ("boxes", "scores", "labels", "count")  # FP32 [-1,4], FP32 [-1], INT32 [-1], INT32 [1]
+PADDING_LABEL = -1  # the label of the rows past `count`
+
+# `export-triton --format`: the repository's platform and model file for each (NVIDIA's container serves either)
+MODEL_PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
+TENSORRT_PRECISIONS = ("fp32", "fp16")  # what `export-triton --format tensorrt` builds
