@@ -1,4 +1,5 @@
-"""Shared benchmark plumbing: machine description, warm repeated timing with robust statistics, JSON output."""
+"""Shared benchmark plumbing: machine description, warm repeated timing with robust statistics, JSON output, and
+the configured run history benchmarks record themselves in."""
 from __future__ import annotations
 
 import json
@@ -6,12 +7,24 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.jsonio import write_json
 from core.ledger.environment import capture_environment
 from core.percentiles import percentile
 
+if TYPE_CHECKING:
+    from core.ledger import History
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def configured_history(url: str | None = None) -> History:
+    """The run history at `url`, else the settings' (EDS_DB_URL, or the data root's); close it when done."""
+    from core.config import load_settings
+    from core.ledger import History
+
+    return History.open(url or load_settings().database_url)
 
 
 def time_call(function: Callable[[], object], *, warmup: int = 3, min_seconds: float = 2.0,
@@ -42,9 +55,9 @@ def save_results(name: str, payload: dict, metrics: Metrics | None = None) -> Pa
     path = write_json({"benchmark": name, "machine": capture_environment(), **payload},
                       RESULTS_DIR / f"{name}-{stamp}.json")
     if metrics:
-        from core.ledger import run_recorder
+        from core.ledger import RunKind
 
-        with run_recorder("benchmark", {"benchmark": name}) as run:
+        with configured_history() as history, history.record(RunKind.BENCHMARK, {"benchmark": name}) as run:
             for metric, (value, unit) in metrics.items():
                 run.metric(metric, value, unit=unit)
             run.artifact(path, kind="output", format="json")

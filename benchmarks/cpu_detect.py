@@ -42,6 +42,7 @@ def demo_models_dir() -> Path:
 
 def ensure_int8_model() -> Path:
     """The demo model's ONNX Runtime INT8 file, built with `core optimize` the first time (minutes), then reused."""
+    from benchmarks.common import configured_history
     from core.data.synthetic import make_synthetic_dataset
     from core.optimize.measure import SpeedConfig
     from core.optimize.pipeline import OptimizeConfig, optimize
@@ -57,7 +58,8 @@ def ensure_int8_model() -> Path:
     config = OptimizeConfig(DEMO_WEIGHTS, DEMO_LABELS, dataset, folder, [TARGETS_BY_NAME["ort-int8"]],
                             calib_images=CALIBRATION_IMAGES, speed=SpeedConfig(1, 5, (1,)), threads=2,
                             device="cpu", progress=False)
-    _, outcomes = optimize(config)
+    with configured_history() as history:
+        _, outcomes = optimize(config, history)
     built = {outcome.target.name: outcome for outcome in outcomes}["ort-int8"]
     if built.artifact is None:
         raise RuntimeError(f"the INT8 model did not build: {built.failed or built.skipped}")

@@ -5,7 +5,7 @@ ledger's import path, serves the dashboard on it with `streamlit run`, and measu
 - first paint: from navigation to the Runs page until its table and caption are shown (a fresh browser context
   each time; the first visit after the server starts is reported apart, as "cold");
 - page change: from a click on the page stepper until the next page's rows are shown (each page is a new query).
-Also times the queries the page runs (`db.queries`), warm and repeated. Writes JSON with the machine's description
+Also times what the page asks the history (`core.ledger.History`), warm and repeated. Writes JSON with the machine's description
 to benchmarks/results/ and records a `benchmark` run. Goals: first paint under 2 s, page change under 300 ms.
 
     python -m benchmarks.runs_pages [--runs 10000] [--metrics 5] [--loads 5] [--page-changes 10]
@@ -23,36 +23,26 @@ from typing import Any
 from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit
 from benchmarks.common import save_results, time_call
 from benchmarks.history_fill import fill
+from core.ledger import History, RunFilters, RunKind
 from core.percentiles import percentiles
-from db import queries
-from db.engine import make_engine, session_scope
-from db.queries import RunFilters
 
 FIRST_PAINT_GOAL_S = 2.0
 PAGE_CHANGE_GOAL_MS = 300.0
 PAGE_SIZE = 50
-def query_timings(url: str) -> dict[str, dict[str, float]]:
-    """What one Runs page view asks the database, each timed warm and repeated."""
-    engine = make_engine(url)
 
-    def timed(call: Callable[[Any], object]) -> dict[str, float]:
-        def once() -> None:
-            with session_scope(engine) as session:
-                call(session)
-        return time_call(once, min_seconds=1.0)
 
-    try:
-        return {
-            "first_page": timed(lambda s: queries.page_runs(s, limit=PAGE_SIZE)),
-            "page_100": timed(lambda s: queries.page_runs(s, offset=99 * PAGE_SIZE, limit=PAGE_SIZE)),
-            "filtered_sorted": timed(lambda s: queries.page_runs(
-                s, filters=RunFilters(kinds=("optimize",), target="ort-int8"), sort="device", limit=PAGE_SIZE)),
-            "filter_options": timed(lambda s: queries.filter_options(s)),
-            "key_metrics_of_page": timed(lambda s: queries.metrics_of_runs(
-                s, run_ids=range(1, PAGE_SIZE + 1), key_only=True)),
-        }
-    finally:
-        engine.dispose()
+def query_timings(history: History) -> dict[str, dict[str, float]]:
+    """What one Runs page view asks the history, each timed warm and repeated."""
+    def timed(call: Callable[[], object]) -> dict[str, float]:
+        return time_call(call, min_seconds=1.0)
+
+    return {
+        "first_page": timed(lambda: history.page(limit=PAGE_SIZE, key_metrics=True)),
+        "page_100": timed(lambda: history.page(offset=99 * PAGE_SIZE, limit=PAGE_SIZE, key_metrics=True)),
+        "filtered_sorted": timed(lambda: history.page(
+            RunFilters(kinds=(RunKind.OPTIMIZE,), target="ort-int8"), sort="device", limit=PAGE_SIZE)),
+        "filter_options": timed(history.filter_options),
+    }
 
 
 def _robust(samples: list[float]) -> dict[str, float]:
@@ -110,9 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        url = f"sqlite:///{root / 'history.sqlite'}"
-        fill_s = fill(url, runs=args.runs, metrics=args.metrics)
-        raw = query_timings(url)
+        with History.open(f"sqlite:///{root / 'history.sqlite'}") as history:
+            fill_s = fill(history, runs=args.runs, metrics=args.metrics)
+            raw = query_timings(history)
         process, app_url = start_streamlit({"EDS_AUTH": "off"}, root)
         try:
             browser = browser_timings(app_url, runs=args.runs, loads=args.loads, page_changes=args.page_changes)

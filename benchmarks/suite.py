@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR
+from benchmarks.common import RESULTS_DIR, configured_history
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -254,7 +254,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 def run_scenario(key: str, args: argparse.Namespace) -> dict:
     """One scenario as a recorded `benchmark` run: its details and rows, or a row saying why it did not run."""
-    from core.ledger import run_recorder
+    from core.ledger import RunKind
 
     scenario = SCENARIOS[key]
     skipped = scenario.skipped()
@@ -262,7 +262,8 @@ def run_scenario(key: str, args: argparse.Namespace) -> dict:
         return {"key": key, "rows": skipped}
     started = time.monotonic()
     try:
-        with run_recorder("benchmark", {"benchmark": f"suite/{key}"}) as recorded:
+        with configured_history() as history, history.record(RunKind.BENCHMARK,
+                                                             {"benchmark": f"suite/{key}"}) as recorded:
             details, rows = scenario.run(args)
             for row in rows:
                 if row.get("metric") and row.get("value") is not None:

@@ -12,16 +12,17 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import save_results
+from benchmarks.common import configured_history, save_results
 from core.data.synthetic import make_synthetic_dataset
-from core.ledger import run_recorder
+from core.ledger import RunKind
 from core.optimize.train import TrainConfig, Trainer, config_params
 
 
 def measure(data: Path, output: Path, *, batch_size: int, epochs: int, device: str, workers: int) -> dict:
     config = TrainConfig(data=data, output=output, epochs=epochs, batch_size=batch_size, workers=workers,
                          device=device, evaluate_map=False, validation_epochs=epochs)
-    with run_recorder("train", {**config_params(config), "benchmark": "train_speed"}) as run:
+    with configured_history() as ledger, ledger.record(RunKind.TRAIN,
+                                                        {**config_params(config), "benchmark": "train_speed"}) as run:
         history: list[dict] = []
 
         def record(metrics: dict) -> None:

@@ -1,4 +1,4 @@
-"""Boxes drawn on a BGR picture: box, class name and score, one stable colour per class, readable at 640x480.
+"""Boxes drawn on a BGR picture: box, class name and score (ground truth: the name alone), one stable colour per class, readable at 640x480.
 
 Neutral ground for everything that draws boxes: detections (`core.detect.overlay`, live viewers) and a dataset's
 ground truth (`core.data.samples`, the gallery) look the same without the data layer depending on detection.
@@ -29,21 +29,21 @@ def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.114 * blue + 0.587 * green + 0.299 * red > 150 else (255, 255, 255)
 
 
-def draw_boxes(frame: np.ndarray, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+def draw_boxes(frame: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None, labels: np.ndarray,
                class_names: Sequence[str]) -> np.ndarray:
-    """A copy of `frame` with each box (pixel x1, y1, x2, y2) drawn and labelled "name score"; line width and font
-    scale follow the frame size."""
+    """A copy of `frame` with each box (pixel x1, y1, x2, y2) drawn and labelled "name score", or "name" alone
+    without `scores` (ground truth has none); line width and font scale follow the frame size."""
     canvas = frame.copy()
     height, width = canvas.shape[:2]
     scale = max(min(width, height) / 480.0, 0.5)
     thickness = max(int(round(2 * scale)), 1)
     font_scale = 0.55 * scale
-    for box, score, label in zip(boxes, scores, labels):
+    for index, (box, label) in enumerate(zip(boxes, labels)):
         colour = class_colour(int(label))
         x1, y1, x2, y2 = (int(round(v)) for v in np.clip(box, -1e6, 1e6))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
         name = class_names[int(label)] if 0 <= int(label) < len(class_names) else str(int(label))
-        text = f"{name} {score:.2f}"
+        text = name if scores is None else f"{name} {scores[index]:.2f}"
         (text_width, text_height), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
         top = y1 - text_height - baseline - 4 if y1 - text_height - baseline - 4 >= 0 else y1
         left = min(max(x1, 0), max(width - text_width - 4, 0))

@@ -18,7 +18,7 @@ PAGES_DIR = Path(__file__).parent / "views"  # not "pages": Streamlit would also
 # An emoji icon becomes an inline picture; a ":material/...:" page icon is fetched from a font server on the internet.
 st.set_page_config(page_title="edge detector studio", page_icon="🎯", layout="wide")
 login.require_session(resources.settings())  # nothing below runs without a live login (unless EDS_AUTH=off)
-resources.ledger_url()  # upgrade the run history's schema and mark runs of dead processes, once per server
+resources.history()  # open the run history: schema upgraded, runs of dead processes marked, once per server
 navigation = st.navigation(
     [
         st.Page(PAGES_DIR / "detect.py", title="Detect", icon=":material/image_search:", default=True),

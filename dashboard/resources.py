@@ -1,5 +1,5 @@
-"""Cached objects the pages share: the settings, the run history's URL (its schema upgraded and dead runs marked
-once per server process), the Detect page's detectors and the live video's peer server. The Live page's detectors
+"""Cached objects the pages share: the settings, the run history (the pages' one door to it, opened once per server
+process), the Detect page's detectors and the live video's peer server. The Live page's detectors
 live in core.live's detector pool, shared with its pipelines."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from core.detect import Detector, DetectorSpec, load_detector
 from core.detect.service import warmed_up
 
 if TYPE_CHECKING:
+    from core.ledger import History
     from core.live.webrtc import PeerServer
 
 
@@ -21,11 +22,12 @@ def settings() -> Settings:
 
 
 @st.cache_resource
-def ledger_url() -> str:
-    """The run history's URL, its schema upgraded and dead runs marked interrupted (once per server process)."""
-    from core.ledger import prepare_ledger
+def history() -> History:
+    """The run history, the pages' one door to it: opened once per server process (schema upgraded, runs of dead
+    processes marked interrupted) and shared by every session."""
+    from core.ledger import History
 
-    return prepare_ledger(settings().database_url)
+    return History.open(settings().database_url)
 
 
 @st.cache_resource(max_entries=4)

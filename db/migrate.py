@@ -1,7 +1,7 @@
 """Schema upgrades through Alembic's Python API: no alembic.ini to find, the migrations ship inside this package.
 
-`upgrade_to_head(url)` is what the CLI and the dashboard call on start. Concurrent starts are serialized with a
-database-level lock (SQLite: an immediate write transaction, which waits on SQLite's busy handler; PostgreSQL: an
+`upgrade_engine(engine)` is what the ledger's `History` calls when it is opened. Concurrent starts are serialized
+with a database-level lock (SQLite: an immediate write transaction, which waits on SQLite's busy handler; PostgreSQL: an
 advisory lock), so two processes opening a fresh database never both try to create the tables. A SQLite file that
 stays locked past the busy timeout is a one-line `DatabaseLocked` error.
 """
@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from db.engine import locked_as_user_error, make_engine
+from db.engine import locked_as_user_error
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -51,8 +51,12 @@ def _lock(connection: Connection) -> None:
 
 
 def upgrade_engine(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema behind `engine` to `revision` (default: the newest) in one locked transaction."""
+    """Bring the schema behind `engine` to `revision` (default: the newest) in one locked transaction; a schema
+    already at the newest revision is only read (no lock, no write), so every start after the first is cheap."""
     with locked_as_user_error(), engine.connect() as connection:
+        if revision == "head" and current_revision(connection) == head_revision():
+            return
+        connection.rollback()  # the lock below must open the transaction
         _lock(connection)
         before = current_revision(connection)
         command.upgrade(alembic_config(connection), revision)
@@ -60,12 +64,3 @@ def upgrade_engine(engine: Engine, revision: str = "head") -> None:
         after = current_revision(connection)
     if before != after:
         log.info("database schema upgraded from %s to %s", before, after)
-
-
-def upgrade_to_head(url: str) -> None:
-    """Create or upgrade the ledger schema at `url` to the newest migration."""
-    engine = make_engine(url)
-    try:
-        upgrade_engine(engine)
-    finally:
-        engine.dispose()

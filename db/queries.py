@@ -1,7 +1,8 @@
 """Flat query functions over the ledger; each takes a session and keyword-only arguments and never commits.
 
-The caller owns the transaction (see `db.engine.session_scope`). Listings read one statement per table whatever
-the number of runs shown: paging, sorting and filtering happen in the database.
+The caller (the ledger's `History`) owns the transaction (see `db.engine.session_scope`). Listings read one
+statement per table whatever the number of runs in the history: paging, sorting and filtering happen in the
+database, parameters included (read from the JSON column).
 """
 from __future__ import annotations
 
@@ -21,29 +22,10 @@ _LOOKUP_CHUNK = 500  # stays under every backend's limit on bound parameters
 
 @dataclass(frozen=True)
 class KeyMetric:
+    """A run's summary value of one metric (recorded without epoch and class)."""
+
     value: float
     unit: str | None
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One row of a run listing: the run's columns plus its key metrics (those without epoch or class)."""
-
-    id: int
-    uuid: str
-    kind: str
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    host: str
-    device: str
-    parent_id: int | None
-    error: str | None
-    metrics: dict[str, KeyMetric] = field(default_factory=dict)
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.finished_at is None else (self.finished_at - self.started_at).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -149,40 +131,6 @@ def find_run(session: Session, *, ref: str) -> Run | None:
     return get_run(session, run_id=ids[0]) if len(ids) == 1 else None
 
 
-def child_ids(session: Session, *, run_id: int) -> list[int]:
-    return list(session.scalars(select(Run.id).where(Run.parent_id == run_id).order_by(Run.id)))
-
-
-def list_runs(
-    session: Session, *, kind: str | None = None, status: str | None = None, limit: int = 100
-) -> list[RunSummary]:
-    """The latest `limit` runs (newest first) with their key metrics, in two indexed queries."""
-    query = select(Run.id, Run.uuid, Run.kind, Run.status, Run.started_at, Run.finished_at, Run.host, Run.device,
-                   Run.parent_id, Run.error)
-    if kind is not None:
-        query = query.where(Run.kind == kind)
-    if status is not None:
-        query = query.where(Run.status == status)
-    rows = session.execute(query.order_by(Run.started_at.desc(), Run.id.desc()).limit(limit)).all()
-    metrics: dict[int, dict[str, KeyMetric]] = {row.id: {} for row in rows}
-    if metrics:
-        metric_rows = session.execute(
-            select(Metric.run_id, Metric.name, Metric.value, Metric.unit)
-            .where(Metric.run_id.in_(list(metrics)), Metric.epoch.is_(None), Metric.class_name.is_(None))
-            .order_by(Metric.id)
-        )
-        for run_id, name, value, unit in metric_rows:
-            metrics[run_id][name] = KeyMetric(value, unit)  # a later value of the same name wins
-    return [RunSummary(**row._asdict(), metrics=metrics[row.id]) for row in rows]
-
-
-def count_runs(session: Session, *, kind: str | None = None) -> int:
-    query = select(func.count(Run.id))
-    if kind is not None:
-        query = query.where(Run.kind == kind)
-    return int(session.scalar(query) or 0)
-
-
 def running_on_host(session: Session, *, host: str) -> list[Run]:
     """Runs still marked `running` that were started on `host` (candidates for the dead-process sweep)."""
     return list(session.scalars(select(Run).where(Run.status == RunStatus.RUNNING.value, Run.host == host)))
@@ -255,6 +203,7 @@ def _param(name: str) -> ColumnElement[str]:
 
 
 MODEL_PARAM = "weights"  # the model a run used or produced, as its command line named it
+INVOCATION_PARAM = "optimize_id"  # shared by the runs one `core optimize` (or `jetson pack`) command recorded
 SORT_COLUMNS: dict[str, Any] = {
     "id": Run.id, "kind": Run.kind, "status": Run.status, "started_at": Run.started_at,
     "finished_at": Run.finished_at, "device": Run.device, "host": Run.host, "model": _param(MODEL_PARAM),
@@ -276,6 +225,7 @@ class RunFilters:
     started_from: datetime | None = None
     started_before: datetime | None = None
     archived: bool | None = False
+    optimize_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +245,7 @@ class RunRow:
     error: str | None
     archived: bool
     params: dict[str, Any]
+    metrics: dict[str, KeyMetric] = field(default_factory=dict)  # filled when the page asks for key metrics
 
     @property
     def model(self) -> str | None:
@@ -372,7 +323,7 @@ def _filtered(query: Any, filters: RunFilters) -> Any:
         conditions.append(Run.status.in_(filters.statuses))
     for column, value in ((_param(MODEL_PARAM), filters.model), (_param("target"), filters.target),
                           (_param("precision"), filters.precision), (Run.device, filters.device),
-                          (Run.host, filters.host)):
+                          (Run.host, filters.host), (_param(INVOCATION_PARAM), filters.optimize_id)):
         if value is not None:
             conditions.append(column == value)
     if filters.started_from is not None:
@@ -392,9 +343,11 @@ def page_runs(
     descending: bool = True,
     offset: int = 0,
     limit: int = 50,
+    key_metrics: bool = False,
 ) -> RunPage:
     """One page of the filtered, sorted listing and the filtered total, in one statement (the count is an
-    uncorrelated subquery, so the page itself walks only `offset + limit` rows of an index)."""
+    uncorrelated subquery, so the page itself walks only `offset + limit` rows of an index); with `key_metrics`,
+    the rows' summary metrics in one more."""
     if sort not in SORT_COLUMNS:
         raise ValueError(f"cannot sort runs by {sort!r}; one of {', '.join(SORT_COLUMNS)}")
     column = SORT_COLUMNS[sort]
@@ -404,9 +357,24 @@ def page_runs(
     query = _filtered(select(*_ROW_COLUMNS, total.label("total")), filters)
     rows = session.execute(query.order_by(*order).offset(max(offset, 0)).limit(limit)).all()
     if rows:
-        return RunPage([RunRow(*row[:-1]) for row in rows], int(rows[0].total))
+        metrics = _key_metrics(session, [row.id for row in rows]) if key_metrics else {}
+        return RunPage([RunRow(*row[:-1], metrics=metrics.get(row.id, {})) for row in rows], int(rows[0].total))
     total_only = session.scalar(_filtered(select(func.count(Run.id)), filters)) if offset > 0 else 0
     return RunPage([], int(total_only or 0))  # past the last page: the count alone
+
+
+def _key_metrics(session: Session, run_ids: list[int]) -> dict[int, dict[str, KeyMetric]]:
+    """The summary metrics of a page of runs (a later value of the same name wins)."""
+    found: dict[int, dict[str, KeyMetric]] = {run_id: {} for run_id in run_ids}
+    for metric in metrics_of_runs(session, run_ids=run_ids, key_only=True):
+        found[metric.run_id][metric.name] = KeyMetric(metric.value, metric.unit)
+    return found
+
+
+def run_row(session: Session, *, run_id: int) -> RunRow | None:
+    """One run's listing row (columns and parameters, no metrics), in one statement."""
+    row = session.execute(select(*_ROW_COLUMNS).where(Run.id == run_id)).first()
+    return None if row is None else RunRow(*row)
 
 
 def filter_options(session: Session) -> FilterOptions:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.config import DEMO_DIR
+from core.config import DEMO_DIR, load_settings
 from core.data.synthetic import make_synthetic_dataset
 from core.jetson.pack import PackConfig, pack
+from core.ledger import History
 from tests.jetson_envs import FAKES, REPO_ROOT, JetsonEnv, SetupMissing, python_path, require
 
 DEMO_WEIGHTS, DEMO_LABELS = DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt"
@@ -24,9 +25,10 @@ def make_bundle(root: Path, *, images: int = 40, eval_images: int = 4, calib_ima
     """A bundle of the demo model over a synthetic dataset (recorded in `db_url`, default the current history)."""
     data = make_synthetic_dataset(root / "shapes", images=images, seed=3)
     output = root / "bundle"
-    pack(PackConfig(model=DEMO_WEIGHTS, labels=DEMO_LABELS, data=data, output=output, batch_sizes=batch_sizes,
-                    calib_images=calib_images, eval_images=eval_images, threads=1, progress=False,
-                    stream_host="192.168.1.10", db_url=db_url))
+    with History.open(db_url or load_settings().database_url) as history:
+        pack(PackConfig(model=DEMO_WEIGHTS, labels=DEMO_LABELS, data=data, output=output, batch_sizes=batch_sizes,
+                        calib_images=calib_images, eval_images=eval_images, threads=1, progress=False,
+                        stream_host="192.168.1.10"), history)
     return output
 
 

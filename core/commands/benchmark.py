@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     from core.detect import DetectorSpec, load_detector
-    from core.ledger import run_recorder
+    from core.commands.history import open_history
+    from core.ledger import RunKind
     from core.optimize.measure import RepeatConfig, benchmark_frame, measure_detect_call
 
     frame = benchmark_frame(args.image)
@@ -43,7 +44,7 @@ def run_detect(args: argparse.Namespace) -> int:
     params = {"weights": str(args.weights), "labels": str(args.labels), "image": str(args.image or "noise 640x480"),
               "backend": args.backend, "requested_precision": args.precision, "batch_size": args.batch_size,
               "threads": args.threads, "iterations": args.iterations, "min_seconds": args.min_seconds}
-    with run_recorder("benchmark", {"benchmark": "detect", **params}) as run:
+    with open_history(args) as history, history.record(RunKind.BENCHMARK, {"benchmark": "detect", **params}) as run:
         detector = load_detector(spec)
         try:
             config = RepeatConfig(warmup=args.warmup, min_seconds=args.min_seconds, min_repeats=args.iterations)

@@ -67,7 +67,8 @@ def format_result(result: EvaluationResult) -> str:
 def run(args: argparse.Namespace) -> int:
     from core.data.readers import open_split, read_dataset
     from core.detect import load_detector
-    from core.ledger import run_recorder
+    from core.commands.history import open_history
+    from core.ledger import RunKind
     from core.ledger.environment import cpu_model
     from core.optimize.evaluate import evaluate, evaluation_spec, record_metrics
 
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
                   "split": args.split, "backend": detector.backend, "device": detector.device,
                   "precision": detector.precision, "batch_size": args.batch_size,
                   "use_2007_metric": args.use_2007_metric, "score_threshold": spec.score_threshold}
-        with run_recorder("evaluation", params, device=cpu_model() if detector.device == "cpu" else None) as ledger_run:
+        with open_history(args) as history, history.record(
+                RunKind.EVALUATION, params, device=cpu_model() if detector.device == "cpu" else None) as ledger_run:
             ledger_run.artifact(args.weights, kind="input")
             ledger_run.artifact(args.labels, kind="input", format="labels")
             result = evaluate(detector, dataset, batch_size=args.batch_size, progress=not args.no_progress,

@@ -28,10 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.model.onnx_export import describe_onnx
+    from core.commands.history import open_history
     from core.optimize.export_run import recorded_export
 
     output = args.output or args.weights.with_name("ssd-mobilenet.onnx")
-    path, ledger_run = recorded_export(args.weights, args.labels, output, batch_size=args.batch_size,
-                                       dynamic_batch=args.dynamic_batch, opset=args.opset)
+    with open_history(args) as history:
+        path, ledger_run = recorded_export(history, args.weights, args.labels, output, batch_size=args.batch_size,
+                                           dynamic_batch=args.dynamic_batch, opset=args.opset)
     print(json.dumps({"onnx": str(path), "run_id": ledger_run.id, **describe_onnx(path)}, indent=2))
     return 0

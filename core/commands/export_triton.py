@@ -54,7 +54,8 @@ def _build_plan(weights: Path, labels: Path, plan: Path, *, precision: str, max_
 def run(args: argparse.Namespace) -> int:
     from core.atomic import write_text_atomic
     from core.errors import UserError
-    from core.ledger import run_recorder
+    from core.commands.history import open_history
+    from core.ledger import RunKind
     from core.model import read_labels
     from core.model.triton_repository import (config_path, config_text, export_repository_onnx, model_file,
                                               serve_command)
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     params = {"weights": str(args.weights), "labels": str(args.labels), "output": str(args.output),
               "format": args.format, "precision": args.precision, "model_name": args.model_name,
               "max_batch_size": args.max_batch, "queue_delay_us": args.queue_delay_us}
-    with run_recorder("export", params) as ledger_run:
+    with open_history(args) as history, history.record(RunKind.EXPORT, params) as ledger_run:
         if args.format == "onnx":
             model = export_repository_onnx(args.weights, args.labels, args.output, args.model_name)
         else:

@@ -50,17 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_pack(args: argparse.Namespace) -> int:
+    from core.commands.history import open_history
     from core.jetson.pack import PackConfig, pack
 
     targets = tuple(name.strip() for name in args.targets.split(",") if name.strip())
     if not targets:
         raise UserError("--targets names no target")
-    result = pack(PackConfig(
+    config = PackConfig(
         model=args.weights, labels=args.labels, data=args.data, output=args.output, targets=targets,
         batch_sizes=tuple(args.batch_sizes), calib_images=args.calib_images, eval_images=args.eval_images,
         calib_split=args.calib_split, eval_split=args.eval_split, fixed_batch_graphs=args.fixed_batch_graphs,
         max_bundle_mb=args.max_bundle_mb, stream_host=args.stream_host, stream_port=args.stream_port,
-        stream_camera=args.stream_camera, threads=args.threads, progress=args.progress, db_url=args.db_url))
+        stream_camera=args.stream_camera, threads=args.threads, progress=args.progress)
+    with open_history(args) as history:
+        result = pack(config, history)
     reference = result.manifest["reference"]["evaluation"]
     print(json.dumps({"bundle": str(result.output), "run_id": result.run_id,
                       "reference_run_id": result.reference_run_id, "reference_map50": reference["map50"],
@@ -71,7 +74,10 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from core.commands.history import open_history
     from core.jetson.results import import_results
 
-    print(json.dumps(asdict(import_results(args.folder, args.db_url)), indent=2))
+    with open_history(args) as history:
+        summary = import_results(args.folder, history)
+    print(json.dumps(asdict(summary), indent=2))
     return 0

@@ -65,30 +65,30 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.commands.history import open_history
     from core.config import load_settings
-    from core.ledger import ensure_ledger, ledger_url
+    from core.ledger.comparison import comparison_table, markdown_table
     from core.model.checkpoint import load_model
     from core.model.onnx_export import check_opset
     from core.optimize.formats import parse_targets
     from core.optimize.measure import SpeedConfig
     from core.optimize.pipeline import OptimizeConfig, optimize
-    from core.optimize.report import OptimizeRow, optimize_rows, optimize_table
 
     # inputs every target needs are checked here, so a mistake is one error instead of a table of failed targets
     load_model(args.weights, args.labels)
     check_opset(args.opset)
-    ensure_ledger(ledger_url(args.db_url))
     output = args.output or load_settings().data_root / "optimize" / args.weights.stem
     config = OptimizeConfig(
         weights=args.weights, labels=args.labels, data=args.data, output=output, targets=parse_targets(args.targets),
         calib_images=args.calib_images, calib_method=args.calib_method, calib_scope=args.calib_scope,
         calib_split=args.calib_split, eval_split=args.split,
         speed=SpeedConfig(repeats=args.repeats, batch_sizes=args.batch_sizes), threads=args.threads,
-        device=args.device, opset=args.opset, progress=not args.no_progress, db_url=args.db_url,
+        device=args.device, opset=args.opset, progress=not args.no_progress,
     )
-    with sigterm_interrupts():
-        optimize_id, outcomes = optimize(config)
-    rows = optimize_rows(args.db_url, optimize_id=optimize_id)
-    rows += [OptimizeRow(o.target.name, reason=o.skipped) for o in outcomes if o.skipped]
-    print(optimize_table(rows))
+    with open_history(args) as history:
+        with sigterm_interrupts():
+            optimize_id, outcomes = optimize(config, history)
+        runs = history.optimize_runs(optimize_id=optimize_id)
+    skipped = [(outcome.target.name, outcome.skipped) for outcome in outcomes if outcome.skipped]
+    print(markdown_table(comparison_table(None, runs, skipped)))
     return 1 if any(outcome.failed for outcome in outcomes) else 0

@@ -1,5 +1,5 @@
 """`python -m core report training|optimize`: Markdown tables of recorded training speed per device, and of the
-optimization targets of one `optimize` invocation."""
+optimization targets of one `optimize` invocation (the Compare page's table: core.ledger.comparison)."""
 from __future__ import annotations
 
 import argparse
@@ -19,12 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.subject == "optimize":
-        from core.optimize.report import optimize_rows, optimize_table
+    from core.commands.history import open_history
 
-        print(optimize_table(optimize_rows(args.db_url, run_id=args.run)))
-        return 0
-    from core.reports import training_rows, training_table
+    with open_history(args) as history:
+        if args.subject == "optimize":
+            from core.ledger.comparison import comparison_table, markdown_table
 
-    print(training_table(training_rows(args.db_url, limit=args.limit)))
+            print(markdown_table(comparison_table(None, history.optimize_runs(run_id=args.run))))
+            return 0
+        from core.ledger.training_speed import training_table
+
+        print(training_table(history.training_rows(limit=args.limit)))
     return 0

@@ -7,11 +7,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import UserError
 from core.commands.values import POSITIVE, output_file
+from core.errors import UserError
 
 if TYPE_CHECKING:
-    from db.queries import RunSummary
+    from core.ledger import RunRow
 
 KEY_METRICS_SHOWN = 3
 
@@ -49,16 +49,12 @@ def _time(value: datetime | None) -> str:
     return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _summary_dict(run: RunSummary) -> dict[str, Any]:
+def _summary_dict(run: RunRow) -> dict[str, Any]:
     return {"id": run.id, "uuid": run.uuid, "kind": run.kind, "status": run.status,
             "started_at": run.started_at.isoformat(), "finished_at": run.finished_at and run.finished_at.isoformat(),
             "duration_s": run.duration_s, "host": run.host, "device": run.device, "parent_id": run.parent_id,
             "error": run.error,
             "metrics": {name: {"value": m.value, "unit": m.unit} for name, m in run.metrics.items()}}
-
-
-def _metric_text(value: float, unit: str | None) -> str:
-    return f"{value:.4g}{' ' + unit if unit else ''}"
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -67,88 +63,80 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from core.ledger import prepare_ledger
-    from db import queries
-    from db.engine import make_engine, session_scope
+    from core.commands.history import open_history
+    from core.ledger import RunFilters
+    from core.ledger.display import duration_text, metric_text
 
-    engine = make_engine(prepare_ledger(args.db_url))
-    try:
-        with session_scope(engine) as session:
-            runs = queries.list_runs(session, kind=args.kind, status=args.status, limit=args.limit)
-    finally:
-        engine.dispose()
+    filters = RunFilters(kinds=(args.kind,) if args.kind else (), statuses=(args.status,) if args.status else (),
+                         archived=None)
+    with open_history(args) as history:
+        runs = history.page(filters, limit=args.limit, key_metrics=True).rows
     if args.json:
         print(json.dumps([_summary_dict(run) for run in runs], indent=2))
         return 0
     if not runs:
         print("no runs recorded")
         return 0
-    rows = [["ID", "KIND", "STATUS", "STARTED", "SECONDS", "DEVICE", "KEY METRICS"]]
+    rows = [["ID", "KIND", "STATUS", "STARTED", "DURATION", "DEVICE", "KEY METRICS"]]
     for run in runs:
-        metrics = ", ".join(f"{name}={_metric_text(m.value, m.unit)}"
+        metrics = ", ".join(f"{name}={metric_text(m.value, m.unit)}"
                             for name, m in list(run.metrics.items())[:KEY_METRICS_SHOWN])
-        duration = "" if run.duration_s is None else f"{run.duration_s:.1f}"
+        duration = "" if run.duration_s is None else duration_text(run.duration_s)
         rows.append([str(run.id), run.kind, run.status, _time(run.started_at), duration, run.device, metrics])
     print(_table(rows))
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from core.ledger import prepare_ledger
-    from db import queries
-    from db.engine import make_engine, session_scope
+    from core.commands.history import open_history
+    from core.ledger.display import metric_text
 
-    engine = make_engine(prepare_ledger(args.db_url))
-    try:
-        with session_scope(engine) as session:
-            run = queries.find_run(session, ref=args.run)
-            if run is None:
-                raise UserError(f"no run {args.run!r} (give an id, a uuid or a unique uuid prefix)")
-            children = queries.child_ids(session, run_id=run.id)
-            print(f"run {run.id}  {run.uuid}\n"
-                  f"kind      {run.kind}\nstatus    {run.status}{'  (' + run.error + ')' if run.error else ''}\n"
-                  f"started   {_time(run.started_at)}\nfinished  {_time(run.finished_at)}\n"
-                  f"host      {run.host} (pid {run.pid})\ndevice    {run.device}\n"
-                  f"parent    {run.parent_id if run.parent_id is not None else '-'}\n"
-                  f"children  {', '.join(map(str, children)) or '-'}")
-            print("params    " + json.dumps(run.params, sort_keys=True))
-            libraries = run.environment.get("libraries", {})
-            print("libraries " + ", ".join(f"{name} {version}" for name, version in sorted(libraries.items())))
-            if run.metrics:
-                rows = [["METRIC", "VALUE", "EPOCH", "CLASS"]]
-                rows += [[m.name, _metric_text(m.value, m.unit), "" if m.epoch is None else str(m.epoch),
-                          m.class_name or ""] for m in run.metrics]
-                print("\n" + _table(rows))
-            if run.artifacts:
-                rows = [["ARTIFACT", "FORMAT", "PRECISION", "BYTES", "SHA256", "PATH"]]
-                rows += [[a.kind, a.format or "", a.precision or "", str(a.bytes), a.sha256[:12], a.path]
-                         for a in run.artifacts]
-                print("\n" + _table(rows))
-    finally:
-        engine.dispose()
+    with open_history(args) as history:
+        detail = history.find(args.run)
+    if detail is None:
+        raise UserError(f"no run {args.run!r} (give an id, a uuid or a unique uuid prefix)")
+    run = detail.run
+    print(f"run {run.id}  {run.uuid}\n"
+          f"kind      {run.kind}\nstatus    {run.status}{'  (' + run.error + ')' if run.error else ''}\n"
+          f"started   {_time(run.started_at)}\nfinished  {_time(run.finished_at)}\n"
+          f"host      {run.host} (pid {run.pid})\ndevice    {run.device}\n"
+          f"parent    {run.parent_id if run.parent_id is not None else '-'}\n"
+          f"children  {', '.join(str(child.id) for child in detail.children) or '-'}")
+    print("params    " + json.dumps(run.params, sort_keys=True))
+    libraries = run.environment.get("libraries", {})
+    print("libraries " + ", ".join(f"{name} {version}" for name, version in sorted(libraries.items())))
+    if run.metrics:
+        rows = [["METRIC", "VALUE", "EPOCH", "CLASS"]]
+        rows += [[m.name, metric_text(m.value, m.unit), "" if m.epoch is None else str(m.epoch),
+                  m.class_name or ""] for m in run.metrics]
+        print("\n" + _table(rows))
+    if run.artifacts:
+        rows = [["ARTIFACT", "FORMAT", "PRECISION", "SIZE", "SHA256", "PATH"]]
+        rows += [[a.kind, a.format or "", a.precision or "", metric_text(a.bytes, "B"), a.sha256[:12], a.path]
+                 for a in run.artifacts]
+        print("\n" + _table(rows))
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from core.ledger import prepare_ledger
-    from core.ledger.transfer import export_csv, export_jsonl
+    from core.commands.history import open_history
 
     if args.csv is None and args.jsonl is None:
         raise UserError("give --csv OUT and/or --jsonl OUT")
-    url = prepare_ledger(args.db_url)
-    if args.csv is not None:
-        print(f"wrote {export_csv(url, args.csv, kind=args.kind)} runs to {args.csv}")
-    if args.jsonl is not None:
-        print(f"wrote {export_jsonl(url, args.jsonl, kind=args.kind)} runs to {args.jsonl}")
+    with open_history(args) as history:
+        if args.csv is not None:
+            print(f"wrote {history.export_csv(args.csv, kind=args.kind)} runs to {args.csv}")
+        if args.jsonl is not None:
+            print(f"wrote {history.export_jsonl(args.jsonl, kind=args.kind)} runs to {args.jsonl}")
     return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from core.ledger import prepare_ledger
-    from core.ledger.transfer import import_jsonl
+    from core.commands.history import open_history
 
     if not args.file.is_file():
         raise UserError(f"{args.file} is not a file")
-    result = import_jsonl(prepare_ledger(args.db_url), args.file)
+    with open_history(args) as history:
+        result = history.import_jsonl(args.file)
     print(f"imported {result.added} runs, skipped {result.skipped} already present")
     return 0

@@ -113,8 +113,9 @@ def _checked_model(spec: ModelSpec) -> tuple[BoundModel, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.commands.history import open_history
     from core.errors import UserError
-    from core.ledger import run_recorder
+    from core.ledger import RunKind
     from core.ledger.environment import cpu_model
     from core.serve.server import ServerOptions, triton_server
 
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
               **{f"{name}_port": getattr(options, f"{name}_port") for name in ("grpc", "http", "metrics")}}
     _stop_on_sigterm()
     device = cpu_model() if runtime["device"] == "cpu" else None  # None: the machine's GPU
-    with run_recorder("serve", params, device=device) as ledger_run:
+    with open_history(args) as history, history.record(RunKind.SERVE, params, device=device) as ledger_run:
         ledger_run.artifact(args.weights, kind="input")
         ledger_run.artifact(args.labels, kind="input", format="labels")
         with triton_server(spec, model, runtime["precision"], options) as server:

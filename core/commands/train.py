@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.optimize.train import TrainConfig, Trainer, config_params
-    from core.ledger import run_recorder
+    from core.commands.history import open_history
+    from core.ledger import RunKind
 
     output = args.output or load_settings().data_root / "models" / args.data.resolve().name
     config = TrainConfig(
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, workers=args.workers, device=args.device, seed=args.seed,
         validation_epochs=args.validation_epochs, evaluate_map=not args.no_map,
     )
-    with run_recorder("train", config_params(config)) as run:
+    with open_history(args) as ledger, ledger.record(RunKind.TRAIN, config_params(config)) as run:
         history: list[dict] = []
 
         def record(metrics: dict) -> None:

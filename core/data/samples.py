@@ -53,6 +53,6 @@ def gallery_page(tables: DatasetTables, *, split: str, class_name: str | None = 
         except CorruptImageError as error:
             items.append(GalleryItem(dataset.image_id(int(index)), split, None, classes, str(error)))
             continue
-        drawn = draw_boxes(sample.image, sample.boxes, np.ones(len(sample.labels), np.float32), sample.labels, names)
+        drawn = draw_boxes(sample.image, sample.boxes, None, sample.labels, names)  # ground truth: the class alone
         items.append(GalleryItem(sample.image_id, split, drawn, classes))
     return GalleryPage(tuple(items), page, pages, len(indices))

@@ -31,10 +31,9 @@ from core.detect import load_detector
 from core.detect.preprocess import network_layout, preprocess_batch
 from core.errors import UserError
 from core.imageio import decode_image
-from core.ledger import run_recorder
+from core.ledger import History, RecordedRun, RunKind
 from core.ledger.environment import cpu_model
 from core.files import file_sha256
-from core.ledger.recorder import RecordedRun
 from core.model import read_labels
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
 from core.model.onnx_export import DEFAULT_OPSET, export_onnx
@@ -47,7 +46,6 @@ from jetson_kit.bundle import FORMAT, GROUND_TRUTH, MANIFEST
 from jetson_kit.tensorrt_api import batch_profile
 
 log = logging.getLogger(__name__)
-RUN_KIND = "jetson-pack"
 REFERENCE_TARGET = "ort-fp32"
 SENDER_PRESETS = {4: "jetpack4-usb-h265", 5: "jetpack5-usb-h265"}  # JetPack 4 (OMX), 5 and later (V4L2)
 MAX_IMAGES = 5000
@@ -76,7 +74,6 @@ class PackConfig:
     stream_camera: str = "/dev/video0"
     threads: int | None = None
     progress: bool = True
-    db_url: str | None = None
 
 
 @dataclass
@@ -208,17 +205,17 @@ def _senders(config: PackConfig) -> dict[str, dict[str, Any]]:
     return senders
 
 
-def _onnx_graphs(config: PackConfig, output: Path) -> tuple[str, dict[str, dict[str, str]]]:
+def _onnx_graphs(config: PackConfig, history: History, output: Path) -> tuple[str, dict[str, dict[str, str]]]:
     """Write the dynamic-batch graph (and the fixed-batch ones); returns the uuid of the run that made the graph."""
     target = output / ONNX_FILE
     fixed: dict[str, dict[str, str]] = {}
     if config.model.suffix.lower() == ".onnx":
         shutil.copyfile(config.model, target)
-        producer = _producer_uuid(file_sha256(target), config.db_url)
+        producer = history.producer_uuid(file_sha256(target))
         if config.fixed_batch_graphs:
             log.warning("fixed-batch graphs are exported from a .pth; packing %s without them", config.model.name)
         return producer, fixed
-    _, export_run = recorded_export(config.model, config.labels, target, dynamic_batch=True, db_url=config.db_url)
+    _, export_run = recorded_export(history, config.model, config.labels, target, dynamic_batch=True)
     if config.fixed_batch_graphs:
         for size in sorted(set(int(size) for size in config.batch_sizes)):
             name = f"model-b{size}.onnx"
@@ -227,23 +224,7 @@ def _onnx_graphs(config: PackConfig, output: Path) -> tuple[str, dict[str, dict[
     return export_run.uuid, fixed
 
 
-def _producer_uuid(sha256: str, db_url: str | None) -> str | None:
-    """The uuid of the run that wrote a file with this content, if this history has one."""
-    from core.ledger import prepare_ledger
-    from db import queries
-    from db.engine import make_engine, session_scope
-
-    engine = make_engine(prepare_ledger(db_url))
-    try:
-        with session_scope(engine) as session:
-            producer = queries.producer_of(session, sha256=sha256)
-            run = queries.get_run(session, run_id=producer) if producer is not None else None
-            return run.uuid if run is not None else None
-    finally:
-        engine.dispose()
-
-
-def _reference(config: PackConfig, onnx: Path, subset: _Subset, optimize_id: str,
+def _reference(config: PackConfig, history: History, onnx: Path, subset: _Subset, optimize_id: str,
                params: dict[str, Any]) -> tuple[RecordedRun, Any]:
     """The server's FP32 reference on the bundle's evaluation images, recorded as the invocation's ort-fp32 row (its
     parent, found by the ONNX graph's content, is the export run)."""
@@ -251,8 +232,7 @@ def _reference(config: PackConfig, onnx: Path, subset: _Subset, optimize_id: str
     reference_params = {**params, "optimize_id": optimize_id, "target": target.name, "backend": target.backend,
                         "precision": target.precision, "reference": target.name, "threads": config.threads,
                         "eval_images": len(subset)}
-    with run_recorder("optimize", reference_params, db_url=config.db_url,
-                      device=cpu_model()) as run:
+    with history.record(RunKind.OPTIMIZE, reference_params, device=cpu_model()) as run:
         run.artifact(onnx, kind="input", format="onnx", precision="fp32")
         run.metric("model_bytes", onnx.stat().st_size, unit="B")
         detector = load_detector(evaluation_spec(onnx, config.labels, backend=target.backend, device="cpu",
@@ -265,8 +245,8 @@ def _reference(config: PackConfig, onnx: Path, subset: _Subset, optimize_id: str
     return run, result
 
 
-def pack(config: PackConfig) -> PackResult:
-    """Write the bundle to `config.output` (a bundle there before is replaced) and record the runs."""
+def pack(config: PackConfig, history: History) -> PackResult:
+    """Write the bundle to `config.output` (a bundle there before is replaced) and record the runs in `history`."""
     check_config(config)
     class_names = read_labels(config.labels)
     tables = read_dataset(config.data)
@@ -280,18 +260,19 @@ def pack(config: PackConfig) -> PackResult:
                    "fixed_batch_graphs": config.fixed_batch_graphs, "optimize_id": optimize_id}
     _prepare_folder(output)
     try:
-        return _pack_into(config, output, class_names, tables, split, optimize_id, params, pack_params)
+        return _pack_into(config, history, output, class_names, tables, split, optimize_id, params, pack_params)
     except BaseException:
         shutil.rmtree(output, ignore_errors=True)  # never a half-made bundle
         raise
 
 
-def _pack_into(config: PackConfig, output: Path, class_names: list[str], tables: Any, split: DetectionDataset,
-               optimize_id: str, params: dict[str, Any], pack_params: dict[str, Any]) -> PackResult:
-    with run_recorder(RUN_KIND, pack_params, db_url=config.db_url) as run:
+def _pack_into(config: PackConfig, history: History, output: Path, class_names: list[str], tables: Any,
+               split: DetectionDataset, optimize_id: str, params: dict[str, Any],
+               pack_params: dict[str, Any]) -> PackResult:
+    with history.record(RunKind.JETSON_PACK, pack_params) as run:
         run.artifact(config.model, kind="input")
         run.artifact(config.labels, kind="input", format="labels")
-        onnx_run_uuid, fixed = _onnx_graphs(config, output)
+        onnx_run_uuid, fixed = _onnx_graphs(config, history, output)
         shutil.copyfile(config.labels, output / LABELS_FILE)
         calibration, calibration_counts = _calibration_images(tables, config)
         evaluation, indices, truth = _evaluation_images(split, config.eval_images, config.progress)
@@ -302,8 +283,8 @@ def _pack_into(config: PackConfig, output: Path, class_names: list[str], tables:
         if size > config.max_bundle_mb * 2**20:
             raise UserError(f"the bundle is {size / 2**20:.0f} MiB, over --max-bundle-mb {config.max_bundle_mb}; "
                             "pack fewer images or batch sizes")
-        reference_run, reference = _reference(config, output / ONNX_FILE, _Subset(split, indices), optimize_id,
-                                              params)
+        reference_run, reference = _reference(config, history, output / ONNX_FILE, _Subset(split, indices),
+                                              optimize_id, params)
         files = sorted(path.name for path in output.iterdir() if path.is_file())
         manifest = {
             "format": FORMAT, "pack_run_uuid": run.uuid, "optimize_id": optimize_id,

@@ -22,8 +22,8 @@ import numpy as np
 from core.detect.postprocess import postprocess
 from core.errors import UserError
 from core.files import file_sha256
-from core.ledger.recorder import ledger_url
-from core.ledger.transfer import import_jsonl, jsonl_text, read_jsonl
+from core.ledger import History
+from core.ledger.transfer import jsonl_text, parse_jsonl, read_jsonl
 from core.optimize.eval_records import RecordsBuilder
 from core.optimize.evaluate import (
     EVAL_SCORE_THRESHOLD,
@@ -192,8 +192,8 @@ def with_accuracy(folder: Path, records: list[dict[str, Any]]) -> tuple[list[dic
     return records, summary
 
 
-def import_results(folder: Path, db_url: str | None = None) -> ImportSummary:
-    """Record the Jetson's runs of `folder` with their accuracy; runs already in the history are skipped."""
+def import_results(folder: Path, history: History) -> ImportSummary:
+    """Record the Jetson's runs of `folder` with their accuracy in `history`; runs already there are skipped."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"not a folder: {folder}")
@@ -203,10 +203,7 @@ def import_results(folder: Path, db_url: str | None = None) -> ImportSummary:
     if runs_file.stat().st_size > MAX_JSON_BYTES:
         raise UserError(f"{runs_file} is over {MAX_JSON_BYTES // 2**20} MiB")
     records, summary = with_accuracy(folder, list(read_jsonl(runs_file)))
-    with tempfile.TemporaryDirectory(prefix="jetson-import-") as work:
-        merged = Path(work) / RUNS_FILE
-        merged.write_text(jsonl_text(records), encoding="utf-8")
-        result = import_jsonl(ledger_url(db_url), merged)
+    result = history.import_records(parse_jsonl(jsonl_text(records), str(runs_file)))  # checked as any import
     return ImportSummary(result.added, result.skipped, summary)
 
 
@@ -216,7 +213,7 @@ def _archive_member(name: str) -> bool:
                                 and parts[1] not in ("", ".npz") and not parts[1].startswith("."))
 
 
-def import_archive(name: str, data: bytes, db_url: str | None = None) -> ImportSummary:
+def import_archive(name: str, data: bytes, history: History) -> ImportSummary:
     """Import a Jetson's `results.zip` (what the Runs page uploads): only its known members are unpacked, into a
     temporary folder, after checking their names, count and sizes."""
     import io
@@ -237,4 +234,4 @@ def import_archive(name: str, data: bytes, db_url: str | None = None) -> ImportS
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(member) as source, target.open("wb") as sink:
                 shutil.copyfileobj(source, sink)
-        return import_results(Path(work), db_url)
+        return import_results(Path(work), history)

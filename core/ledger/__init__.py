@@ -1,15 +1,25 @@
-"""The run ledger's core side: record long jobs (`run_recorder`), prepare the database on start, move histories
-between databases. All SQL lives in the `db` package.
+"""The run history (ledger): `History` is its one door for recording, listing, comparing, reporting, importing and
+exporting runs; `RunKind` names the kinds of run. All SQL lives in the `db` package, which nothing else uses.
 """
 from __future__ import annotations
 
-from core.ledger.recorder import (
-    RecordedArtifact,
-    RecordedRun,
-    ensure_ledger,
-    ledger_url,
-    prepare_ledger,
-    run_recorder,
+from core.ledger.history import History
+from core.ledger.kinds import COMPARED_KINDS, RunKind
+from core.ledger.recorder import RecordedArtifact, RecordedRun
+from db.queries import (
+    SORT_COLUMNS,
+    FilterOptions,
+    ImportResult,
+    KeyMetric,
+    LineageItem,
+    MetricRow,
+    RunDetail,
+    RunFilters,
+    RunPage,
+    RunRow,
 )
 
-__all__ = ["RecordedArtifact", "RecordedRun", "ensure_ledger", "ledger_url", "prepare_ledger", "run_recorder"]
+SORT_KEYS = tuple(SORT_COLUMNS)  # what the listing can be sorted by
+
+__all__ = ["COMPARED_KINDS", "SORT_KEYS", "FilterOptions", "History", "ImportResult", "KeyMetric", "LineageItem",
+           "MetricRow", "RecordedArtifact", "RecordedRun", "RunDetail", "RunFilters", "RunKind", "RunPage", "RunRow"]

@@ -1,8 +1,9 @@
-"""`run_recorder`: every long job (training, export, quantization, engine build, evaluation, benchmark) runs inside
-one, so the ledger holds its parameters, environment, metrics, artifacts and how it ended.
+"""Recording one run: every long job (training, export, quantization, engine build, evaluation, benchmark) runs
+inside `History.record(...)`, so the history holds its parameters, environment, metrics, artifacts and how it ended.
 
 Each write is its own short transaction, so a job killed at any point leaves everything recorded up to then, and
-its run stays `running` until the next start finds the dead process and marks it `interrupted`.
+its run stays `running` until the next opening of the history (`sweep_interrupted`) finds the dead process and
+marks it `interrupted`.
 """
 from __future__ import annotations
 
@@ -14,20 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from core.config import load_settings
 from core.errors import UserError
 from core.files import file_sha256
 from core.ledger.environment import capture_environment
 from core.ledger.liveness import is_alive, process_identity, same_machine
 from db import queries
-from db.engine import make_engine, session_scope
-from db.migrate import upgrade_engine
+from db.engine import session_scope
 from db.models import RunStatus
 
 log = logging.getLogger(__name__)
@@ -37,11 +35,6 @@ _ERROR_LIMIT = 2000
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def ledger_url(db_url: str | None = None) -> str:
-    """`db_url` if given, else the configured one (EDS_DB_URL, or a SQLite file in EDS_DATA_ROOT)."""
-    return db_url or load_settings().database_url
 
 
 def sweep_interrupted(engine: Engine) -> int:
@@ -56,24 +49,6 @@ def sweep_interrupted(engine: Engine) -> int:
         marked = queries.mark_interrupted(session, run_ids=dead, finished_at=_now(), error=DEAD_PROCESS_ERROR)
     log.warning("marked %d run(s) interrupted: their process ended without finishing", marked)
     return marked
-
-
-def prepare_ledger(db_url: str | None = None) -> str:
-    """Start-up step of the CLI and the app: upgrade the schema, mark runs of dead processes; returns the URL."""
-    url = ledger_url(db_url)
-    engine = make_engine(url)
-    try:
-        upgrade_engine(engine)
-        sweep_interrupted(engine)
-    finally:
-        engine.dispose()
-    return url
-
-
-@cache
-def ensure_ledger(url: str) -> None:
-    """`prepare_ledger` once per URL and process (what library entry points call before touching the database)."""
-    prepare_ledger(url)
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
@@ -137,39 +112,29 @@ class RecordedRun:
 
 
 @contextmanager
-def run_recorder(kind: str, params: dict[str, Any] | None = None, *, parent_id: int | None = None,
-                 db_url: str | None = None, device: str | None = None) -> Iterator[RecordedRun]:
-    """Record one job: `with run_recorder("export", {"opset": 17}) as run: ...; run.metric(...)`.
-
-    Ends `succeeded`, `failed` (with the exception's one-line message; the exception propagates) or `interrupted`
-    (KeyboardInterrupt). `device` names the compute device used when it is not the machine's best one.
-    """
-    url = ledger_url(db_url)
-    ensure_ledger(url)
+def record_run(engine: Engine, kind: str, params: dict[str, Any] | None = None, *, parent_id: int | None = None,
+               device: str | None = None) -> Iterator[RecordedRun]:
+    """Record one job in the history behind `engine` (what `History.record` does; see there)."""
     environment = capture_environment()
     identity = process_identity()
-    engine = make_engine(url)
+    with session_scope(engine) as session:
+        row = queries.create_run(
+            session, uuid=str(uuid_module.uuid4()), kind=str(kind), params=_jsonable(params or {}),
+            started_at=_now(), device=device or environment["device"], host=environment["host"],
+            pid=identity["pid"], environment={**environment, "process": identity}, parent_id=parent_id,
+        )
+        run = RecordedRun(engine, run_id=row.id, uuid=row.uuid, kind=str(kind), parent_id=parent_id)
+    log.info("run %d (%s) started", run.id, kind)
     try:
-        with session_scope(engine) as session:
-            row = queries.create_run(
-                session, uuid=str(uuid_module.uuid4()), kind=kind, params=_jsonable(params or {}),
-                started_at=_now(), device=device or environment["device"], host=environment["host"],
-                pid=identity["pid"], environment={**environment, "process": identity}, parent_id=parent_id,
-            )
-            run = RecordedRun(engine, run_id=row.id, uuid=row.uuid, kind=kind, parent_id=parent_id)
-        log.info("run %d (%s) started", run.id, kind)
-        try:
-            yield run
-        except KeyboardInterrupt:
-            _finish_quietly(run, RunStatus.INTERRUPTED, "KeyboardInterrupt: stopped by the user")
-            raise
-        except BaseException as error:
-            _finish_quietly(run, RunStatus.FAILED, _one_line(error))
-            raise
-        run.finish(RunStatus.SUCCEEDED)
-        log.info("run %d (%s) succeeded", run.id, kind)
-    finally:
-        engine.dispose()
+        yield run
+    except KeyboardInterrupt:
+        _finish_quietly(run, RunStatus.INTERRUPTED, "KeyboardInterrupt: stopped by the user")
+        raise
+    except BaseException as error:
+        _finish_quietly(run, RunStatus.FAILED, _one_line(error))
+        raise
+    run.finish(RunStatus.SUCCEEDED)
+    log.info("run %d (%s) succeeded", run.id, kind)
 
 
 def _finish_quietly(run: RecordedRun, status: RunStatus, error: str) -> None:

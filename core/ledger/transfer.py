@@ -1,4 +1,5 @@
-"""Move a run history between databases and out to spreadsheets.
+"""The files a run history moves in: JSONL between databases, CSV out to spreadsheets (`History.export_jsonl`,
+`export_csv` and `import_jsonl` read and write the database; this module only writes and reads the files).
 
 JSONL (one run per line, with its metrics and artifacts) is the lossless format that `import_jsonl` merges: runs
 are identified by uuid, so importing the same file twice, or a history that came back from another device, never
@@ -17,10 +18,6 @@ from typing import IO, Any
 
 from core.atomic import atomic_path
 from core.errors import UserError
-from core.ledger.recorder import ensure_ledger
-from db import queries
-from db.engine import make_engine, session_scope
-from db.queries import ImportResult
 from db.records import MAX_JSON_DEPTH, validate_record
 
 CSV_COLUMNS = ("uuid", "kind", "status", "started_at", "finished_at", "duration_s", "host", "device", "parent_uuid",
@@ -36,19 +33,8 @@ def _atomic_text(path: Path) -> Iterator[IO[str]]:
         yield handle
 
 
-def _records(url: str, kind: str | None) -> list[dict[str, Any]]:
-    ensure_ledger(url)
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            return list(queries.export_records(session, kind=kind))
-    finally:
-        engine.dispose()
-
-
-def export_jsonl(url: str, output: str | Path, *, kind: str | None = None) -> int:
-    """Write every run (optionally of one kind) as JSON lines; returns the number of runs."""
-    records = _records(url, kind)
+def write_jsonl(output: str | Path, records: list[dict[str, Any]]) -> int:
+    """Write records as the JSON lines `import_jsonl` reads (the file appears whole or not at all); returns how many."""
     with _atomic_text(Path(output)) as handle:
         handle.write(jsonl_text(records))
     return len(records)
@@ -73,9 +59,8 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
     return {**row, **_key_metrics(record)}
 
 
-def export_csv(url: str, output: str | Path, *, kind: str | None = None) -> int:
-    """Write one CSV row per run with its key metrics as `metric.NAME` columns; returns the number of runs."""
-    records = _records(url, kind)
+def write_csv(output: str | Path, records: list[dict[str, Any]]) -> int:
+    """Write one CSV row per record with its key metrics as `metric.NAME` columns; returns how many."""
     with _atomic_text(Path(output)) as handle:
         handle.write(csv_text(records))
     return len(records)
@@ -136,15 +121,3 @@ def parse_jsonl(text: str | IO[str], source: str) -> list[dict[str, Any]]:
             raise UserError(f"{source}:{number}: {error}; nothing was imported (a file is imported whole or not at all)"
                             ) from None
     return records
-
-
-def import_jsonl(url: str, path: str | Path) -> ImportResult:
-    """Merge a JSONL export into the database at `url` in one transaction (all runs or none)."""
-    records = read_jsonl(path)
-    ensure_ledger(url)
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            return queries.import_records(session, records=records)
-    finally:
-        engine.dispose()

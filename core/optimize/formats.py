@@ -29,7 +29,7 @@ class Target:
     needs_cuda: bool
     needs_tensorrt: bool
     parent: str | None  # the target whose artifact (or run) this one builds on (None: the .pth itself)
-    reference: str  # the FP32 target it is compared with (ΔmAP, output deviation, speed-up); itself for FP32 rows
+    reference: str  # the FP32 target it is compared with (recorded ΔmAP, output deviation); itself for FP32 rows
     builder: Builder  # makes its artifact from the parent's
 
     @property

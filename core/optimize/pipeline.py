@@ -24,9 +24,8 @@ from core.data.readers import open_split, read_dataset
 from core.detect import load_detector
 from core.detect.base import DEFAULT_SCORE_THRESHOLD, DetectorSpec
 from core.errors import UserError
-from core.ledger import run_recorder
+from core.ledger import History, RecordedRun, RunKind
 from core.ledger.environment import cpu_model
-from core.ledger.recorder import RecordedRun
 from core.model import read_labels
 from core.optimize.evaluate import EvaluationResult, evaluate, evaluation_spec, record_deltas, record_metrics
 from core.optimize import formats
@@ -35,7 +34,6 @@ from core.optimize.formats import DEFAULT_METHOD, DEFAULT_SCOPE, TARGETS_BY_NAME
 from core.optimize.measure import PeakMemory, SpeedConfig, SpeedResult, max_deviation, measure_speed, raw_outputs
 
 log = logging.getLogger(__name__)
-RUN_KIND = "optimize"
 DEVIATION_IMAGES = 8
 
 
@@ -56,7 +54,6 @@ class OptimizeConfig:
     device: str = "auto"  # for targets that do not need CUDA: "auto" runs torch ones on a GPU where there is one
     opset: int | None = None
     progress: bool = True
-    db_url: str | None = None
 
 
 @dataclass
@@ -82,6 +79,7 @@ class _Reference:
 @dataclass
 class _State:
     config: OptimizeConfig
+    history: History
     optimize_id: str
     test_split: DetectionDataset
     calibration_paths: list[Path]
@@ -91,9 +89,10 @@ class _State:
     references: dict[str, _Reference] = field(default_factory=dict)
 
 
-def optimize(config: OptimizeConfig) -> tuple[str, list[Outcome]]:
-    """Run every target of `config` (plus the parents and FP32 references they need): (optimize_id, outcomes)."""
-    state = _prepare(config)
+def optimize(config: OptimizeConfig, history: History) -> tuple[str, list[Outcome]]:
+    """Run every target of `config` (plus the parents and FP32 references they need), each recorded in `history`:
+    (optimize_id, outcomes)."""
+    state = _prepare(config, history)
     planned = lineage([*config.targets, *(TARGETS_BY_NAME[t.reference] for t in config.targets)])
     with tqdm(planned, desc="optimize", unit="target", disable=not config.progress) as bar:
         for target in bar:
@@ -102,7 +101,7 @@ def optimize(config: OptimizeConfig) -> tuple[str, list[Outcome]]:
     return state.optimize_id, list(state.outcomes.values())
 
 
-def _prepare(config: OptimizeConfig) -> _State:
+def _prepare(config: OptimizeConfig, history: History) -> _State:
     tables = read_dataset(config.data)
     class_names = read_labels(config.labels)
     test_split = open_split(tables, config.eval_split, class_names)
@@ -117,7 +116,7 @@ def _prepare(config: OptimizeConfig) -> _State:
             break
     if not samples:
         raise UserError(f"the {config.eval_split} split of {config.data} has no readable image")
-    return _State(config, str(uuid.uuid4()), test_split, calibration, samples[0], samples)
+    return _State(config, history, str(uuid.uuid4()), test_split, calibration, samples[0], samples)
 
 
 def _run_target(state: _State, target: Target) -> Outcome:
@@ -161,8 +160,8 @@ def target_device(target: Target, requested: str, *, has_cuda: Callable[[], bool
 def _record_target(state: _State, target: Target, parent: Outcome | None) -> Outcome:
     config = state.config
     device = target_device(target, config.device)
-    with run_recorder(RUN_KIND, _params(state, target), parent_id=parent.run_id if parent else None,
-                      db_url=config.db_url, device=cpu_model() if device == "cpu" else None) as run:
+    with state.history.record(RunKind.OPTIMIZE, _params(state, target), parent_id=parent.run_id if parent else None,
+                              device=cpu_model() if device == "cpu" else None) as run:
         source = parent.artifact if parent else config.weights
         run.artifact(source, kind="input", precision=parent.target.precision if parent else None)
         run.artifact(config.labels, kind="input", format="labels")

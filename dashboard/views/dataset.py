@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -17,6 +18,9 @@ from dashboard.components import inline
 from dashboard.components.text import plain
 
 ALL_CLASSES = "(all classes)"
+SPLIT_COLOURS = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")  # shades of one blue: train, validation, test, ...
+# Set2 without its blue, and Dark2's magenta: no class looks like a split
+CLASS_COLOURS = [*px.colors.qualitative.Set2[:2], *px.colors.qualitative.Set2[3:], px.colors.qualitative.Dark2[3]]
 GALLERY_COLUMNS = 4
 GALLERY_PAGE_SIZE = 12
 
@@ -55,24 +59,41 @@ def _pick_root() -> Path | None:
     return settings.confine(typed) if typed.strip() else Path(chosen)
 
 
+def _share(frame: pd.DataFrame, column: str, totals: dict[str, int]) -> pd.DataFrame:
+    """`frame` with "share": its `column` over its split's total, so a large train split does not dwarf the others."""
+    return frame.assign(share=frame[column] / frame["split"].map(totals).replace(0, float("nan")))
+
+
 def _charts(statistics: DatasetStatistics) -> None:
+    """Every split's figures as shares of that split (splits side by side in shades of one colour), classes in a
+    palette of their own."""
     frames = statistics.chart_frames()
     per_class = frames["per_class"]
-    left, right = st.columns(2)
-    left.plotly_chart(px.bar(per_class, x="class", y="boxes", color="split", barmode="group",
-                             title="Boxes per class"), key="boxes_per_class")
-    right.plotly_chart(px.bar(per_class, x="class", y="images", color="split", barmode="group",
-                              title="Images per class"), key="images_per_class")
-    left, right = st.columns(2)
-    left.plotly_chart(px.bar(per_class, x="split", y="share", color="class", title="Class balance across splits",
-                             labels={"share": "share of the split's boxes"}), key="class_balance")
-    right.plotly_chart(px.bar(frames["objects_per_image"], x="boxes in image", y="images", color="split",
-                              barmode="group", title="Objects per image"), key="objects_per_image")
-    left, right = st.columns(2)
-    left.plotly_chart(px.bar(frames["box_size"], x="sqrt(relative area)", y="boxes", color="split",
-                             barmode="group", title="Box size"), key="box_size")
-    right.plotly_chart(px.bar(frames["box_aspect"], x="log2(width/height)", y="boxes", color="split",
-                              barmode="group", title="Box aspect"), key="box_aspect")
+    images = {split.name: split.image_count for split in statistics.splits}
+    boxes = {split.name: split.box_count for split in statistics.splits}
+    splits = {name: SPLIT_COLOURS[index % len(SPLIT_COLOURS)] for index, name in enumerate(images)}
+    by_split = {"color": "split", "barmode": "group", "color_discrete_map": splits,
+                "category_orders": {"split": list(splits)}}
+    charts = [
+        (px.bar(per_class, x="class", y="share", title="Boxes per class (share of each split's boxes)",
+                hover_data=["boxes"], **by_split), "boxes_per_class"),
+        (px.bar(_share(per_class, "images", images), x="class", y="share", hover_data=["images"],
+                title="Images per class (share of each split's images)", **by_split), "images_per_class"),
+        (px.bar(per_class, x="split", y="share", color="class", title="Class balance across splits",
+                color_discrete_sequence=CLASS_COLOURS, labels={"share": "share of the split's boxes"}),
+         "class_balance"),
+        (px.bar(_share(frames["objects_per_image"], "images", images), x="boxes in image", y="share",
+                hover_data=["images"], title="Objects per image (share of each split's images)", **by_split),
+         "objects_per_image"),
+        (px.bar(_share(frames["box_size"], "boxes", boxes), x="sqrt(relative area)", y="share",
+                hover_data=["boxes"], title="Box size (share of each split's boxes)", **by_split), "box_size"),
+        (px.bar(_share(frames["box_aspect"], "boxes", boxes), x="log2(width/height)", y="share",
+                hover_data=["boxes"], title="Box aspect (share of each split's boxes)", **by_split), "box_aspect"),
+    ]
+    for start in range(0, len(charts), 2):
+        for column, (figure, key) in zip(st.columns(2), charts[start:start + 2]):
+            figure.update_yaxes(tickformat=".0%")
+            column.plotly_chart(figure, key=key)
 
 
 def _gallery_section(root: str, signature: str, statistics: DatasetStatistics) -> None:

@@ -1,4 +1,5 @@
-"""Runs page: the run history as a filtered, sorted table paged in the database; a run's detail with its lineage;
+"""Runs page: the run history as a filtered, sorted table paged in the database, with each run's key figures
+(latency, mAP, images/sec) as columns; a run's detail (metrics grouped by kind, parameters, artifacts, lineage);
 archive, delete, export (CSV, JSONL) and import (JSONL)."""
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.compare import METRIC_NAMES
 from core.errors import UserError
+from core.ledger import SORT_KEYS, LineageItem, RunFilters, RunRow
+from core.ledger.display import duration_text, key_figures, metric_text, significant
 from dashboard.components import history, inline, login
 from dashboard.components.text import plain
-from db.queries import SORT_COLUMNS, RunFilters, RunRow
 
 ALL = "(all)"
 PAGE_SIZES = (25, 50, 100, 200)
-KEY_METRICS_SHOWN = 3
-PREFERRED_METRICS = [METRIC_NAMES[key] for key in ("map50", "coco_map", "latency_p50_ms", "e2e_ms", "images_per_sec")]
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+# The listing's number columns: how each reads (printf-style); a run without the figure shows MISSING.
+MISSING = "–"
+NUMBER_COLUMNS = {"duration s": "%.1f", "latency ms": "%.2f", "mAP@0.5": "%.4f", "img/s": "%.0f"}
 STATUS_COLORS = {"succeeded": "green", "failed": "red", "interrupted": "orange", "running": "blue"}
 CELL_COLORS = {"green": "#21c354", "red": "#ff4b4b", "orange": "#ffa421", "blue": "#1c83e1"}
 _DONE = "runs_done_message"
@@ -60,34 +63,34 @@ def _filters() -> RunFilters:
     )
 
 
-def _metrics_text(metrics: dict[str, float]) -> str:
-    """The most telling key metrics first (accuracy, latency, speed), then the others in recording order."""
-    names = sorted(metrics, key=lambda name: PREFERRED_METRICS.index(name) if name in PREFERRED_METRICS
-                   else len(PREFERRED_METRICS))
-    return ", ".join(f"{name}={metrics[name]:.4g}" for name in names[:KEY_METRICS_SHOWN])
+def _started(row: RunRow | dict[str, Any]) -> str:
+    started = row["started_at"] if isinstance(row, dict) else row.started_at
+    return started.astimezone().strftime(TIME_FORMAT)
 
 
 def _table(rows: list[RunRow]) -> pd.DataFrame:
-    metrics = history.key_metrics(tuple(row.id for row in rows))
     return pd.DataFrame([{
-        "id": row.id, "status": f"● {row.status}", "kind": row.kind,
-        "model": Path(row.model).name if row.model else "", "target": row.target or "",
-        "precision": row.precision or "", "device": row.device, "host": row.host,
-        "started": row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-        "seconds": None if row.duration_s is None else round(row.duration_s, 1),
-        "key metrics": _metrics_text(metrics[row.id]) + (" (archived)" if row.archived else ""),
+        "id": row.id, "status": f"● {row.status}" + (" · archived" if row.archived else ""), "kind": row.kind,
+        "target": row.target or "", "device": row.device, **key_figures(row.metrics),
+        "started": _started(row), "duration s": row.duration_s,
+        "model": Path(row.model).name if row.model else "", "precision": row.precision or "", "host": row.host,
     } for row in rows])
 
 
 def _status_style(cell: str) -> str:
-    color = STATUS_COLORS.get(cell.removeprefix("● "))
+    color = STATUS_COLORS.get(cell.removeprefix("● ").split(" · ")[0])
     return f"color: {CELL_COLORS[color]}; font-weight: bold" if color else ""
+
+
+def _run_name(row: RunRow) -> str:
+    """How the detail picker names a run: id, kind, target (or model) and start."""
+    subject = row.target or (Path(row.model).name if row.model else "")
+    return " · ".join(part for part in (f"#{row.id}", row.kind, subject, _started(row)) if part)
 
 
 def _paging(total: int, filters: RunFilters) -> tuple[str, bool, int, int]:
     columns = st.columns([2, 1, 1, 1])
-    sort = columns[0].selectbox("Sort by", list(SORT_COLUMNS), index=list(SORT_COLUMNS).index("started_at"),
-                                key="runs_sort")
+    sort = columns[0].selectbox("Sort by", SORT_KEYS, index=SORT_KEYS.index("started_at"), key="runs_sort")
     descending = columns[1].toggle("Descending", value=True, key="runs_descending")
     size = columns[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="runs_page_size")
     pages = max(1, -(-total // size))
@@ -128,9 +131,49 @@ def _actions(selected: list[int]) -> None:
         _done(f"deleted {history.delete(selected)} run(s)")
 
 
-def _lineage_line(item: Any, relation: str) -> str:
+def _lineage_line(item: LineageItem, relation: str) -> str:
     target = item.params.get("target") or item.params.get("precision") or ""
     return f"- {relation} **#{item.id}** {plain(item.kind)} {plain(target)} ({plain(item.status)})"
+
+
+def _summary_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    summary = metrics[metrics["epoch"].isna() & metrics["class_name"].isna()].drop_duplicates("name", keep="last")
+    return pd.DataFrame({"metric": summary["name"],
+                         "value": [metric_text(value, unit) for value, unit in zip(summary["value"], summary["unit"])]})
+
+
+def _pivot(metrics: pd.DataFrame, index: str) -> pd.DataFrame:
+    """One row per class (or epoch), one column per metric recorded that way; values to 4 significant digits."""
+    table = metrics.pivot_table(index=index, columns="name", values="value", aggfunc="last", sort=False)
+    return table.map(lambda value: value if pd.isna(value) else significant(value)).reset_index().rename_axis(
+        columns=None)
+
+
+def _metrics_tab(metrics: pd.DataFrame) -> None:
+    """The run's metrics grouped by kind: summary values with their units, then per class, then per epoch."""
+    if metrics.empty:
+        st.info("This run recorded no metrics.")
+        return
+    per_class = metrics[metrics["class_name"].notna() & metrics["epoch"].isna()]
+    per_epoch = metrics[metrics["epoch"].notna() & metrics["class_name"].isna()]
+    summary = _summary_metrics(metrics)
+    if not summary.empty:
+        st.dataframe(summary, hide_index=True, key="run_metrics")
+    if not per_class.empty:
+        st.caption("Per class")
+        st.dataframe(_pivot(per_class, "class_name").rename(columns={"class_name": "class"}), hide_index=True,
+                     key="run_metrics_per_class", placeholder=MISSING)
+    if not per_epoch.empty:
+        st.caption("Per epoch")
+        st.dataframe(_pivot(per_epoch, "epoch").astype({"epoch": int}), hide_index=True, key="run_metrics_per_epoch",
+                     placeholder=MISSING)
+
+
+def _artifacts_table(artifacts: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"kind": artifacts["kind"], "format": artifacts["format"].fillna(""),
+                         "precision": artifacts["precision"].fillna(""),
+                         "size": [metric_text(size, "B") for size in artifacts["bytes"]],
+                         "sha256": artifacts["sha256"], "path": artifacts["path"]})
 
 
 def _detail(run_id: int) -> None:
@@ -141,24 +184,26 @@ def _detail(run_id: int) -> None:
     record = view.record
     st.subheader(f"Run #{view.id}: {plain(record['kind'])}")
     st.badge(record["status"], color=STATUS_COLORS.get(record["status"], "gray"))
-    started = dt.datetime.fromisoformat(record["started_at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    st.markdown(f"{plain(record['device'])} on {plain(record['host'])} · started {started}" + (" · archived" if view.archived
-                else "") + f"  \n{plain(record['uuid'])}")
+    duration = "" if record["finished_at"] is None else \
+        f" · took {duration_text((record['finished_at'] - record['started_at']).total_seconds())}"
+    st.markdown(f"{plain(record['device'])} on {plain(record['host'])} · started {_started(record)}{duration}"
+                + (" · archived" if view.archived else "") + f"  \n{plain(record['uuid'])}")
     if record["error"]:
         st.error(plain(record["error"]))
-    lineage, params, metrics, artifacts, environment = st.tabs(
-        ["Lineage", "Parameters", "Metrics", "Artifacts", "Environment"])
+    metrics, params, artifacts, lineage, environment = st.tabs(
+        ["Metrics", "Parameters", "Artifacts", "Lineage", "Environment"])
+    with metrics:
+        _metrics_tab(view.metrics)
+    params.json(record["params"])
+    if view.artifacts.empty:
+        artifacts.info("This run recorded no artifacts.")
+    else:
+        artifacts.dataframe(_artifacts_table(view.artifacts), hide_index=True, key="run_artifacts")
     with lineage:
         lines = [_lineage_line(item, "ancestor" if item.depth < -1 else "parent") for item in view.ancestors]
         lines.append(f"- this run **#{view.id}** {plain(record['kind'])} ({plain(record['status'])})")
         lines += [_lineage_line(item, "child") for item in view.children]
         st.markdown("\n".join(lines))
-    params.json(record["params"])
-    metrics.dataframe(pd.DataFrame(record["metrics"], columns=["name", "value", "unit", "epoch", "class_name"]),
-                      hide_index=True, key="run_metrics")
-    artifacts.dataframe(pd.DataFrame(record["artifacts"], columns=["kind", "format", "precision", "bytes",
-                                                                   "sha256", "path"]),
-                        hide_index=True, key="run_artifacts")
     environment.json(record["environment"], expanded=False)
 
 
@@ -187,14 +232,17 @@ def _listing(filters: RunFilters) -> None:
         return
     table = _table(listing.rows)
     event = st.dataframe(table.style.map(_status_style, subset=["status"]), hide_index=True, on_select="rerun",
-                         selection_mode="multi-row", key=f"runs_table_{_generation()}", width="stretch")
+                         selection_mode="multi-row", key=f"runs_table_{_generation()}", width="stretch",
+                         placeholder=MISSING, column_config={name: st.column_config.NumberColumn(name, format=pattern)
+                                                             for name, pattern in NUMBER_COLUMNS.items()})
     selected = [int(table.iloc[index]["id"]) for index in event.selection.rows]
     if selected:
         _actions(selected)
-    ids = selected or [row.id for row in listing.rows]
+    names = {row.id: _run_name(row) for row in listing.rows}
+    ids = selected or list(names)
     shown = st.selectbox("Run detail", ids, index=0 if selected else None, key="runs_detail",
                          placeholder="pick a run, or select rows in the table",
-                         format_func=lambda run_id: f"#{run_id}")
+                         format_func=lambda run_id: names.get(run_id, f"#{run_id}"))
     if shown is not None:  # drawn on demand: a page change stays one small query and one table
         _detail(int(shown))
 

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.reports import training_table
+from core.ledger.training_speed import training_table
 from dashboard.components import history
 
 RUNS_SHOWN = 5

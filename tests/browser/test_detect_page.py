@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.browser.conftest import screenshot
+from tests.history_helpers import markdown_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -42,11 +43,11 @@ def _history_pages_are_populated(page) -> None:
     page.get_by_text(re.compile("Side by side, against #\\d+ torch-fp32")).wait_for(timeout=60_000)
     page.get_by_text("Copy as Markdown").click()
     markdown = page.locator('[data-testid="stCode"]').first.inner_text(timeout=30_000)
-    rows = [line.split(" | ")[1:3] for line in markdown.splitlines()[2:]]
+    rows = markdown_rows(markdown)
     # the latest optimize (this CPU's), beside the same model's newest optimize on the other device (the H100)
-    assert [target for target, _ in rows] == ["torch-fp32", "ort-fp32", "ort-int8",
-                                              "torch-fp32", "torch-fp16", "torch-bf16"], markdown
-    assert [device for _, device in rows][3:] == ["NVIDIA H100 80GB HBM3"] * 3, markdown
+    assert [row["target"] for row in rows] == ["torch-fp32", "ort-fp32", "ort-int8",
+                                               "torch-fp32", "torch-fp16", "torch-bf16"], markdown
+    assert [row["device"] for row in rows][3:] == ["NVIDIA H100 80GB HBM3"] * 3, markdown
     screenshot(page, "demo_compare_page")
     page.get_by_role("link", name="Runs").click()
     page.get_by_text(re.compile(r"\d+ runs match")).wait_for(timeout=60_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from core.config import REPO_ROOT
+from core.ledger.comparison import DECISION_COLUMNS
 from tests.browser.conftest import screenshot, start_streamlit
+from tests.history_helpers import markdown_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -57,9 +60,13 @@ def tall_page(browser):
     context.close()
 
 
-def pick_run(page, name: str) -> None:
+def pick_run(page, run_id: int) -> str:
+    """Pick run `run_id` in the detail picker, which names it by id, kind, target (or model) and start; its name."""
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Run detail").click()
-    page.get_by_role("option", name=name, exact=True).click()
+    option = page.get_by_role("option", name=re.compile(rf"^#{run_id} · "))
+    name = option.inner_text(timeout=30_000)
+    option.click()
+    return name
 
 
 def test_runs_page_lists_runs_and_opens_a_detail_with_lineage(history_app, tall_page):
@@ -67,16 +74,19 @@ def test_runs_page_lists_runs_and_opens_a_detail_with_lineage(history_app, tall_
     page.goto(f"{history_app}/runs", wait_until="domcontentloaded")
     page.get_by_text("11 runs match; showing 1-11").wait_for(timeout=60_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
-    pick_run(page, "#11")  # the newest run: ort-int8
+    name = pick_run(page, 11)  # the newest run: ort-int8
+    assert re.fullmatch(r"#11 · optimize · ort-int8 · \d{4}-\d\d-\d\d \d\d:\d\d", name), name
     page.get_by_text("Run #11: optimize").wait_for(timeout=30_000)
+    assert page.get_by_role("tab", name="Metrics").get_attribute("aria-selected") == "true"  # opens on its figures
+    page.get_by_role("tab", name="Lineage").click()
     page.get_by_text("ancestor #9 optimize torch-fp32").wait_for(timeout=30_000)
     page.get_by_text("parent #10 optimize ort-fp32").wait_for(timeout=30_000)  # INT8 was quantized from that ONNX
     page.get_by_role("tab", name="Artifacts").click()
     page.wait_for_timeout(1000)
     screenshot(page, "runs_page")
-    page.get_by_role("tab", name="Lineage").click()
-    pick_run(page, "#2")
+    pick_run(page, 2)
     page.get_by_text("Run #2: export").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Lineage").click()
     page.get_by_text("child #3 evaluation").wait_for(timeout=30_000)
 
 
@@ -111,7 +121,7 @@ def test_compare_page_shows_table_with_deltas_and_pareto_chart(history_app, tall
     page.get_by_text("Copy as Markdown").click()
     markdown = page.locator('[data-testid="stCode"]').first.inner_text(timeout=30_000)
     assert "ΔmAP@0.5" in markdown and "speed-up" in markdown and "img/s bs4" in markdown
-    assert [line.split(" | ")[1] for line in markdown.splitlines()[2:]] == ["torch-fp32", "ort-fp32", "ort-int8"]
+    assert [row["target"] for row in markdown_rows(markdown)] == ["torch-fp32", "ort-fp32", "ort-int8"]
     delta_header = page.locator('[role="columnheader"]', has_text="Δ #11 ort-int8")  # the grid's accessible header
     delta_header.first.wait_for(state="attached", timeout=30_000)  # per-class AP with its delta against the base
     page.wait_for_timeout(1500)  # plotly finishes drawing after the elements exist
@@ -130,3 +140,65 @@ def test_training_page_shows_curves_and_the_seed_table(history_app, tall_page):
     assert "| NVIDIA H100 80GB HBM3 | 1563.8 | 2.0 s | 64 | synthetic |" in table
     page.wait_for_timeout(1500)
     screenshot(page, "training_page")
+
+
+def _grid(page) -> dict:
+    """The first table's box, its scroll widths and its header names (the grid draws them on a canvas, and names
+    them for assistive technology)."""
+    return page.locator('[data-testid="stDataFrame"]').first.evaluate("""grid => {
+        const box = grid.getBoundingClientRect();
+        const scroller = grid.querySelector('.dvn-scroller');
+        return {left: box.left, right: box.right, top: box.top, bottom: box.bottom,
+                scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth,
+                headers: [...grid.querySelectorAll('[role="columnheader"]')].map(cell => cell.textContent)};
+    }""")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (1024, 768)])
+def test_the_decision_columns_are_visible_without_scrolling(history_app, browser, width, height):
+    """Compare: target, device, end-to-end time, speed-up, mAP, ΔmAP, COCO, ΔCOCO fit the window, the others wait
+    in "More columns"."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{history_app}/compare", wait_until="domcontentloaded")
+        page.get_by_text("Side by side, against #9 torch-fp32").wait_for(timeout=60_000)
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)  # the grid sizes its columns after it is attached
+        grid = _grid(page)
+        assert grid["headers"] == ["target", "device", "e2e ms", "speed-up", "mAP", "ΔmAP", "COCO", "ΔCOCO"]
+        assert len(grid["headers"]) == len(DECISION_COLUMNS)
+        assert grid["scrollWidth"] <= grid["clientWidth"], grid  # no horizontal scrolling inside the table
+        assert grid["right"] <= width and grid["top"] + 80 < height, grid  # its header and first row in view
+        screenshot(page, f"compare_{width}x{height}")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (1024, 768)])
+def test_the_runs_page_shows_key_figures_and_opens_a_detail_on_its_metrics(history_app, browser, width, height):
+    """Runs: the key figures are columns of the table; a run's detail opens on its metrics, bytes in MB."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{history_app}/runs", wait_until="domcontentloaded")
+        page.get_by_text("11 runs match; showing 1-11").wait_for(timeout=60_000)
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        headers = _grid(page)["headers"]
+        page.locator('[data-testid="stDataFrame"]').first.evaluate(  # the grid names only the columns in view
+            "grid => { const scroller = grid.querySelector('.dvn-scroller'); scroller.scrollLeft = scroller.scrollWidth; }")
+        page.wait_for_timeout(500)
+        headers += _grid(page)["headers"]
+        assert {"latency ms", "mAP@0.5", "img/s", "duration s"} <= set(headers), headers
+        screenshot(page, f"runs_{width}x{height}")
+        pick_run(page, 11)
+        heading = page.get_by_text("Run #11: optimize")
+        heading.wait_for(timeout=30_000)
+        assert page.get_by_role("tab", name="Metrics").get_attribute("aria-selected") == "true"
+        heading.evaluate("element => element.scrollIntoView({block: 'start'})")  # the grid names cells in view
+        page.get_by_role("gridcell", name=re.compile(r"^\d+(\.\d+)? MB$")).first.wait_for(timeout=30_000)  # bytes
+        page.wait_for_timeout(1000)
+        screenshot(page, f"run_detail_{width}x{height}")
+    finally:
+        context.close()

@@ -21,8 +21,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core.config import REPO_ROOT
-from db import make_engine, queries, session_scope
 from tests.browser.conftest import screenshot, start_streamlit
+from tests.history_helpers import markdown_rows, recorded_runs
 from tests.jetson_envs import ENVIRONMENTS, FAKES
 from tests.jetson_helpers import DEMO_LABELS, DEMO_WEIGHTS, run_program
 from tests.polling import wait_until
@@ -60,17 +60,9 @@ def round_trip(tmp_path_factory) -> dict:
 
 
 def _optimize_runs(root: Path) -> dict[str, dict]:
-    engine = make_engine(f"sqlite:///{root / 'history.sqlite'}")
-    try:
-        with session_scope(engine) as session:
-            found = {}
-            for summary in queries.list_runs(session, kind="optimize", limit=50):
-                run = queries.get_run(session, run_id=summary.id)
-                found[run.params["target"]] = {"device": run.device, "metrics": {
-                    metric.name: metric.value for metric in run.metrics if metric.class_name is None}}
-            return found
-    finally:
-        engine.dispose()
+    return {run.params["target"]: {"device": run.device, "metrics": {
+                metric.name: metric.value for metric in run.metrics if metric.class_name is None}}
+            for run in recorded_runs(f"sqlite:///{root / 'history.sqlite'}", kind="optimize")}
 
 
 def test_the_jetson_fp32_row_has_the_servers_ort_fp32_map_on_the_same_images(round_trip: dict) -> None:
@@ -82,9 +74,10 @@ def test_the_jetson_fp32_row_has_the_servers_ort_fp32_map_on_the_same_images(rou
     assert jetson["metrics"]["delta_map50"] == 0.0 and jetson["device"] != server["device"]
     assert {"latency_p50_ms", "throughput_b4", "eval_images"} <= set(jetson["metrics"])
     report = core(round_trip["root"], "report", "optimize")
-    rows = {line.split(" | ")[0].strip("| "): line for line in report.splitlines()[2:]}
+    rows = {row["target"]: row for row in markdown_rows(report)}
     assert set(rows) == {"ort-fp32", "trt-fp32", "trt-fp16", "trt-int8"}
-    assert rows["trt-fp32"].rstrip(" |").endswith(jetson["device"])
+    assert rows["trt-fp32"]["device"] == jetson["device"] and rows["ort-fp32"]["device"] == server["device"]
+    assert rows["trt-int8"]["base"].endswith(" trt-fp32")  # the Jetson's rows against the Jetson's FP32 engine
     training = core(round_trip["root"], "report", "training").splitlines()
     assert any(line.startswith(f"| {jetson['device']} |") and "| 4 | jetson-data |" in line for line in training)
 
@@ -115,10 +108,9 @@ def test_the_compare_and_training_pages_show_the_jetson(round_trip: dict, browse
         page.goto(f"{url}/compare", wait_until="domcontentloaded")
         page.get_by_text("Side by side, against").wait_for(timeout=90_000)
         markdown = copied_markdown(page)
-        cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines()[2:]]
         runs = _optimize_runs(round_trip["root"])
-        assert sorted((row[1], row[2]) for row in cells) == sorted((target, run["device"])
-                                                                   for target, run in runs.items())
+        assert sorted((row["target"], row["device"]) for row in markdown_rows(markdown)) == sorted(
+            (target, run["device"]) for target, run in runs.items())
         page.wait_for_timeout(1500)  # plotly finishes drawing after the elements exist
         screenshot(page, "compare_page_jetson")
         page.goto(f"{url}/training", wait_until="domcontentloaded")

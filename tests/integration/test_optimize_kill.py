@@ -1,5 +1,5 @@
 """`python -m core optimize` killed while it builds the INT8 model: no artifact appears under its final name, and the
-run ends `interrupted` (at once for SIGTERM, at the next `prepare_ledger` for SIGKILL)."""
+run ends `interrupted` (at once for SIGTERM, at the history's next opening for SIGKILL)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ import pytest
 
 from core.config import DEMO_DIR
 from core.data.synthetic import make_synthetic_dataset
-from core.ledger import prepare_ledger
+from core.ledger import History, RunFilters
 from db import queries
 from db.engine import make_engine, session_scope
 from tests.polling import wait_for
@@ -23,12 +23,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _optimize_runs(url: str) -> dict[str, tuple[str, set[str]]]:
-    """target -> (status, names of its summary metrics)."""
+    """target -> (status, names of its summary metrics), read as stored (opening the history would sweep dead runs)."""
     engine = make_engine(url)
     try:
         with session_scope(engine) as session:
-            runs = [queries.get_run(session, run_id=s.id) for s in queries.list_runs(session, kind="optimize")]
-            return {run.params["target"]: (run.status, {m.name for m in run.metrics}) for run in runs}
+            rows = queries.page_runs(session, filters=RunFilters(kinds=("optimize",)), limit=100).rows
+            names = {row.id: set() for row in rows}
+            for metric in queries.metrics_of_runs(session, run_ids=names):
+                names[metric.run_id].add(metric.name)
+            return {row.params["target"]: (row.status, names[row.id]) for row in rows}
     finally:
         engine.dispose()
 
@@ -45,7 +48,8 @@ def _wait_for_running(url: str, target: str, process: subprocess.Popen, *, timeo
 @pytest.mark.parametrize("kill_signal", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killed_int8_build_leaves_no_artifact_and_an_interrupted_run(tmp_path, kill_signal):
     data = make_synthetic_dataset(tmp_path / "synth", images=60, seed=2)
-    url = prepare_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    History.open(url).close()
     output = tmp_path / "artifacts"
     command = [sys.executable, "-m", "core", "optimize", "--weights", str(DEMO_DIR / "mb1-ssd-demo-fp16.pth"),
                "--labels", str(DEMO_DIR / "labels.txt"), "--data", str(data), "--targets", "ort-int8",
@@ -72,5 +76,5 @@ def test_killed_int8_build_leaves_no_artifact_and_an_interrupted_run(tmp_path, k
         assert not [path.name for path in output.iterdir() if path.name.startswith(".")]
     else:
         assert status == "running"
-        prepare_ledger(url)
+        History.open(url).close()
         assert _optimize_runs(url)["ort-int8"][0] == "interrupted"

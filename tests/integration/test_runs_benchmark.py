@@ -1,4 +1,5 @@
-"""The runs-listing benchmark on a small ledger: it writes its JSON and records a `benchmark` run."""
+"""The runs-listing benchmark on a small history: it writes its JSON (listing and report optimize) and records a
+`benchmark` run."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,7 @@ import pytest
 
 import benchmarks.common
 from benchmarks import runs_listing
-from db import queries
-from db.engine import make_engine, session_scope
+from core.ledger import History, RunFilters
 
 
 @pytest.mark.timeout(120)
@@ -21,8 +21,9 @@ def test_benchmark_writes_results_and_records_itself(tmp_path: Path, monkeypatch
     result = json.loads(output.read_text())
     assert result["metrics_shown"] == 400 and 0 < result["median_ms"] <= result["p95_ms"]
     assert result["machine"]["cpu"] and result["meets_goal"] is True
-    engine = make_engine(ledger)
-    with session_scope(engine) as session:
-        [run] = queries.list_runs(session, kind="benchmark")
-        assert run.status == "succeeded" and run.metrics["list_latest_median_ms"].value == result["median_ms"]
-    engine.dispose()
+    report = result["report_optimize"]
+    assert report["rows"] == 6 and 0 < report["median_ms"] <= report["p95_ms"]  # runs 122-147: every 5th, optimize
+    with History.open(ledger) as history:
+        [run] = history.page(RunFilters(kinds=("benchmark",)), key_metrics=True).rows
+    assert run.status == "succeeded" and run.metrics["list_latest_median_ms"].value == result["median_ms"]
+    assert run.metrics["report_optimize_median_ms"].value == report["median_ms"]

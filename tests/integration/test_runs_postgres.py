@@ -23,11 +23,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from core.ledger import run_recorder
-from core.ledger.transfer import export_jsonl, import_jsonl
-from db import queries
-from db.engine import make_engine, session_scope
-from db.migrate import current_revision, head_revision, upgrade_engine, upgrade_to_head
+from core.ledger import History, RunFilters
+from db.engine import make_engine
+from db.migrate import current_revision, head_revision, upgrade_engine
 from db.models import Base
 
 pytestmark = pytest.mark.timeout(180)
@@ -96,8 +94,12 @@ def pg_url(server: str) -> str:
     return f"{server}/{name}"
 
 
+def _open_and_close(url: str) -> None:
+    History.open(url).close()
+
+
 def test_upgrade_from_empty_and_models_match_migrations(pg_url: str) -> None:
-    upgrade_to_head(pg_url)
+    _open_and_close(pg_url)
     engine = make_engine(pg_url)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
@@ -122,7 +124,7 @@ def test_upgrade_from_previous_revision_keeps_data(pg_url: str) -> None:
 
 def test_concurrent_starts_migrate_once(pg_url: str) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(upgrade_to_head, [pg_url] * 4))
+        list(pool.map(_open_and_close, [pg_url] * 4))
     engine = make_engine(pg_url)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
@@ -132,29 +134,33 @@ def test_concurrent_starts_migrate_once(pg_url: str) -> None:
 def test_record_and_merge_a_device_history(pg_url: str, tmp_path: Path) -> None:
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"weights")
-    with run_recorder("train", {"lr": 0.01}, db_url=pg_url) as train:
+    fleet = History.open(pg_url)
+    with fleet.record("train", {"lr": 0.01}) as train:
         train.metric("mAP", 0.5)
         train.metric("loss", 1.25, epoch=3)
         train.artifact(weights)
     with pytest.raises(RuntimeError):
-        with run_recorder("benchmark", {}, db_url=pg_url):
+        with fleet.record("benchmark", {}):
             raise RuntimeError("TensorRT missing")
 
-    device = f"sqlite:///{tmp_path / 'jetson.sqlite'}"
-    with run_recorder("export", {}, db_url=device) as export:
-        export.artifact(weights, kind="input")
-    history = tmp_path / "jetson.jsonl"
-    export_jsonl(device, history)
-    assert import_jsonl(pg_url, history).added == 1
-    assert import_jsonl(pg_url, history).added == 0
+    with History.open(f"sqlite:///{tmp_path / 'jetson.sqlite'}") as device:
+        with device.record("export", {}) as export:
+            export.artifact(weights, kind="input")
+        exported = tmp_path / "jetson.jsonl"
+        device.export_jsonl(exported)
+    assert fleet.import_jsonl(exported).added == 1
+    assert fleet.import_jsonl(exported).added == 0
 
-    engine = make_engine(pg_url)
-    with session_scope(engine) as session:
-        runs = {run.kind: run for run in queries.list_runs(session)}
-        assert set(runs) == {"train", "benchmark", "export"} and queries.count_runs(session) == 3
-        assert runs["train"].metrics["mAP"].value == 0.5 and runs["train"].started_at.tzinfo is not None
-        assert runs["benchmark"].status == "failed" and runs["benchmark"].error == "RuntimeError: TensorRT missing"
-        stored = queries.get_run(session, run_id=runs["train"].id)
-        assert [(m.name, m.epoch) for m in stored.metrics] == [("mAP", None), ("loss", 3)]
-        assert stored.artifacts[0].bytes == 7
-    engine.dispose()
+    page = fleet.page(RunFilters(archived=None), key_metrics=True)
+    runs = {run.kind: run for run in page.rows}
+    assert set(runs) == {"train", "benchmark", "export"} and page.total == 3
+    assert runs["train"].metrics["mAP"].value == 0.5 and runs["train"].started_at.tzinfo is not None
+    assert runs["benchmark"].status == "failed" and runs["benchmark"].error == "RuntimeError: TensorRT missing"
+    stored = fleet.detail(runs["train"].id).run
+    assert [(m.name, m.epoch) for m in stored.metrics] == [("mAP", None), ("loss", 3)]
+    assert stored.artifacts[0].bytes == 7
+    for target in ("ort-fp32", "ort-int8"):
+        with fleet.record("optimize", {"optimize_id": "invocation-1", "target": target}):
+            pass
+    assert [run.target for run in fleet.optimize_runs()] == ["ort-fp32", "ort-int8"]  # a JSON parameter in SQL
+    fleet.close()

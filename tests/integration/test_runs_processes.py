@@ -13,18 +13,16 @@ from pathlib import Path
 import pytest
 
 from core import cli
-from core.ledger import prepare_ledger
+from core.ledger import History, RunFilters
 from db import engine as engine_module
-from db import queries
-from db.engine import make_engine, session_scope
 
 REPO = Path(__file__).resolve().parents[2]
 
 # Records one run and writes metrics as fast as it can until it is killed.
 ENDLESS_JOB = """
 import sys
-from core.ledger import run_recorder
-with run_recorder("train", {"epochs": 1000}, db_url=sys.argv[1]) as run:
+from core.ledger import History
+with History.open(sys.argv[1]) as history, history.record("train", {"epochs": 1000}) as run:
     print(run.id, flush=True)
     step = 0
     while True:
@@ -32,22 +30,24 @@ with run_recorder("train", {"epochs": 1000}, db_url=sys.argv[1]) as run:
         run.metric("loss", 1.0 / step, epoch=step)
 """
 
-# Waits for the go file, then records `count` runs of 5 metrics each. The machine description is captured once
-# before the go (it costs CPU, not database time), so the writers spend their time contending for the file.
+# Waits for the go file, then opens the history (racing the others to create it) and records `count` runs of 5
+# metrics each. The machine description is captured once before the go (it costs CPU, not database time), so the
+# writers spend their time contending for the file.
 WRITER = """
 import sys, time
 from pathlib import Path
-from core.ledger import recorder, run_recorder
+from core.ledger import History, recorder
 url, label, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 environment = recorder.capture_environment()
 recorder.capture_environment = lambda: environment
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.005)
-for index in range(count):
-    with run_recorder("benchmark", {"writer": label, "index": index}, db_url=url) as run:
-        for metric in range(5):
-            run.metric(f"m{metric}", index + metric / 10, unit="ms")
+with History.open(url) as history:
+    for index in range(count):
+        with history.record("benchmark", {"writer": label, "index": index}) as run:
+            for metric in range(5):
+                run.metric(f"m{metric}", index + metric / 10, unit="ms")
 """
 
 
@@ -77,13 +77,10 @@ def test_sigkill_mid_run_leaves_a_clean_db_and_the_run_is_marked_interrupted_on_
         written = connection.execute("SELECT count(*) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()[0]
     assert written > 0
 
-    prepare_ledger(url)  # what the CLI and the app do on start
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        run = queries.get_run(session, run_id=run_id)
-        assert run.status == "interrupted" and run.finished_at is not None and "process ended" in run.error
-        assert len(run.metrics) >= written
-    engine.dispose()
+    with History.open(url) as history:  # what the CLI and the app do on start
+        run = history.detail(run_id).run
+    assert run.status == "interrupted" and run.finished_at is not None and "process ended" in run.error
+    assert len(run.metrics) >= written
 
 
 def _run_writers(url: str, go: Path, labels: list[str], count: int) -> None:
@@ -99,16 +96,13 @@ def _run_writers(url: str, go: Path, labels: list[str], count: int) -> None:
 
 def _writer_order(url: str, expected_runs: int) -> list[str]:
     """Check that every run and its 5 metrics are there; the writer label of each run, oldest first."""
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            runs = queries.list_runs(session, limit=10 * expected_runs)
-            assert len(runs) == expected_runs == queries.count_runs(session)
-            assert all(run.status == "succeeded" and len(run.metrics) == 5 for run in runs)
-            assert len({run.uuid for run in runs}) == expected_runs
-            return [queries.get_run(session, run_id=run.id).params["writer"] for run in reversed(runs)]
-    finally:
-        engine.dispose()
+    with History.open(url) as history:
+        page = history.page(RunFilters(archived=None), limit=10 * expected_runs, key_metrics=True)
+    runs = page.rows
+    assert len(runs) == expected_runs == page.total
+    assert all(run.status == "succeeded" and len(run.metrics) == 5 for run in runs)
+    assert len({run.uuid for run in runs}) == expected_runs
+    return [run.params["writer"] for run in reversed(runs)]
 
 
 def _switches(order: list[str]) -> int:

@@ -21,10 +21,9 @@ from core.live import LivePipeline
 from core.serve.process import ServeProcess
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
-from db import queries
-from db.engine import make_engine, session_scope
+from tests.history_helpers import recorded_runs
 from tests.integration.triton_helpers import (LABELS, THREAD_TIMEOUT_S, WEIGHTS, client_process,
-                                             detect_concurrently, server_options)
+                                              detect_concurrently, server_options)
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.timeout(360)  # a server start loads the model in `core serve` and in each instance
@@ -152,10 +151,7 @@ def test_a_frame_above_the_servers_pixel_cap_is_refused_in_one_line(server):
 
 def test_the_serve_run_records_its_input_mode(server):
     _, data_root = server
-    engine = make_engine(load_settings({"EDS_DATA_ROOT": str(data_root)}).database_url)
-    with session_scope(engine) as session:
-        (summary,) = queries.list_runs(session, kind="serve")
-        params = queries.get_run(session, run_id=summary.id).params
-    engine.dispose()
+    (run,) = recorded_runs(load_settings({"EDS_DATA_ROOT": str(data_root)}).database_url, kind="serve")
+    params = run.params
     assert params["input"] == "frames" and params["backend"] == "torch" and params["device"] == "cpu"
     assert params["score_threshold"] == 0.4 and params["precision"] == "fp32"

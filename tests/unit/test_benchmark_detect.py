@@ -10,10 +10,8 @@ import pytest
 
 from core.cli import main
 from core.detect.base import Detections
-from core.ledger import prepare_ledger
 from core.optimize.measure import RepeatConfig, measure_detect_call, repeat_timed
-from db import queries
-from db.engine import make_engine, session_scope
+from tests.history_helpers import recorded_runs
 
 
 class CountingDetector:
@@ -83,15 +81,7 @@ def test_detector_without_infer_has_no_stage_split():
 
 
 def _benchmark_runs() -> list:
-    engine = make_engine(prepare_ledger())
-    try:
-        with session_scope(engine) as session:
-            runs = [queries.get_run(session, run_id=s.id) for s in queries.list_runs(session, kind="benchmark")]
-            for run in runs:
-                session.expunge(run)
-            return runs
-    finally:
-        engine.dispose()
+    return recorded_runs(kind="benchmark")
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])

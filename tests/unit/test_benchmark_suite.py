@@ -70,20 +70,15 @@ def test_a_failing_scenario_is_an_error_row_and_a_failed_run(monkeypatch):
 
 
 def test_a_scenario_that_runs_records_its_metrics(monkeypatch):
-    from core.ledger import prepare_ledger
-    from db import queries
-    from db.engine import make_engine, session_scope
+    from tests.history_helpers import recorded_run
 
     rows = [suite.judged("5. Viewers", "ratio", 1.1, "×", at_most=1.2, metric="viewers_cpu_ratio")]
     monkeypatch.setitem(suite.SCENARIOS, "viewers", suite.Scenario("5. Viewers", lambda args: ({"n": 1}, rows), "-"))
     outcome = suite.run_scenario("viewers", argparse.Namespace())
     assert outcome["rows"] == rows and outcome["details"] == {"n": 1}
-    engine = make_engine(prepare_ledger())
-    with session_scope(engine) as session:
-        run = queries.get_run(session, run_id=outcome["run_id"])
-        assert run.params == {"benchmark": "suite/viewers"} and run.status == "succeeded"
-        assert [(m.name, m.value) for m in run.metrics] == [("viewers_cpu_ratio", 1.1)]
-    engine.dispose()
+    run = recorded_run(outcome["run_id"])
+    assert run.params == {"benchmark": "suite/viewers"} and run.status == "succeeded"
+    assert [(m.name, m.value) for m in run.metrics] == [("viewers_cpu_ratio", 1.1)]
 
 
 def test_gpu_scenarios_say_why_they_do_not_run(monkeypatch):

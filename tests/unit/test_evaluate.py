@@ -323,20 +323,16 @@ def test_cli_end_to_end(tiny_dataset, shapes_model, tmp_path, monkeypatch, capsy
         for key in ("ap50", "coco_map", "coco_map50"):
             assert item[key] is None or 0.0 <= item[key] <= 1.0
 
-    from db import queries
-    from db.engine import make_engine, session_scope
+    from tests.history_helpers import recorded_run
 
-    engine = make_engine(f"sqlite:///{database}")
-    with session_scope(engine) as session:
-        run = queries.get_run(session, run_id=result["run_id"])
-        assert run.kind == "evaluation" and run.status == "succeeded"
-        metrics = {(m.name, m.class_name): m.value for m in run.metrics}
-        assert metrics[("map50", None)] == pytest.approx(result["map50"])
-        assert {m.unit for m in run.metrics if m.name in ("map50", "ap50")} == {"VOC2007 11-point"}
-        assert run.params["use_2007_metric"] is True
-        assert metrics[("coco_map", None)] == pytest.approx(result["coco_map"])
-        assert any(name == "ap50" and class_name for name, class_name in metrics)
-    engine.dispose()
+    run = recorded_run(result["run_id"], f"sqlite:///{database}")
+    assert run.kind == "evaluation" and run.status == "succeeded"
+    metrics = {(m.name, m.class_name): m.value for m in run.metrics}
+    assert metrics[("map50", None)] == pytest.approx(result["map50"])
+    assert {m.unit for m in run.metrics if m.name in ("map50", "ap50")} == {"VOC2007 11-point"}
+    assert run.params["use_2007_metric"] is True
+    assert metrics[("coco_map", None)] == pytest.approx(result["coco_map"])
+    assert any(name == "ap50" and class_name for name, class_name in metrics)
 
 
 def test_cli_rejects_an_unknown_split(tiny_dataset, shapes_model, tmp_path, monkeypatch, capsys):

@@ -11,10 +11,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from core.ledger import History, RunFilters
 from dashboard.components.text import plain
-from db import queries
-from db.engine import make_engine, session_scope
-from db.migrate import upgrade_to_head
 
 VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 T0 = datetime(2026, 2, 1, tzinfo=timezone.utc)
@@ -55,12 +53,8 @@ def history_records() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def history_root(tmp_path: Path) -> Path:
-    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
-    upgrade_to_head(url)
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        queries.import_records(session, records=history_records())
-    engine.dispose()
+    with History.open(f"sqlite:///{tmp_path / 'history.sqlite'}") as history:
+        history.import_records(history_records())
     return tmp_path
 
 
@@ -69,7 +63,7 @@ def run_page(monkeypatch, root: Path, name: str) -> AppTest:
     monkeypatch.delenv("EDS_DB_URL", raising=False)
     monkeypatch.setenv("EDS_AUTH", "off")  # the page alone: its fragments' login check is tested in test_auth
     st.cache_data.clear()
-    st.cache_resource.clear()  # the ledger engine of an earlier test's data root
+    st.cache_resource.clear()  # the history of an earlier test's data root
     app = AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=60)
     app.run()
     assert not app.exception
@@ -112,7 +106,8 @@ def test_compare_page_shows_table_deltas_and_charts(monkeypatch, history_root) -
     assert list(table["target"]) == ["torch-fp32", "ort-fp32"]
     assert list(table["ΔmAP@0.5"].round(4)) == [0.0, -0.01]
     assert list(table["speed-up"]) == [1.0, 2.0]
-    assert "| run | target |" in app.code[0].value
+    assert app.code[0].value.startswith("| target | device | speed-up | mAP@0.5 | ΔmAP@0.5 | COCO mAP |")
+    assert "| base | host | run |" in app.code[0].value
     assert len(app.get("plotly_chart")) == 3  # Pareto, latency by target, per-class bars
     classes = app.dataframe[1].value
     assert list(classes["class"]) == list(CLASSES)
@@ -166,7 +161,7 @@ def test_import_from_the_page_gives_the_command_line_s_one_line_message(monkeypa
         assert main(["runs", "import", "jetson.jsonl"]) == 2
         assert capsys.readouterr().err == f"error: {raised.value}\n"
         assert str(raised.value).startswith("jetson.jsonl:2: ") and "nothing was imported" in str(raised.value)
-    assert history.page(queries.RunFilters(archived=None), "id", True, 0, 10).total == 0
+    assert history.page(RunFilters(archived=None), "id", True, 0, 10).total == 0
 
 
 def test_import_from_the_page_is_all_or_nothing_and_bounded(monkeypatch, tmp_path) -> None:
@@ -180,7 +175,7 @@ def test_import_from_the_page_is_all_or_nothing_and_bounded(monkeypatch, tmp_pat
     lines = [json.dumps(record) for record in history_records()]
     with pytest.raises(UserError, match=r"^jetson.jsonl:3: not a JSON run record"):
         history.import_jsonl("jetson.jsonl", "\n".join([*lines[:2], "{oops", *lines[2:]]).encode())
-    assert history.page(queries.RunFilters(archived=None), "id", True, 0, 10).total == 0
+    assert history.page(RunFilters(archived=None), "id", True, 0, 10).total == 0
     with pytest.raises(UserError, match="not UTF-8"):
         history.import_jsonl("bad.jsonl", b"\xff\xfe")
     with monkeypatch.context() as patch, pytest.raises(UserError, match="imports up to"):
@@ -188,12 +183,52 @@ def test_import_from_the_page_is_all_or_nothing_and_bounded(monkeypatch, tmp_pat
         history.import_jsonl("big.jsonl", "\n".join(lines).encode())
     result = history.import_jsonl("jetson.jsonl", "\n".join(lines).encode())
     assert (result.added, result.skipped) == (5, 0)
-    assert history.page(queries.RunFilters(), "id", True, 0, 10).total == 5  # the cache was cleared
+    assert history.page(RunFilters(), "id", True, 0, 10).total == 5  # the cache was cleared
     assert history.set_archived([1, 2], True) == 2
-    assert history.page(queries.RunFilters(), "id", True, 0, 10).total == 3
+    assert history.page(RunFilters(), "id", True, 0, 10).total == 3
     assert history.delete([2]) == 1
     assert history.detail(4).record["parent_id"] is None  # its parent, run 2, is gone
     assert history.detail(4).ancestors == []
     exported = history.export_jsonl((1, 3))
     assert [json.loads(line)["uuid"] for line in exported.splitlines()] == [str(uuid.UUID(int=n)) for n in (1, 3)]
     assert history.export_csv((1, 3)).splitlines()[0].startswith("uuid,kind,status")
+
+
+def optimize_records() -> list[dict[str, Any]]:
+    """One `core optimize` invocation on a CPU beside a Jetson's imported engines (no end-to-end time)."""
+    rows = [("torch-fp32", "AMD EPYC", 16.0, 15.8, 37.0, 1.0, 0.8826, 15.1e6),
+            ("ort-fp32", "AMD EPYC", 12.4, 12.4, 115.0, 1.0, 0.8826, 30.0e6),
+            ("ort-int8", "AMD EPYC", 5.6, 6.8, 252.0, 0.99, 0.8869, 7.9e6),
+            ("trt-fp32", "Jetson Orin", None, 9.0, 110.0, 1.0, 0.8830, 30.5e6),
+            ("trt-int8", "Jetson Orin", None, 3.0, 330.0, 0.98, 0.8700, 9.0e6)]
+    records = []
+    for index, (target, device, e2e, p50, speed, map50, coco, size) in enumerate(rows, start=10):
+        metrics = {"latency_p50_ms": p50, "throughput_b8": speed, "map50": map50, "coco_map": coco,
+                   "model_bytes": size, "end_to_end_640x480_ms": e2e}
+        record = _record(index, "optimize", {"target": target, "precision": target.split("-")[1],
+                                             "weights": "/m/demo.pth", "optimize_id": "invocation-1"},
+                         [{"name": name, "value": value} for name, value in metrics.items() if value is not None]
+                         + [{"name": "ap50", "value": map50 - 0.01 * offset, "class_name": name}
+                            for offset, name in enumerate(CLASSES)])
+        records.append({**record, "device": device})
+    return records
+
+
+@pytest.mark.timeout(120)
+def test_report_optimize_and_the_compare_page_give_the_same_table(monkeypatch, tmp_path, capsys) -> None:
+    from core.cli import main
+
+    with History.open(f"sqlite:///{tmp_path / 'history.sqlite'}") as history:
+        history.import_records(optimize_records())
+    app = run_page(monkeypatch, tmp_path, "compare")
+    page_markdown = app.code[0].value
+    assert main(["report", "optimize"]) == 0
+    report = capsys.readouterr().out
+    assert report.strip() == page_markdown
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in report.splitlines()[2:]]
+    header = [cell.strip() for cell in report.splitlines()[0].strip("|").split("|")]
+    by_target = {row[0]: dict(zip(header, row)) for row in rows}
+    assert by_target["trt-int8"]["speed-up"] == "3.00x"  # the Jetson's own FP32 engine, by p50 latency
+    assert by_target["ort-int8"]["speed-up"] == "2.86x"  # this CPU's torch-fp32, by end-to-end time
+    assert by_target["trt-int8"]["ΔmAP@0.5"] == "-0.0200" and by_target["ort-int8"]["ΔmAP@0.5"] == "-0.0100"
+    assert by_target["trt-fp32"]["base"] == "#4 trt-fp32" and by_target["ort-fp32"]["base"] == "#1 torch-fp32"

@@ -18,11 +18,12 @@ from core.detect.preprocess import network_layout, preprocess_batch
 from core.errors import UserError
 from core.gst.jetson_sender import preset_options, sender_command
 from core.jetson.pack import PackConfig, pack
-from core.jetson.results import import_results
+from core.jetson.results import import_results as import_into
+from core.ledger import History
 from core.model import read_labels
 from core.model.onnx_export import describe_onnx
-from db import make_engine, queries, session_scope
 from jetson_kit.records import RunLog
+from tests.history_helpers import recorded_runs
 from tests.jetson_helpers import DEMO_LABELS, DEMO_WEIGHTS, make_bundle
 
 
@@ -45,17 +46,15 @@ def url(packed: tuple[Path, str]) -> str:
 
 
 def _runs(url: str) -> dict[str, list]:
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            found: dict[str, list] = {}
-            for summary in queries.list_runs(session, limit=100):
-                run = queries.get_run(session, run_id=summary.id)
-                session.expunge(run)
-                found.setdefault(run.kind, []).append(run)
-            return found
-    finally:
-        engine.dispose()
+    found: dict[str, list] = {}
+    for run in recorded_runs(url):
+        found.setdefault(run.kind, []).append(run)
+    return found
+
+
+def import_results(folder: Path, url: str):
+    with History.open(url) as history:
+        return import_into(folder, history)
 
 
 def _sha256(path: Path) -> str:
@@ -122,17 +121,18 @@ def test_pack_refuses_bad_requests_before_writing(tmp_path: Path) -> None:
          "over --max-bundle-mb 100"),
         (PackConfig(**base, output=tmp_path / "b", eval_images=0), "--eval-images must be 1 to 5000"),
     ]:
-        with pytest.raises(UserError, match=message):
-            pack(config)
+        with pytest.raises(UserError, match=message), History.open(f"sqlite:///{tmp_path / 'h.db'}") as history:
+            pack(config, history)
     assert (tmp_path / "occupied" / "notes.txt").read_text() == "mine" and not (tmp_path / "b").exists()
     assert main(["jetson", "pack", "--weights", str(tmp_path / "none.pth"), "--labels", str(DEMO_LABELS), "--data",
                  str(data), "--output", str(tmp_path / "b")]) == 2
 
 
 def test_pack_from_the_onnx_export_names_its_export_run(bundle: Path, url: str, tmp_path: Path) -> None:
-    result = pack(PackConfig(model=bundle / "model.onnx", labels=DEMO_LABELS, data=bundle.parent / "shapes",
-                             output=tmp_path / "from-onnx", batch_sizes=(1, 4), calib_images=2, eval_images=2,
-                             threads=1, progress=False, stream_host="192.168.1.10", db_url=url))
+    with History.open(url) as history:
+        result = pack(PackConfig(model=bundle / "model.onnx", labels=DEMO_LABELS, data=bundle.parent / "shapes",
+                                 output=tmp_path / "from-onnx", batch_sizes=(1, 4), calib_images=2, eval_images=2,
+                                 threads=1, progress=False, stream_host="192.168.1.10"), history)
     manifest = result.manifest
     assert manifest["onnx"]["sha256"] == json.loads((bundle / "manifest.json").read_text())["onnx"]["sha256"]
     assert manifest["onnx"]["run_uuid"] == _runs(url)["export"][0].uuid  # found by the graph's content
@@ -219,13 +219,15 @@ def test_the_runs_page_imports_a_jetsons_results_archive(bundle: Path, url: str,
     archive = Path(write_archive(folder))
     with zipfile.ZipFile(archive) as opened:
         assert sorted(opened.namelist()) == ["eval/trt-fp32.npz", "ground-truth.json", "manifest.json", "runs.jsonl"]
-    summary = import_archive(archive.name, archive.read_bytes(), url)
+    history = History.open(url)
+    summary = import_archive(archive.name, archive.read_bytes(), history)
     assert summary.added == 1 and summary.evaluated[0]["target"] == "trt-fp32"
     hostile = io.BytesIO()
     with zipfile.ZipFile(hostile, "w") as opened:
         opened.writestr("runs.jsonl", "")
         opened.writestr("../escape.txt", "x")
     with pytest.raises(UserError, match="not a Jetson results archive"):
-        import_archive("hostile.zip", hostile.getvalue(), url)
+        import_archive("hostile.zip", hostile.getvalue(), history)
     with pytest.raises(UserError, match="not a zip archive"):
-        import_archive("plain.zip", b"not a zip", url)
+        import_archive("plain.zip", b"not a zip", history)
+    history.close()

@@ -9,12 +9,10 @@ from core.cli import main
 from core.config import DEMO_DIR
 from core.data.synthetic import make_synthetic_dataset
 from core.files import file_sha256
-from core.ledger import prepare_ledger
 from core.optimize import formats
 from core.optimize.formats import TARGETS_BY_NAME
 from core.optimize.pipeline import target_device
-from db import queries
-from db.engine import make_engine, session_scope
+from tests.history_helpers import recorded_runs
 
 pytestmark = pytest.mark.timeout(240)
 WEIGHTS = DEMO_DIR / "mb1-ssd-demo-fp16.pth"
@@ -36,15 +34,7 @@ def ledger(tmp_path, monkeypatch) -> str:
 
 
 def _runs(url: str) -> dict[str, object]:
-    engine = make_engine(prepare_ledger(url))
-    try:
-        with session_scope(engine) as session:
-            runs = [queries.get_run(session, run_id=s.id) for s in queries.list_runs(session, kind="optimize")]
-            for run in runs:
-                session.expunge(run)
-            return {run.params["target"]: run for run in runs}
-    finally:
-        engine.dispose()
+    return {run.params["target"]: run for run in recorded_runs(url, kind="optimize")}
 
 
 def test_optimize_records_one_chained_run_per_target(tiny_dataset, ledger, tmp_path, monkeypatch, capsys):

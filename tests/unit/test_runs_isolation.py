@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from core.config import REPO_ROOT, load_settings
-from db import queries
-from db.engine import make_engine, session_scope
+from core.ledger import History
 
 CHECKOUT_HISTORY = REPO_ROOT / "data" / "history.sqlite"
 
@@ -42,10 +41,6 @@ def test_a_cli_export_run_lands_in_the_test_history_not_the_checkouts(
     run_id = json.loads(finished.stdout)["run_id"]
 
     assert _checkout_runs_mentioning(str(output)) == 0
-    engine = make_engine(f"sqlite:///{isolated_data_root / 'history.sqlite'}")
-    try:
-        with session_scope(engine) as session:
-            run = queries.get_run(session, run_id=run_id)
-            assert run.kind == "export" and run.status == "succeeded" and run.params["output"] == str(output)
-    finally:
-        engine.dispose()
+    with History.open(f"sqlite:///{isolated_data_root / 'history.sqlite'}") as history:
+        run = history.detail(run_id).run
+    assert run.kind == "export" and run.status == "succeeded" and run.params["output"] == str(output)

@@ -1,4 +1,5 @@
-"""Run recorder and ledger queries on a real SQLite file: record, read back, fail, interrupt, lineage, sweep."""
+"""Recording through the history's door and reading back on a real SQLite file: record, read back, fail, interrupt,
+lineage, listing, sweep."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from core.errors import UserError
-from core.ledger import prepare_ledger, run_recorder
+from core.ledger import History, RunFilters
 from core.ledger.liveness import process_identity
 from db import queries
 from db.engine import make_engine, session_scope
@@ -26,19 +27,21 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ledger' / 'history.sqlite'}"
 
 
+@pytest.fixture
+def history(db_url: str):
+    with History.open(db_url) as opened:
+        yield opened
+
+
 def _read(url: str, run_id: int):
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            return queries.get_run(session, run_id=run_id)
-    finally:
-        engine.dispose()
+    with History.open(url) as history:
+        return history.detail(run_id).run
 
 
-def test_recorded_run_reads_back_with_metrics_and_artifacts(db_url: str, tmp_path: Path) -> None:
+def test_recorded_run_reads_back_with_metrics_and_artifacts(history: History, db_url: str, tmp_path: Path) -> None:
     model = tmp_path / "model.onnx"
     model.write_bytes(b"\x08\x01onnx bytes" * 100)
-    with run_recorder("export", {"opset": 17, "output": tmp_path / "x.onnx"}, db_url=db_url) as run:
+    with history.record("export", {"opset": 17, "output": tmp_path / "x.onnx"}) as run:
         run.metric("loss", 2.5, epoch=1)
         run.metric("ap", 0.61, class_name="Zebra")
         run.metric("images_per_sec", 123.4, unit="img/s")
@@ -60,9 +63,9 @@ def test_recorded_run_reads_back_with_metrics_and_artifacts(db_url: str, tmp_pat
     assert artifact.sha256 == recorded.sha256
 
 
-def test_failing_job_leaves_failed_run_with_message(db_url: str) -> None:
+def test_failing_job_leaves_failed_run_with_message(history: History, db_url: str) -> None:
     with pytest.raises(ValueError, match="calibration"):
-        with run_recorder("quantize", {}, db_url=db_url) as run:
+        with history.record("quantize", {}) as run:
             run.metric("progress", 0.5)
             raise ValueError("calibration set is empty\n(no images found)")
     stored = _read(db_url, run.id)
@@ -71,47 +74,50 @@ def test_failing_job_leaves_failed_run_with_message(db_url: str) -> None:
     assert stored.finished_at is not None and [m.name for m in stored.metrics] == ["progress"]
 
 
-def test_keyboard_interrupt_marks_run_interrupted(db_url: str) -> None:
+def test_keyboard_interrupt_marks_run_interrupted(history: History, db_url: str) -> None:
     with pytest.raises(KeyboardInterrupt):
-        with run_recorder("train", {"epochs": 30}, db_url=db_url) as run:
+        with history.record("train", {"epochs": 30}) as run:
             raise KeyboardInterrupt
     stored = _read(db_url, run.id)
     assert stored.status == "interrupted" and "KeyboardInterrupt" in stored.error
 
 
-def test_input_artifact_links_the_run_that_wrote_it(db_url: str, tmp_path: Path) -> None:
+def test_input_artifact_links_the_run_that_wrote_it(history: History, db_url: str, tmp_path: Path) -> None:
     weights, onnx_file = tmp_path / "w.pth", tmp_path / "m.onnx"
     weights.write_bytes(b"weights")
-    with run_recorder("train", {}, db_url=db_url) as train:
+    with history.record("train", {}) as train:
         train.artifact(weights)
-    with run_recorder("export", {}, db_url=db_url) as export:
+    with history.record("export", {}) as export:
         export.artifact(weights, kind="input")
         onnx_file.write_bytes(b"graph")
         export.artifact(onnx_file)
-    with run_recorder("quantize", {}, db_url=db_url) as quantize:
+    with history.record("quantize", {}) as quantize:
         quantize.artifact(onnx_file, kind="input")
     assert (export.parent_id, quantize.parent_id) == (train.id, export.id)
-    assert _read(db_url, quantize.id).parent.id == export.id
+    assert _read(db_url, quantize.id).parent_id == export.id
+    assert [item.id for item in history.detail(quantize.id).ancestors] == [train.id, export.id]
     with pytest.raises(UserError, match="not a file"):
-        with run_recorder("export", {}, db_url=db_url) as broken:
+        with history.record("export", {}) as broken:
             broken.artifact(tmp_path / "missing.pth")
 
 
-def test_listing_is_newest_first_with_key_metrics_and_filters(db_url: str) -> None:
+def test_listing_is_newest_first_with_key_metrics_and_filters(history: History, db_url: str) -> None:
     for index in range(5):
-        with run_recorder("benchmark" if index % 2 else "export", {"i": index}, db_url=db_url) as run:
+        with history.record("benchmark" if index % 2 else "export", {"i": index}) as run:
             run.metric("fps", 10.0 * index, unit="fps")
             run.metric("fps", 10.0 * index + 1, unit="fps")  # a later value of the same name wins
             run.metric("loss", 9.0, epoch=1)  # per-epoch: not a key metric
+    every = RunFilters(archived=None)
+    listed = history.page(every, limit=3, key_metrics=True).rows
+    assert [run.id for run in listed] == [5, 4, 3]
+    assert listed[0].metrics["fps"].value == 41.0 and listed[0].metrics["fps"].unit == "fps"
+    assert all(set(run.metrics) == {"fps"} for run in listed)
+    assert [run.id for run in history.page(RunFilters(kinds=("benchmark",), archived=None)).rows] == [4, 2]
+    assert history.page(RunFilters(statuses=("failed",), archived=None)).rows == []
+    assert history.page(every).total == 5 and history.page(RunFilters(kinds=("export",), archived=None)).total == 3
+    assert history.find(listed[0].uuid[:8]).run.id == 5
     engine = make_engine(db_url)
     with session_scope(engine) as session:
-        listed = queries.list_runs(session, limit=3)
-        assert [run.id for run in listed] == [5, 4, 3]
-        assert listed[0].metrics["fps"].value == 41.0 and listed[0].metrics["fps"].unit == "fps"
-        assert all(set(run.metrics) == {"fps"} for run in listed)
-        assert [run.id for run in queries.list_runs(session, kind="benchmark")] == [4, 2]
-        assert queries.list_runs(session, status="failed") == []
-        assert queries.count_runs(session) == 5 and queries.count_runs(session, kind="export") == 3
         uuid = listed[0].uuid
         assert queries.find_run(session, ref=uuid[:8]).id == 5
         assert queries.find_run(session, ref=uuid).id == 5
@@ -150,7 +156,7 @@ def test_start_marks_runs_of_dead_processes_interrupted_and_keeps_live_ones(db_u
     reused_pid = _insert_running(db_url, {**process_identity(), "start_ticks": -1})
     other_machine = _insert_running(db_url, {"pid": int(finished.stdout), "machine_id": "another-machine"})
     alive = _insert_running(db_url, process_identity())
-    prepare_ledger(db_url)
+    History.open(db_url).close()  # what the CLI and the app do on start
     assert _read(db_url, dead).status == "interrupted"
     assert "ended without recording a result" in _read(db_url, dead).error
     assert _read(db_url, reused_pid).status == "interrupted"

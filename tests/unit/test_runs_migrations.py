@@ -1,4 +1,5 @@
-"""Alembic migrations of the ledger: upgrade from empty and from the previous revision, and models match them."""
+"""Alembic migrations of the ledger: upgrade from empty (opening the history) and from the previous revision, a schema
+at the newest revision only read, and models match the migrations."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +9,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
+from core.ledger import History
 from db.engine import make_engine
-from db.migrate import alembic_config, current_revision, head_revision, upgrade_engine, upgrade_to_head
+from db.migrate import alembic_config, current_revision, head_revision, upgrade_engine
 from db.models import Base
 
 INITIAL = "0001_initial"
@@ -31,8 +33,8 @@ def test_revisions_form_one_chain_of_at_least_two() -> None:
 
 def test_upgrade_from_empty_creates_the_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new' / 'history.sqlite'}"
-    upgrade_to_head(url)
-    upgrade_to_head(url)  # idempotent
+    History.open(url).close()
+    History.open(url).close()  # idempotent
     engine = make_engine(url)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
@@ -55,6 +57,14 @@ def test_upgrade_from_previous_revision_keeps_data(engine) -> None:
         assert connection.exec_driver_sql("SELECT value FROM metrics").scalar() == 12.5
         indexes = {index["name"] for index in inspect(connection).get_indexes("runs")}
         assert {"ix_runs_started_at", "ix_runs_kind_started_at", "ix_runs_status_host"} <= indexes
+
+
+def test_a_schema_at_the_newest_revision_is_only_read(engine) -> None:
+    upgrade_engine(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    upgrade_engine(engine)
+    assert statements and all(statement.lstrip().upper().startswith(("SELECT", "PRAGMA")) for statement in statements)
 
 
 def test_downgrade_to_previous_and_back(engine) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from db import queries
 from db.engine import make_engine, session_scope
-from db.migrate import upgrade_to_head
+from db.migrate import upgrade_engine
 from db.queries import RunFilters
 
 START = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -46,9 +46,8 @@ def history() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def engine(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
-    upgrade_to_head(url)
-    engine = make_engine(url)
+    engine = make_engine(f"sqlite:///{tmp_path / 'history.sqlite'}")
+    upgrade_engine(engine)
     with session_scope(engine) as session:
         queries.import_records(session, records=history())
     yield engine
@@ -127,6 +126,24 @@ def test_past_the_last_page_still_counts(engine) -> None:
     assert page.rows == [] and page.total == len(_ids(lambda r: r["kind"] == "train")) > 0
 
 
+def test_page_with_key_metrics_in_one_more_statement(engine) -> None:
+    with session_scope(engine) as session, statements(engine) as counts:
+        page = queries.page_runs(session, sort="id", descending=False, limit=3, key_metrics=True)
+    assert counts == Counter(runs=1, metrics=1)
+    assert [row.id for row in page.rows] == [1, 2, 3]
+    assert all(set(row.metrics) == {"map50"} for row in page.rows)  # no per-epoch or per-class value
+    assert page.rows[2].metrics["map50"].value == 0.02
+
+
+def test_runs_of_one_invocation_are_found_by_their_parameter(engine) -> None:
+    with session_scope(engine) as session:
+        queries.import_records(session, records=[
+            {**record(30 + index, kind="optimize", optimize_id=invocation), "uuid": str(uuid.uuid4())}
+            for index, invocation in enumerate(["a", "b", "a", "a"])])
+        page = queries.page_runs(session, filters=RunFilters(optimize_id="a"), sort="id", descending=False)
+    assert page.total == 3 and [row.params["optimize_id"] for row in page.rows] == ["a", "a", "a"]
+
+
 def test_filter_options_in_one_statement(engine) -> None:
     with session_scope(engine) as session, statements(engine) as counts:
         options = queries.filter_options(session)
@@ -197,20 +214,17 @@ def test_export_records_of_selected_runs(engine) -> None:
 def test_training_rows_reads_a_fixed_number_of_statements(tmp_path: Path) -> None:
     from sqlalchemy import Engine
 
-    from core.reports import training_rows
+    from core.ledger import History
 
-    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
-    upgrade_to_head(url)
-    engine = make_engine(url)
+    history = History.open(f"sqlite:///{tmp_path / 'history.sqlite'}")
 
     def add_training_runs(count: int) -> None:
-        with session_scope(engine) as session:
-            queries.import_records(session, records=[{
-                **record(100 + index, kind="train", batch_size=8, data="/d/shapes"),
-                "uuid": str(uuid.uuid4()), "status": "succeeded",
-                "metrics": [{"name": "images_per_sec", "value": 10.0 + index, "epoch": 0},
-                            {"name": "epoch_seconds", "value": 2.0, "epoch": 0}],
-            } for index in range(count)])
+        history.import_records([{
+            **record(100 + index, kind="train", batch_size=8, data="/d/shapes"),
+            "uuid": str(uuid.uuid4()), "status": "succeeded",
+            "metrics": [{"name": "images_per_sec", "value": 10.0 + index, "epoch": 0},
+                        {"name": "epoch_seconds", "value": 2.0, "epoch": 0}],
+        } for index in range(count)])
 
     def statements_of_training_rows() -> tuple[Counter, int]:
         counts: Counter = Counter()
@@ -220,7 +234,7 @@ def test_training_rows_reads_a_fixed_number_of_statements(tmp_path: Path) -> Non
 
         event.listen(Engine, "before_cursor_execute", count)
         try:
-            rows = training_rows(url)
+            rows = history.training_rows()
         finally:
             event.remove(Engine, "before_cursor_execute", count)
         return counts, len(rows)
@@ -232,4 +246,4 @@ def test_training_rows_reads_a_fixed_number_of_statements(tmp_path: Path) -> Non
     many, shown = statements_of_training_rows()
     assert shown == 12
     assert many == few
-    engine.dispose()
+    history.close()

@@ -12,13 +12,26 @@ import pytest
 from core.cli import main
 from core.config import REPO_ROOT
 from core.errors import UserError
-from core.ledger import run_recorder
-from core.ledger.transfer import export_csv, export_jsonl, import_jsonl
-from db.queries import ImportResult
+from core.ledger import History, ImportResult
 
 
 def _url(folder: Path, name: str) -> str:
     return f"sqlite:///{folder / name}"
+
+
+def export_jsonl(url: str, output: Path, **options) -> int:
+    with History.open(url) as history:
+        return history.export_jsonl(output, **options)
+
+
+def export_csv(url: str, output: Path, **options) -> int:
+    with History.open(url) as history:
+        return history.export_csv(output, **options)
+
+
+def import_jsonl(url: str, path: Path) -> ImportResult:
+    with History.open(url) as history:
+        return history.import_jsonl(path)
 
 
 @pytest.fixture
@@ -28,19 +41,21 @@ def source(tmp_path: Path) -> str:
     weights, onnx_file = tmp_path / "w.pth", tmp_path / "m.onnx"
     weights.write_bytes(b"weights")
     onnx_file.write_bytes(b"graph")
-    with run_recorder("train", {"epochs": 2}, db_url=url) as train:
+    history = History.open(url)
+    with history.record("train", {"epochs": 2}) as train:
         train.metric("loss", 3.0, epoch=1)
         train.metric("mAP", 0.42)
         train.metric("ap", 0.5, class_name="Zebra")
         train.artifact(weights)
-    with run_recorder("export", {"opset": 17}, db_url=url) as export:
+    with history.record("export", {"opset": 17}) as export:
         export.artifact(weights, kind="input")
         export.artifact(onnx_file, precision="fp32")
-    with run_recorder("quantize", {}, parent_id=export.id, db_url=url) as quantize:
+    with history.record("quantize", {}, parent_id=export.id) as quantize:
         quantize.metric("size_ratio", 0.26)
     with pytest.raises(RuntimeError):
-        with run_recorder("benchmark", {}, db_url=url):
+        with history.record("benchmark", {}):
             raise RuntimeError("no GPU")
+    history.close()
     return url
 
 
@@ -67,7 +82,7 @@ def test_import_merges_into_a_database_with_its_own_runs(source: str, tmp_path: 
     exported = tmp_path / "history.jsonl"
     export_jsonl(source, exported)
     local = _url(tmp_path, "local.sqlite")
-    with run_recorder("evaluate", {}, db_url=local):
+    with History.open(local) as history, history.record("evaluate", {}):
         pass
     assert import_jsonl(local, exported).added == 4
     merged = tmp_path / "merged.jsonl"

@@ -10,10 +10,8 @@ from tritonclient.grpc import model_config_pb2
 
 from core.cli import main
 from core.errors import UserError
-from core.ledger import ledger_url
 from core.model.triton_repository import config_text
-from db import queries
-from db.engine import make_engine, session_scope
+from tests.history_helpers import recorded_run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,13 +46,10 @@ def test_export_triton_writes_a_repository_triton_parses(random_model, tmp_path,
     assert "tritonserver --model-repository=/models" in printed["serve"] and str(repository.resolve()) in printed["serve"]
     assert not list(repository.rglob("*.tmp"))
 
-    engine = make_engine(ledger_url())
-    with session_scope(engine) as session:
-        run = queries.get_run(session, run_id=printed["run_id"])
-        assert run.kind == "export" and run.status == "succeeded" and run.params["format"] == "onnx"
-        outputs = {artifact.format: artifact for artifact in run.artifacts if artifact.kind == "output"}
-        assert set(outputs) == {"onnx", "pbtxt"} and all(len(a.sha256) == 64 for a in outputs.values())
-    engine.dispose()
+    run = recorded_run(printed["run_id"])
+    assert run.kind == "export" and run.status == "succeeded" and run.params["format"] == "onnx"
+    outputs = {artifact.format: artifact for artifact in run.artifacts if artifact.kind == "output"}
+    assert set(outputs) == {"onnx", "pbtxt"} and all(len(a.sha256) == 64 for a in outputs.values())
 
 
 def test_tensorrt_plan_config_and_refusals():

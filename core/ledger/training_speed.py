@@ -1,13 +1,17 @@
-"""Reports over the run ledger, shared by the CLI and the dashboard: the seed's "Images/sec | Time per epoch" table."""
+"""The training-speed report, shared by `python -m core report training` and the Training page: the table
+"device | Images/sec | Time per epoch | batch size | dataset" of the recorded training runs, and their per-epoch
+curves. Pure logic over listing rows and metric rows; the history (`core.ledger.History`) reads them.
+"""
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from db.queries import MetricRow, RunRow
+import pandas as pd
+
+from core.ledger.display import duration_text
+from db.queries import MetricRow, RunRow
 
 SPEED_METRICS = ("images_per_sec", "epoch_seconds")
 REPORTED_STATUSES = ("succeeded", "interrupted")  # an interrupted run's finished epochs are real measurements
@@ -44,34 +48,32 @@ def _training_row(run: RunRow, metrics: list[MetricRow]) -> TrainingRow | None:
                        Path(str(run.params.get("data", ""))).name, epochs, run.status)
 
 
-def training_rows(db_url: str | None = None, *, limit: int = 100) -> list[TrainingRow]:
-    """One row per recorded training run among the newest `limit` (archived ones left out) with its images/sec and
-    time per epoch; two statements whatever the number of runs."""
-    from core.ledger import prepare_ledger
-    from db import queries
-    from db.engine import make_engine, session_scope
-
-    engine = make_engine(prepare_ledger(db_url))
-    try:
-        with session_scope(engine) as session:
-            runs = [run for run in queries.page_runs(session, filters=queries.RunFilters(kinds=("train",)),
-                                                     limit=limit).rows if run.status in REPORTED_STATUSES]
-            metrics: dict[int, list[MetricRow]] = {run.id: [] for run in runs}
-            for metric in queries.metrics_of_runs(session, run_ids=metrics, names=SPEED_METRICS):
-                metrics[metric.run_id].append(metric)
-    finally:
-        engine.dispose()
-    return [row for row in (_training_row(run, metrics[run.id]) for run in runs) if row is not None]
+def training_rows(runs: list[RunRow], metrics: list[MetricRow]) -> list[TrainingRow]:
+    """One row per training run that ended as reported (succeeded, or interrupted after whole epochs) with its
+    images/sec and time per epoch."""
+    by_run: dict[int, list[MetricRow]] = {run.id: [] for run in runs}
+    for metric in metrics:
+        by_run.setdefault(metric.run_id, []).append(metric)
+    return [row for row in (_training_row(run, by_run[run.id]) for run in runs if run.status in REPORTED_STATUSES)
+            if row is not None]
 
 
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"
+def curve_label(run: RunRow) -> str:
+    """How a training run is named in the curves' legend: id, dataset, batch size and device."""
+    return f"#{run.id} {Path(str(run.params.get('data', ''))).name} bs{run.params.get('batch_size')} ({run.device})"
+
+
+def training_curves(runs: list[RunRow], metrics: list[MetricRow]) -> pd.DataFrame:
+    """Per-epoch values of the runs as long rows: run, epoch, metric, value."""
+    labels = {run.id: curve_label(run) for run in runs}
+    return pd.DataFrame([{"run": labels[m.run_id], "epoch": m.epoch, "metric": m.name, "value": m.value}
+                         for m in metrics if m.epoch is not None and m.class_name is None and m.run_id in labels],
+                        columns=["run", "epoch", "metric", "value"])
 
 
 def training_table(rows: list[TrainingRow]) -> str:
     """The Markdown table `device | Images/sec | Time per epoch | batch size | dataset`."""
     lines = ["| device | Images/sec | Time per epoch | batch size | dataset |", "|---|---:|---:|---:|---|"]
-    lines += [f"| {row.device} | {row.images_per_sec:.1f} | {_duration(row.epoch_seconds)} | "
+    lines += [f"| {row.device} | {row.images_per_sec:.1f} | {duration_text(row.epoch_seconds)} | "
               f"{row.batch_size if row.batch_size is not None else '-'} | {row.dataset} |" for row in rows]
     return "\n".join(lines)
