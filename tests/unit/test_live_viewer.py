@@ -47,7 +47,7 @@ class BoxDetector:
 
 def _result() -> LiveResult:
     image = np.zeros((120, 200, 3), np.uint8)
-    return LiveResult(Frame(image, 0.0, time.monotonic(), 0), image, BoxDetector().detect([image])[0])
+    return LiveResult(Frame(image, 0.0, time.monotonic(), 0), BoxDetector().detect([image])[0])
 
 
 def test_view_filter_draws_only_what_this_viewer_keeps() -> None:
