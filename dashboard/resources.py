@@ -1,6 +1,6 @@
 """Cached objects the pages share: the settings, the run history's URL (its schema upgraded and dead runs marked
-once per server process), the Detect page's detectors and the live video's peer server. The Live page's detectors
-live in core.live's detector pool, shared with its pipelines."""
+once per server process), the Detect page's detectors and the one live service (`core.live.service.LiveService`),
+which owns everything live: pipelines, their models, monitors, the janitor and the browsers' video."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -12,7 +12,7 @@ from core.detect import Detector, DetectorSpec, load_detector
 from core.detect.service import warmed_up
 
 if TYPE_CHECKING:
-    from core.live.webrtc import PeerServer
+    from core.live.service import LiveService
 
 
 @st.cache_resource
@@ -36,11 +36,9 @@ def detector(spec: DetectorSpec) -> Detector:
 
 
 @st.cache_resource
-def live_peers() -> PeerServer:
-    """Every browser's live video: one WebRTC event loop for all peers, one encoding per pipeline for all viewers
-    (imported here, not at the top: only the live pages need aiortc)."""
-    from core.live.broadcast import Broadcasts
-    from core.live.webrtc import PeerServer, ice_servers, pin_host_addresses
+def live() -> LiveService:
+    """The live state of this server process, built once from the settings (imported here, not at the top: only
+    the live pages need it)."""
+    from core.live.service import LiveService
 
-    pin_host_addresses(settings().webrtc_host_addresses)
-    return PeerServer(Broadcasts(), ice=ice_servers(settings().ice_servers))
+    return LiveService(settings())
