@@ -70,15 +70,16 @@ class Camera:
 def receiver(camera: Camera, ready, measure, stop, results) -> None:
     """A receiver process: its pipelines, then counters and latencies between the `measure` and `stop` events."""
     from core.detect import load_detector
+    from core.detect.remote import RemoteClients
     from core.live import LivePipeline
     from core.stream import open_source
 
-    pipelines = []
+    pipelines, clients = [], RemoteClients()  # one connection to the server for every camera of this process
     for _ in range(camera.cameras):
-        detector = load_detector(camera.spec)
+        detector = load_detector(camera.spec, remote_clients=clients)
         if camera.spec.backend == "triton":
             detector.timeout_s = camera.request_timeout_s
-        pipelines.append(LivePipeline(open_source("rtp://127.0.0.1:0?codec=h265"), detector, draw=False,
+        pipelines.append(LivePipeline(open_source("rtp://127.0.0.1:0?codec=h265"), detector,
                                       stats_window=STATS_WINDOW).start())
     ready.put((camera.number, os.getpid(), [pipeline.source.port for pipeline in pipelines]))
     latencies: list[list[float]] = [[] for _ in pipelines]
@@ -118,6 +119,7 @@ def receiver(camera: Camera, ready, measure, stop, results) -> None:
                  "decode_ms": [value for values in decode_ms for value in values]})
     for pipeline in pipelines:
         pipeline.stop()
+    clients.close()
 
 
 def cpu_seconds(pid: int) -> float:

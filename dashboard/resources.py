@@ -1,6 +1,6 @@
 """Cached objects the pages share: the settings, the run history (the pages' one door to it, opened once per server
-process), the Detect page's detectors and the live video's peer server. The Live page's detectors
-live in core.live's detector pool, shared with its pipelines."""
+process), the Detect page's detectors and the one live service (`core.live.service.LiveService`), which owns
+everything live: pipelines, their models, monitors, the janitor and the browsers' video."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -13,7 +13,7 @@ from core.detect.service import warmed_up
 
 if TYPE_CHECKING:
     from core.ledger import History
-    from core.live.webrtc import PeerServer
+    from core.live.service import LiveService
 
 
 @st.cache_resource
@@ -38,11 +38,9 @@ def detector(spec: DetectorSpec) -> Detector:
 
 
 @st.cache_resource
-def live_peers() -> PeerServer:
-    """Every browser's live video: one WebRTC event loop for all peers, one encoding per pipeline for all viewers
-    (imported here, not at the top: only the live pages need aiortc)."""
-    from core.live.broadcast import Broadcasts
-    from core.live.webrtc import PeerServer, ice_servers, pin_host_addresses
+def live() -> LiveService:
+    """The live state of this server process, built once from the settings (imported here, not at the top: only
+    the live pages need it)."""
+    from core.live.service import LiveService
 
-    pin_host_addresses(settings().webrtc_host_addresses)
-    return PeerServer(Broadcasts(), ice=ice_servers(settings().ice_servers))
+    return LiveService(settings())

@@ -156,11 +156,11 @@ def run_receive(args: argparse.Namespace) -> int:
     from core.stream.sources import SourcePolicy, open_source, parse_source_uri
 
     policy = SourcePolicy.from_settings(load_settings())
-    parse_source_uri(args.uri)  # a malformed URI is refused before a model loads
+    source = parse_source_uri(args.uri)  # parsed once: a malformed URI is refused before a model loads
     detector = _load_detector(args)
     limit = args.timeout if args.frames else (args.duration or 10.0)
     results: list[LiveResult] = []
-    pipeline = LivePipeline(open_source(args.uri, policy), detector).start()
+    pipeline = LivePipeline(open_source(source, policy), detector).start()
     started = time.monotonic()
     last = 0
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -100,14 +100,16 @@ def runs_spec(detector: Detector, spec: DetectorSpec) -> bool:
     return detector.name == spec.weights.stem
 
 
+@runtime_checkable
 class StagedDetector(Detector, Protocol):
     """A detector whose network runs apart from its resize and decode, so each stage can be timed on its own.
 
     `infer` is the network stage: the resized (N,300,300,3) uint8 BGR batch in (normalization included), the raw
     `scores` (N,P,C) and `boxes` (N,P,4) out, as tensors or arrays. Resize is `core.detect.preprocess` and decode +
-    NMS `core.detect.postprocess` for every such detector; `core.detect.staged.detect_timed` runs and times the three.
-    The torch, onnxruntime and tensorrt backends have it, and triton where the server runs the network alone; a
-    detector without it (a frames model on a server) is timed as one call.
+    NMS `core.detect.postprocess` for every such detector; `core.detect.staged.detect_timed` runs and times the three
+    (what the live pipeline and the benchmarks call; an instance check against this protocol says which detectors
+    have it). The torch, onnxruntime and tensorrt backends have it, and triton where the server runs the network
+    alone; a detector without it (a frames model on a server) is timed as one call.
     """
 
     def infer(self, resized: np.ndarray) -> tuple[Any, Any]:

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 
 from core.detect.base import Detector, DetectorSpec
+from core.detect.remote import RemoteClients
 from core.errors import UserError
 
 # name -> (module, class, modules that must be importable for it to work here)
@@ -27,6 +28,8 @@ BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
     "tensorrt": ("fp32", "fp16", "int8"),
     "triton": ("fp32", "fp16", "bf16", "int8"),  # what the server runs; checked against what it reports
 }
+# Backends that run on a server, whose detectors take the owner's shared connections (`core.detect.remote`)
+REMOTE_BACKENDS = frozenset({"triton"})
 GPU_PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp16", "bf16")}
 # Frames per network call on a GPU: a larger batch is cut into chunks of this size (torch: past 256 the network's
 # throughput is flat); callers sizing batches or warm-ups for the GPU path read it here.
@@ -67,14 +70,16 @@ def check_actual_precision(spec: DetectorSpec, detector: Detector) -> None:
                         f"{spec.precision}: ask for --precision {detector.precision}")
 
 
-def load_detector(spec: DetectorSpec) -> Detector:
+def load_detector(spec: DetectorSpec, *, remote_clients: RemoteClients | None = None) -> Detector:
     """Instantiate the backend named by `spec.backend` at exactly `spec.precision`; a bad name, a missing runtime
-    or a precision it cannot run is a one-line UserError."""
+    or a precision it cannot run is a one-line UserError. A remote backend's detector connects through
+    `remote_clients` (shared with the other detectors of their owner), or through a connection of its own."""
     if spec.backend not in BACKENDS:
         raise UserError(f"unknown backend {spec.backend!r} (known: {', '.join(BACKENDS)})")
     check_precision(spec)
     module_name, class_name, _ = BACKENDS[spec.backend]
-    detector = getattr(importlib.import_module(module_name), class_name)(spec)
+    options = {"clients": remote_clients} if remote_clients is not None and spec.backend in REMOTE_BACKENDS else {}
+    detector = getattr(importlib.import_module(module_name), class_name)(spec, **options)
     try:
         check_actual_precision(spec, detector)
     except UserError:

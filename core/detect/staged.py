@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from core.detect.base import Detections, Detector
+from core.detect.base import Detections, Detector, StagedDetector
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
 
@@ -18,9 +18,8 @@ StageTimes = dict[str, float]  # stage -> milliseconds
 
 
 def network_stage(detector: Detector) -> Infer | None:
-    """The detector's network stage (`StagedDetector.infer`), or None for a detector that runs as one call."""
-    infer = getattr(detector, "infer", None)
-    return infer if callable(infer) else None
+    """The detector's network stage if it is a `StagedDetector`, or None for a detector that runs as one call."""
+    return detector.infer if isinstance(detector, StagedDetector) else None
 
 
 def detect_in_stages(infer: Infer, frames: Sequence[np.ndarray], score_threshold: float, *,

@@ -9,8 +9,9 @@
   `unpad_detections` below are that contract's two ends. The server's own score threshold applies first; this
   client's `score_threshold` filters on top of it (so it can raise the threshold, not lower it).
 
-Every detector of the process that talks to the same server shares one gRPC client (one channel), so a dozen live
-pipelines are a dozen concurrent requests on one connection, which Triton's dynamic batcher groups into batches.
+Every detector loaded with the same `RemoteClients` (`core.detect.remote`: the live service's, a benchmark
+process's) that talks to the same server shares one gRPC client (one channel), so a dozen live pipelines are a dozen
+concurrent requests on one connection, which Triton's dynamic batcher groups into batches.
 A call that cannot reach the server within `timeout_s` raises a one-line `UserError` ("inference server unreachable
 at grpc://..."); nothing is cached about the failure, so the next call tries again and works once the server is back.
 With a server on this host's loopback (`grpc://127.0.0.1:PORT`), the input tensors go through a system
@@ -31,6 +32,7 @@ import torch
 from core.config import parse_triton_url
 from core.detect.base import Detections, DetectorSpec
 from core.detect.preprocess import check_frame, normalize_numpy
+from core.detect.remote import RemoteClients
 from core.detect.staged import detect_in_stages
 from core.detect.triton_shm import SharedInput, SharedMemoryRefused, missing_region, same_host
 from core.errors import BackendUnavailable, UserError
@@ -46,10 +48,6 @@ RECONNECT_BACKOFF_MS = 500  # retry a lost server every half second, not after g
 TRACEBACK_HEAD = "Traceback (most recent call last)"
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: (.+)$", re.MULTILINE)  # "module.SomeError: what went wrong"
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
-
-
 def _tritonclient():
     try:
         import tritonclient.grpc as grpc_client
@@ -58,21 +56,16 @@ def _tritonclient():
     return grpc_client
 
 
-def shared_client(target: str) -> Any:
-    """The one `tritonclient.grpc.InferenceServerClient` of this process for `target` (created on first use)."""
-    with _clients_lock:
-        client = _clients.get(target)
-        if client is None:
-            grpc_client = _tritonclient()
-            client = grpc_client.InferenceServerClient(target, channel_args=[
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
-                ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
-                ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
-            ])
-            _clients[target] = client
-        return client
+def connect(target: str) -> Any:
+    """A `tritonclient.grpc.InferenceServerClient` of `target` (HOST:PORT), with room for large batches and a lost
+    server retried every RECONNECT_BACKOFF_MS."""
+    return _tritonclient().InferenceServerClient(target, channel_args=[
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+        ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+    ])
 
 
 def _reason(message: str) -> str:
@@ -127,7 +120,10 @@ def unpad_detections(outputs: dict[str, np.ndarray]) -> list[Detections]:
 class TritonDetector:
     backend = "triton"
 
-    def __init__(self, spec: DetectorSpec, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, spec: DetectorSpec, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 clients: RemoteClients | None = None) -> None:
+        """`clients`: the owner's shared connections (see the module docstring); None: a connection of its own,
+        closed with this detector."""
         self.url = spec.triton_url or ""
         self._target = parse_triton_url(spec.triton_url)
         self._grpc = _tritonclient()
@@ -137,12 +133,18 @@ class TritonDetector:
         self.score_threshold = spec.score_threshold
         self.name = f"{self.model}@{self._target}"
         self.device = "remote"
-        self._client = shared_client(self._target)
+        self._own_clients = RemoteClients() if clients is None else None
+        self._client = (clients or self._own_clients).client(self._target, connect)
         self._lock = threading.Lock()  # guards the shared-memory region
         self._shared = SharedInput(self._client, _shared_memory(), self) if same_host(self._target) else None
         self.input = FRAMES_INPUT  # which mode the served model speaks: FRAMES_INPUT or INPUT_NAME
         self.max_batch = 1
-        self.precision = self._check_model()
+        try:
+            self.precision = self._check_model()
+        except BaseException:
+            if self._own_clients is not None:
+                self._own_clients.close()
+            raise
         if self.input == INPUT_NAME:  # `infer`, which core.live times stage by stage, only where the stages run here
             self.infer = self.infer_tensors
 
@@ -250,8 +252,10 @@ class TritonDetector:
         return results
 
     def close(self) -> None:
-        """Release this detector's shared-memory region (the gRPC client is shared by every detector of the process
-        for this server, and stays)."""
+        """Release this detector's shared-memory region, and its gRPC client if it is its own (a shared one stays
+        with its owner)."""
         with self._lock:
             if self._shared is not None:
                 self._shared.close(self.timeout_s)
+        if self._own_clients is not None:
+            self._own_clients.close()

@@ -74,6 +74,14 @@ class DetectorPool:
         with self._lock:
             return len(self._kept)
 
+    def close(self) -> None:
+        """Close every kept detector now (the pool's owner is shutting down)."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for _, detector, timer in kept:
+            timer.cancel()
+            detector.close()
+
     def _expire(self, detector: Detector) -> None:
         with self._lock:
             index = next((position for position, kept in enumerate(self._kept) if kept[1] is detector), None)
@@ -82,6 +90,3 @@ class DetectorPool:
             del self._kept[index]
         logger.debug("closing an idle detector (%s)", getattr(detector, "name", "?"))
         detector.close()
-
-
-detector_pool = DetectorPool()

@@ -41,7 +41,8 @@ class PipelineMonitor:
     """Observes one pipeline until it stops; `history()` and `class_counts()` are safe from any thread."""
 
     def __init__(self, pipeline: LivePipeline, *, period: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 on_exit: Callable[[PipelineMonitor], None] | None = None) -> None:
         self.pipeline = pipeline
         self.period = period
         self.clock, self.wall_clock = clock, wall_clock
@@ -49,6 +50,7 @@ class PipelineMonitor:
         self._history: deque[HealthSample] = deque(maxlen=int(HISTORY_SECONDS / period))
         self._tally: deque[tuple[float, np.ndarray, np.ndarray]] = deque(maxlen=_MAX_TALLY_ENTRIES)
         self._sequence = 0  # the newest result seen, kept across restarts so none is counted twice
+        self._on_exit = on_exit
         self._thread = SupervisedThread(self._run, name=f"live monitor {pipeline.source.uri[:30]}", logger=logger,
                                         retry_delay=period, on_exit=self._forget).start()
 
@@ -67,9 +69,8 @@ class PipelineMonitor:
                 next_sample = now + self.period
 
     def _forget(self, failure: str | None) -> None:
-        with _monitors_lock:
-            if _monitors.get(id(self.pipeline)) is self:
-                del _monitors[id(self.pipeline)]
+        if self._on_exit is not None:
+            self._on_exit(self)
 
     @property
     def alive(self) -> bool:
@@ -116,15 +117,24 @@ class PipelineMonitor:
         return counts
 
 
-_monitors: dict[int, PipelineMonitor] = {}  # by id(pipeline); a monitor removes itself when its pipeline stops
-_monitors_lock = threading.Lock()
+class Monitors:
+    """One monitor per running pipeline, started on first use; a monitor is forgotten when its pipeline stops."""
 
+    def __init__(self) -> None:
+        self._monitors: dict[int, PipelineMonitor] = {}  # by id(pipeline)
+        self._lock = threading.Lock()
 
-def monitor_for(pipeline: LivePipeline) -> PipelineMonitor:
-    """The monitor of `pipeline`, started on first use; it ends with the pipeline and is forgotten then."""
-    with _monitors_lock:
-        monitor = _monitors.get(id(pipeline))
-        if monitor is None or monitor.pipeline is not pipeline:
-            monitor = PipelineMonitor(pipeline)  # its thread removes it under this lock, so after this insert
-            _monitors[id(pipeline)] = monitor
-        return monitor
+    def for_pipeline(self, pipeline: LivePipeline) -> PipelineMonitor:
+        """The monitor of `pipeline`, started on first use; it ends with the pipeline and is forgotten then."""
+        with self._lock:
+            monitor = self._monitors.get(id(pipeline))
+            if monitor is None or monitor.pipeline is not pipeline:
+                # its thread forgets it under this lock, so only after this insert
+                monitor = PipelineMonitor(pipeline, on_exit=self._forget)
+                self._monitors[id(pipeline)] = monitor
+            return monitor
+
+    def _forget(self, monitor: PipelineMonitor) -> None:
+        with self._lock:
+            if self._monitors.get(id(monitor.pipeline)) is monitor:
+                del self._monitors[id(monitor.pipeline)]

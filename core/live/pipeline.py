@@ -1,5 +1,6 @@
-"""LivePipeline: source thread -> newest frame -> detector thread -> newest result (the frame, its detections, the
-stage timings and, unless `draw=False`, an annotated copy) that every viewer reads; viewers draw their own view.
+"""LivePipeline: source thread -> newest frame -> detector thread -> newest result (the frame, its detections and
+the stage timings) that every viewer reads. The pipeline never draws: each viewer draws its own view (boxes over
+the video in the browser, or `core.live.viewer.render_view` for an image).
 
 Latest-frame-wins at every hand-over: the source keeps only its newest decoded frame, the detector thread takes
 the newest frame when it is free (older ones are counted as skipped), and viewers read the newest result. So when
@@ -21,18 +22,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from core.detect.base import Detections, Detector
-from core.detect.overlay import draw_detections
-from core.detect.staged import detect_in_stages
+from core.detect.staged import detect_timed
 from core.live.stats import RollingStats
 from core.live.supervise import ErrorLog, SupervisedThread
 from core.stream.base import FpsMeter, Frame, FrameSource
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("receive", "decode", "wait", "preprocess", "infer", "postprocess", "draw")
+STAGES = ("receive", "decode", "wait", "preprocess", "infer", "postprocess")
 SOURCE_MAX_FAILURES = 5  # errors a minute before a source is given up (its pipeline fails, to be reopened)
 SOURCE_RETRY_DELAY_S = 0.5
 _NO_CHANGE = object()
@@ -40,38 +39,22 @@ _NO_CHANGE = object()
 
 @dataclass(frozen=True)
 class LiveResult:
-    """One processed frame: the source frame, the annotated picture, detections (None without a detector), the
-    per-stage milliseconds and the latency from the frame's first packet to the annotated picture."""
+    """One processed frame: the source frame, its detections (None without a detector), the per-stage milliseconds
+    and the latency from the frame's first packet to its detections."""
 
     frame: Frame
-    image: np.ndarray
     detections: Detections | None
     timings: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
     sequence: int = 0  # counts results of this pipeline from 1
 
 
-def run_detector(detector: Detector, image: np.ndarray,
-                 clock: Callable[[], float]) -> tuple[Detections, dict[str, float]]:
-    """Detect in one frame and time its stages. Backends exposing `infer(batch)` (torch, onnxruntime) are timed
-    per stage (preprocess, infer, postprocess); any other detector is timed as a whole under "infer"."""
-    infer = getattr(detector, "infer", None)
-    if infer is None:
-        started = clock()
-        (detections,) = detector.detect([image])
-        return detections, {"preprocess": 0.0, "infer": (clock() - started) * 1000.0, "postprocess": 0.0}
-    timings: dict[str, float] = {}
-    (detections,) = detect_in_stages(infer, [image], detector.score_threshold, clock=clock, timings=timings)
-    return detections, timings
-
-
 class LivePipeline:
     """Runs one source and (optionally) one detector on two threads; see the module docstring."""
 
-    def __init__(self, source: FrameSource, detector: Detector | None = None, *, draw: bool = True,
+    def __init__(self, source: FrameSource, detector: Detector | None = None, *,
                  clock: Callable[[], float] = time.monotonic, stats_window: int = 300) -> None:
         self.source = source
-        self.draw = draw
         self.clock = clock
         self._detector = detector
         self._next_detector: object = _NO_CHANGE
@@ -168,25 +151,20 @@ class LivePipeline:
                    "wait": (self.clock() - since) * 1000.0}
         detector = self._detector
         detections = None
-        image = frame.image
         if detector is not None:
             try:
-                detections, stage_ms = run_detector(detector, frame.image, self.clock)
+                (detections,), stage_ms = detect_timed(detector, [frame.image], clock=self.clock)
                 timings.update(stage_ms)
             except Exception as error:  # a failing model must not stop the stream; the frame is shown unannotated
                 self._detector_errors.report(error)
-        started = self.clock()
-        if detections is not None and self.draw:
-            image = draw_detections(frame.image, detections, detector.class_names)
         done = self.clock()
-        timings["draw"] = (done - started) * 1000.0
         latency_ms = (done - frame.received_monotonic) * 1000.0
         with self._condition:
             self.frames_processed += 1
             self._fps_processed.tick(done)
             self._timings.add_all(timings)
             self._timings.add("latency", latency_ms)
-            self._result = LiveResult(frame, image, detections, timings, latency_ms, self.frames_processed)
+            self._result = LiveResult(frame, detections, timings, latency_ms, self.frames_processed)
             self._condition.notify_all()
 
     # -- viewers ---------------------------------------------------------------------------------------------

@@ -20,11 +20,12 @@ import numpy as np
 from core.detect.base import Detections, Detector
 from core.detect.overlay import draw_detections
 from core.errors import UserError
-from core.live.detector_pool import DetectorPool, detector_pool as shared_detector_pool
+from core.live.detector_pool import DetectorPool
 from core.live.pipeline import LivePipeline, LiveResult
-from core.live.registry import PipelineRegistry, registry as shared_registry
+from core.live.registry import PipelineRegistry, source_key
 from core.live.supervise import SupervisedThread
 from core.stream.base import FpsMeter
+from core.stream.sources import SourceSpec, as_source_spec
 
 logger = logging.getLogger(__name__)
 
@@ -95,24 +96,27 @@ def signal_text(state: str, seconds_since_data: float | None) -> str:
 
 
 class Viewer:
-    """One browser session watching one source at a time through its own `ViewFilter`.
+    """One browser session watching one source at a time through its own `ViewFilter`; made by the live service
+    (`LiveService.viewer`), whose registry, detector pool and janitor it uses.
 
     `watch(uri, ...)` releases the pipeline this viewer holds, then acquires the shared pipeline of `uri` from the
     registry (so switching source never needs two pipelines at once). The pipeline is released by `close()`, when
     the viewer is garbage-collected, or when the page has not called `touch()` for `idle_release` seconds (a closed
-    tab: Streamlit keeps a gone session for minutes, and its WebRTC connection may linger); `touch()` then watches
-    the same source again, as it does when the pipeline failed. Thread-safe: the page thread changes the filter
+    tab: Streamlit keeps a gone session for minutes, and its WebRTC connection may linger: the janitor's sweep
+    finds it); `touch()` then watches the same source again, as it does when the pipeline failed. Thread-safe: the page thread changes the filter
     while media threads read frames.
     """
 
-    def __init__(self, registry: PipelineRegistry | None = None, clock: Callable[[], float] = time.monotonic, *,
-                 idle_release: float = IDLE_RELEASE_S, detectors: DetectorPool | None = None) -> None:
-        self._registry = registry or shared_registry
-        self._detectors = detectors or shared_detector_pool
+    def __init__(self, registry: PipelineRegistry, clock: Callable[[], float] = time.monotonic, *,
+                 idle_release: float = IDLE_RELEASE_S, detectors: DetectorPool | None = None,
+                 janitor: Janitor | None = None) -> None:
+        self._registry = registry
+        self._detectors = detectors or DetectorPool()
+        self._janitor = janitor  # releases this viewer's pipeline when its page goes quiet (None: its owner does)
         self.clock = clock
         self.idle_release = idle_release
         self._touched = clock()
-        self._wanted: tuple[str, Callable[[], Detector | None] | None] | None = None
+        self._wanted: tuple[str | SourceSpec, Callable[[], Detector | None] | None] | None = None
         self.filter = ViewFilter()
         self._lock = threading.Lock()
         self._pipeline: LivePipeline | None = None
@@ -158,13 +162,14 @@ class Viewer:
         with self._lock:
             return self._request_error
 
-    def request(self, uri: str, detector: Callable[[], Detector], detector_key: Hashable) -> None:
-        """Watch `uri` with the model `detector_key` names, without waiting: a page asks this on every run and
+    def request(self, source: str | SourceSpec, detector: Callable[[], Detector], detector_key: Hashable) -> None:
+        """Watch `source` with the model `detector_key` names, without waiting: a page asks this on every run and
         draws at once, while a helper thread loads the model and opens the source (seconds). Asking again for what
         was asked last does nothing. The same source with another model swaps the model of the running pipeline
         (shared: every viewer of it sees the new model) unless the pipeline had to be created anyway. Models come
         from the detector pool, so switching source reuses the model the old source's pipeline gave back. The
         newest request wins; a failure is kept in `request_error` for the page to show."""
+        uri = source_key(source)
         with self._lock:
             if self._requested == (uri, detector_key):
                 return
@@ -174,11 +179,12 @@ class Viewer:
             if previous is None or previous[0] != uri:
                 self._asked_at, self._first_picture_s = self.clock(), None
         swap = previous is not None and previous[0] == uri
-        threading.Thread(target=self._carry_out, args=(uri, detector, detector_key, swap),
+        threading.Thread(target=self._carry_out, args=(source, detector, detector_key, swap),
                          name=f"live view start {uri[:30]}", daemon=True).start()
 
-    def _carry_out(self, uri: str, detector: Callable[[], Detector], detector_key: Hashable,
+    def _carry_out(self, source: str | SourceSpec, detector: Callable[[], Detector], detector_key: Hashable,
                    swap: bool) -> None:
+        uri = source_key(source)
         created: list[bool] = []
 
         def create() -> Detector:
@@ -186,7 +192,7 @@ class Viewer:
             return self._detectors.lend(detector_key, detector)
 
         try:
-            pipeline = self.watch(uri, create)
+            pipeline = self.watch(source, create)
             if swap and not created and self._is_requested(uri, detector_key):
                 pipeline.set_detector(self._detectors.lend(detector_key, detector))
         except UserError as error:
@@ -209,30 +215,35 @@ class Viewer:
                 # asking again retries; for this source still, so a model that failed to swap in is swapped then
                 self._requested = (uri, None)
 
-    def watch(self, uri: str, detector: Callable[[], Detector | None] | None = None) -> LivePipeline:
-        """Watch `uri` (its shared pipeline is created with `detector()` if nobody watches it yet) and wait for it."""
+    def watch(self, source: str | SourceSpec, detector: Callable[[], Detector | None] | None = None) -> LivePipeline:
+        """Watch `source` (its shared pipeline is created with `detector()` if nobody watches it yet) and wait for
+        it; a URI text is parsed here, once."""
+        uri = source_key(source)
         with self._lock:
-            self._wanted, self._touched = (uri, detector), self.clock()
+            self._wanted, self._touched = (source, detector), self.clock()
             if self._uri == uri and self._pipeline is not None and self._pipeline.running:
                 return self._pipeline
         self.close(forget=False)
         try:
-            pipeline = self._registry.acquire(uri, detector)
+            spec = as_source_spec(source)
+            pipeline = self._registry.acquire(spec, detector)
         except BaseException:
             with self._lock:
-                if self._wanted is not None and self._wanted[0] == uri:
+                if self._wanted is not None and source_key(self._wanted[0]) == uri:
                     self._wanted = None  # `touch()` must not retry what failed: the page shows the error once
             raise
-        if not self._hold(uri, pipeline):
+        if not self._hold(spec, pipeline):
             self._registry.release(uri)
         return pipeline
 
-    def _hold(self, uri: str, pipeline: LivePipeline) -> bool:
-        """Keep `pipeline` (of `uri`) and release what was held before; False, keeping nothing, if a newer `watch`
+    def _hold(self, spec: SourceSpec, pipeline: LivePipeline) -> bool:
+        """Keep `pipeline` (of `spec`) and release what was held before; False, keeping nothing, if a newer `watch`
         wants another source meanwhile (overlapping reruns of one page: the newest wish wins)."""
+        uri = spec.uri
         with self._lock:
-            if self._wanted is None or self._wanted[0] != uri:
+            if self._wanted is None or source_key(self._wanted[0]) != uri:
                 return False
+            self._wanted = (spec, self._wanted[1])  # resuming watches the parsed spec
             previous, self._release = self._release, weakref.finalize(self, self._registry.release, uri)
             self._pipeline, self._uri = pipeline, uri
             self._generation += 1
@@ -240,7 +251,8 @@ class Viewer:
             self._held.set()
         if previous is not None:
             previous()
-        janitor.add(self)
+        if self._janitor is not None:
+            self._janitor.add(self)
         return True
 
     def close(self, *, forget: bool = True) -> None:
@@ -403,13 +415,14 @@ class Janitor:
         self._viewers: weakref.WeakSet[Viewer] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._thread: SupervisedThread | None = None
+        self._stopping = threading.Event()
 
     def add(self, viewer: Viewer) -> None:
         with self._lock:
             self._viewers.add(viewer)
-            if self._thread is None:
+            if self._thread is None and not self._stopping.is_set():
                 self._thread = SupervisedThread(self._run, name="live viewer janitor", logger=logger,
-                                                retry_delay=self.period).start()
+                                                retry_delay=self.period, stop=self._stopping).start()
 
     def sweep(self) -> None:
         """One pass. A viewer is taken out before it is asked, so one that raises is not asked again (it is put
@@ -432,10 +445,13 @@ class Janitor:
         thread = self._thread
         return {"thread_errors": thread.errors if thread else 0, "restarts": thread.restarts if thread else 0}
 
+    def stop(self) -> None:
+        """End the sweeps (the janitor's owner is shutting down)."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=self.period + 1.0)
+
     def _run(self) -> None:
-        while True:
-            time.sleep(self.period)
+        while not self._stopping.wait(self.period):
             self.sweep()
-
-
-janitor = Janitor()

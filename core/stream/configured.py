@@ -29,7 +29,7 @@ from core.errors import UserError
 from core.stream.base import SourceLimits
 from core.stream.operator_pipelines import operator_pipeline, pipelines_file
 from core.stream.shown_uri import display_uri
-from core.stream.sources import check_limits, parse_source_uri
+from core.stream.sources import SourceSpec, as_source_spec, check_limits, parse_source_uri
 
 STREAMS_FILE_NAME = "streams.toml"
 MAX_NAME_LENGTH = 80
@@ -65,10 +65,9 @@ def streams_file(settings: Settings) -> Path:
     return settings.data_root / STREAMS_FILE_NAME
 
 
-def rtp_port(uri: str) -> int | None:
+def rtp_port(source: str | SourceSpec) -> int | None:
     """The UDP port an rtp:// URI binds (None for any other kind of source; the URI must parse)."""
-    spec = parse_source_uri(uri)
-    return int(spec.target.rpartition(":")[2]) if spec.kind == "rtp" else None
+    return as_source_spec(source).port
 
 
 def _has_control_characters(text: str) -> bool:

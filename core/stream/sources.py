@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlsplit
 
 from pathlib import Path
@@ -86,12 +86,20 @@ class SourcePolicy:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A parsed source URI: its kind, target (host:port, camera URL, path, pipeline) and options (validated
-    strings). An rtsp:// target is the URL handed to FFmpeg, credentials included: show `display_uri` instead."""
+    """A parsed source URI: its kind, target (host:port, camera URL, path, pipeline), options (validated strings)
+    and the URI text it was parsed from (stripped), by which a live pipeline is shared. A URI is parsed once, where
+    it enters (a page, a command, the streams file), and the spec travels from there to the pipeline registry and
+    `open_source`. An rtsp:// target and URI hold the credentials handed to FFmpeg: show `display_uri` instead."""
 
     kind: str
     target: str
     options: dict[str, str] = field(default_factory=dict)
+    uri: str = ""
+
+    @property
+    def port(self) -> int | None:
+        """The UDP port an rtp:// source binds (0: any free port); None for every other kind."""
+        return int(self.target.rpartition(":")[2]) if self.kind == "rtp" else None
 
 
 def _split_query(text: str) -> tuple[str, dict[str, str]]:
@@ -157,9 +165,18 @@ def _parse_webcam(uri: str) -> SourceSpec:
     return SourceSpec("webcam", base, options)
 
 
+def as_source_spec(source: str | SourceSpec) -> SourceSpec:
+    """`source` itself if it was parsed already, else its parse (`parse_source_uri`)."""
+    return source if isinstance(source, SourceSpec) else parse_source_uri(source)
+
+
 def parse_source_uri(uri: str) -> SourceSpec:
     """Parse without opening anything; unknown options and malformed parts are a UserError."""
     uri = uri.strip()
+    return replace(_parse(uri), uri=uri)
+
+
+def _parse(uri: str) -> SourceSpec:
     if not uri:
         raise UserError("empty source URI")
     scheme = _SCHEME.match(uri)
@@ -238,10 +255,11 @@ def check_limits(spec: SourceSpec, limits: SourceLimits) -> None:
     limits.check_rate(fps, what)
 
 
-def open_source(uri: str, policy: SourcePolicy = SourcePolicy()) -> FrameSource:
-    """Open (and start) the source `uri` names under `policy` (caps, senders, operator pipelines); see the module
-    docstring for the forms."""
-    spec = parse_source_uri(uri)
+def open_source(source: str | SourceSpec, policy: SourcePolicy = SourcePolicy()) -> FrameSource:
+    """Open (and start) the source a URI (or its parsed spec) names under `policy` (caps, senders, operator
+    pipelines); see the module docstring for the forms."""
+    spec = as_source_spec(source)
+    uri = spec.uri
     check_limits(spec, policy.limits)
     options, limits = spec.options, policy.limits
     if spec.kind == "rtp":

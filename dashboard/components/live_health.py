@@ -23,11 +23,10 @@ import streamlit as st
 from core.detect import DetectorSpec, runs_spec
 from core.gst.addresses import server_ipv4_addresses
 from core.gst.jetson_sender import preset_options, sender_command
-from core.live import registry
-from core.live.monitor import PipelineMonitor, monitor_for
+from core.live.monitor import PipelineMonitor
 from core.live.pipeline import LivePipeline
 from core.live.signal import SignalStatus, signal_status
-from core.live.viewer import Viewer, janitor
+from core.live.viewer import Viewer
 from dashboard import resources
 from dashboard.components import login
 from dashboard.components.live_video import check_webrtc_connection
@@ -200,6 +199,7 @@ def health_panel(viewer: Viewer) -> None:
     pipeline = viewer.pipeline
     if pipeline is None:
         return
+    service = resources.live()
     stats = pipeline.stats()
     source = stats["source"]
     newest = stats.get("detector_last_error")
@@ -216,7 +216,7 @@ def health_panel(viewer: Viewer) -> None:
     columns[4].metric("latency p50", _ms(latency := stats["latency_ms"], "p50"))
     columns[5].metric("latency p95", _ms(latency, "p95"))
     columns = st.columns(6)
-    columns[0].metric("viewers", registry.viewers(viewer.uri or ""))
+    columns[0].metric("viewers", service.registry.viewers(viewer.uri or ""))
     columns[1].metric("resolution", f"{source['width']}×{source['height']}" if source["width"] else "–")
     columns[2].metric("first picture", _first_picture(viewer),
                       help="from choosing this source to its first picture sent to this browser")
@@ -233,11 +233,11 @@ def health_panel(viewer: Viewer) -> None:
                + f" · skipped waiting for a keyframe {source['frames_skipped']}")
     st.caption(f"frames in {stats['frames_in']} · inferences {stats['frames_processed']} · "
                f"skipped {stats['frames_skipped']} · detector errors {stats['detector_errors']}")
-    broadcast = resources.live_peers().broadcasts.get(pipeline)
+    broadcast = service.peers().broadcasts.get(pipeline)
     video = broadcast.stats() if broadcast is not None else None
     st.caption(_video_sharing(video))
-    monitor = monitor_for(pipeline)
-    threads = [stats, monitor.stats(), janitor.stats(), *([video] if video is not None else [])]
+    monitor = service.monitor(pipeline)
+    threads = [stats, monitor.stats(), service.janitor.stats(), *([video] if video is not None else [])]
     st.caption(f"thread errors {sum(t['thread_errors'] for t in threads)} · restarts "
                f"{sum(t['restarts'] for t in threads)} (pipeline, monitor, janitor, video encoder; details in the "
                "server log)")

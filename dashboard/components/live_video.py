@@ -46,7 +46,7 @@ def _component() -> Callable:
 def session_viewer() -> Viewer:
     """This browser session's viewer of the Live page, made on first use."""
     if "live_viewer" not in st.session_state:
-        st.session_state["live_viewer"] = Viewer()
+        st.session_state["live_viewer"] = resources.live().viewer()
     return st.session_state["live_viewer"]
 
 
@@ -72,7 +72,7 @@ def webrtc_video(viewer: Viewer, *, key: str, view: ViewFilter, names: list[str]
     """The WebRTC video of `viewer` (the component's result: `playing`, `open`). `view` and `names` decide the
     boxes drawn; a tile (`mode="tile"`) shows `title`, its fps and detections, and `status` (why there is no
     picture) over the video, and calls `on_open` when clicked."""
-    peers = resources.live_peers()
+    peers = resources.live().peers()
     answer = st.session_state.get(_ANSWERS, {}).get(key)
     data = {"mode": mode, "answer": answer, "ice": peers.ice, "names": names,
             "colours": overlay_colours(len(names)), "min_score": view.min_score,

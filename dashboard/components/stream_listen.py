@@ -47,7 +47,7 @@ def _arrivals(streams: list[tuple[StreamEntry, int]]) -> list[ArrivalRow]:
     rows = []
     for entry, port in streams:
         if entry.uri not in listeners:
-            listeners[entry.uri] = Viewer(idle_release=LISTEN_IDLE_RELEASE_S)
+            listeners[entry.uri] = resources.live().viewer(idle_release=LISTEN_IDLE_RELEASE_S)
         try:
             pipeline = listeners[entry.uri].watch(entry.uri)
         except UserError as error:

@@ -14,25 +14,26 @@ which asks again every few seconds, so the model starts once the server is up.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 st.title("Live")  # drawn before the imports below, which take seconds on a server's first visit (WebRTC, pipeline)
 with st.spinner("Loading the live view..."):
-    from core.detect import load_detector
     from core.errors import UserError
     from core.live.snapshot import snapshot_png
     from core.live.viewer import ViewFilter
     from core.model import read_labels
     from core.stream.configured import load_streams
+    from core.stream.sources import SourceSpec, parse_source_uri
     from core.stream.video_files import VIDEO_SUFFIXES, find_video_files, resolve_video_file
     from dashboard import resources
     from dashboard.components import inline
     from dashboard.components.live_health import health_panel, signal_panel
     from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
     from dashboard.components.live_video import session_viewer, show_video
-    from dashboard.components.sources import checked_stream_uri
+    from dashboard.components.sources import checked_stream_source
     from dashboard.components.text import plain
 
 SOURCES = ("Stream", "Video file")
@@ -51,7 +52,8 @@ def _video_names() -> list[str]:
     return [file.name for file in find_video_files(settings)]
 
 
-def _source_uri(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> str:
+def _source(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> SourceSpec:
+    """The chosen stream or video file, parsed here once (the spec travels to the pipeline)."""
     kind = kind_area.radio("Source", SOURCES, key="live_source")
     if kind == "Video file":
         names = _video_names()
@@ -60,16 +62,16 @@ def _source_uri(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> str:
                              f"{plain(settings.data_root)}.")
             st.stop()
         name = source_area.selectbox("Video file (under the data root)", names, key="live_file")
-        return f"{resolve_video_file(settings, name)}?loop=1"
+        return parse_source_uri(f"{resolve_video_file(settings, name)}?loop=1")
     streams = load_streams(settings)
     names = [stream.name for stream in streams]
     name = source_area.selectbox("Stream", names, key="live_stream",
                                  help="the configured streams (Streams page); every stream at once: the Wall page")
-    return checked_stream_uri(streams[names.index(name)].uri, settings.rtp_ports)
+    return checked_stream_source(streams[names.index(name)].uri, settings.rtp_ports)
 
 
 try:
-    uri = _source_uri(*st.columns([1, 3]))
+    source = _source(*st.columns([1, 3]))
     spec = detector_spec(settings, "live", st.columns([3, 2]))
 except UserError as error:
     st.error(plain(error))
@@ -78,7 +80,7 @@ except UserError as error:
 
 def request_stream() -> None:
     """Ask for this source and model (again, after a failure); returns at once, the panels follow."""
-    viewer.request(uri, lambda: load_detector(spec), spec)
+    viewer.request(source, partial(resources.live().load_detector, spec), spec)
 
 
 def view_filter(names: list[str]) -> ViewFilter:

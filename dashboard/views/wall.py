@@ -18,17 +18,18 @@ import streamlit as st
 
 st.title("Wall")  # drawn before the imports below, which take seconds on a server's first visit (WebRTC, pipeline)
 with st.spinner("Loading the wall..."):
-    from core.detect import DetectorSpec, load_detector
+    from core.detect import DetectorSpec
     from core.errors import UserError
     from core.live.signal import signal_status
     from core.live.viewer import ViewFilter, Viewer
     from core.model import read_labels
     from core.stream.configured import StreamEntry, load_streams
+    from core.stream.sources import SourceSpec
     from dashboard import resources
     from dashboard.components import login
     from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
     from dashboard.components.live_video import webrtc_video
-    from dashboard.components.sources import checked_stream_uri
+    from dashboard.components.sources import checked_stream_source
     from dashboard.components.text import plain
 
 TILE_PERIOD_S = 1.0
@@ -47,7 +48,8 @@ def _tile_viewers(uris: list[str]) -> dict[str, Viewer]:
     for uri in [uri for uri in viewers if uri not in uris]:
         viewers.pop(uri).close()
     for uri in uris:
-        viewers.setdefault(uri, Viewer())
+        if uri not in viewers:
+            viewers[uri] = resources.live().viewer()
     return viewers
 
 
@@ -56,13 +58,13 @@ def _open_on_live(name: str) -> None:
     st.session_state[_OPEN] = name
 
 
-def _ask(viewer: Viewer, uri: str, spec: DetectorSpec) -> None:
+def _ask(viewer: Viewer, source: SourceSpec, spec: DetectorSpec) -> None:
     """Ask for the tile's stream (again after RETRY_EVERY_S, when the last try failed)."""
     retry_at: dict[str, float] = st.session_state.setdefault(_RETRY_AT, {})
-    if viewer.request_error is not None and time.monotonic() < retry_at.get(uri, 0.0):
+    if viewer.request_error is not None and time.monotonic() < retry_at.get(source.uri, 0.0):
         return
-    retry_at[uri] = time.monotonic() + RETRY_EVERY_S
-    viewer.request(uri, lambda: load_detector(spec), spec)
+    retry_at[source.uri] = time.monotonic() + RETRY_EVERY_S
+    viewer.request(source, partial(resources.live().load_detector, spec), spec)
 
 
 def _tile_status(viewer: Viewer) -> tuple[str, str]:
@@ -93,23 +95,23 @@ def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> N
         name = st.session_state.pop(_OPEN)
         st.session_state["live_source"], st.session_state["live_stream"] = "Stream", name
         st.switch_page(LIVE_PAGE)
-    uris: dict[str, str | UserError] = {}
+    sources: dict[str, SourceSpec | UserError] = {}
     for stream in streams:
         try:
-            uris[stream.name] = checked_stream_uri(stream.uri, settings.rtp_ports)
+            sources[stream.name] = checked_stream_source(stream.uri, settings.rtp_ports)
         except UserError as error:
-            uris[stream.name] = error
-    viewers = _tile_viewers([uri for uri in uris.values() if isinstance(uri, str)])
+            sources[stream.name] = error
+    viewers = _tile_viewers([source.uri for source in sources.values() if isinstance(source, SourceSpec)])
     names = read_labels(spec.labels)
     columns = st.columns(1 if len(streams) == 1 else 2 if len(streams) <= 4 else 3)
     for number, stream in enumerate(streams):
-        uri = uris[stream.name]
+        source = sources[stream.name]
         with columns[number % len(columns)]:
-            if isinstance(uri, UserError):
-                st.error(f"{plain(stream.name)}: {plain(uri)}")
+            if isinstance(source, UserError):
+                st.error(f"{plain(stream.name)}: {plain(source)}")
                 continue
-            viewer = viewers[uri]
-            _ask(viewer, uri, spec)
+            viewer = viewers[source.uri]
+            _ask(viewer, source, spec)
             viewer.touch()
             text, level = _tile_status(viewer)
             webrtc_video(viewer, key=f"wall_tile_{number}", view=view, names=viewer.class_names() or names,

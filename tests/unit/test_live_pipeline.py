@@ -1,5 +1,6 @@
-"""LivePipeline on the demo source: latest-frame-wins, drawing, stage timings, detector hot swap, supervised
-threads (errors counted, logged once, restarted; a failing source fails the pipeline)."""
+"""LivePipeline on the demo source: latest-frame-wins, detections drawn by the viewer (never by the pipeline),
+stage timings, detector hot swap, supervised threads (errors counted, logged once, restarted; a failing source fails
+the pipeline)."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,7 @@ from core.detect.overlay import class_colour
 from core.live import LivePipeline
 from core.live.pipeline import SOURCE_MAX_FAILURES
 from core.live.supervise import ErrorLog, SupervisedThread
+from core.live.viewer import ViewFilter, render_view
 from core.stream import open_source
 from core.stream.base import SourceHealth
 from tests.frame_stamps import read_frame_counter
@@ -80,25 +82,28 @@ def test_slow_detector_skips_frames_instead_of_queueing_them() -> None:
 
 
 @pytest.mark.timeout(20)
-def test_boxes_are_drawn_in_the_class_colour_and_nothing_else_changes() -> None:
+def test_a_viewer_draws_boxes_in_the_class_colour_and_nothing_else_changes() -> None:
     with LivePipeline(open_source("demo:?width=160&height=120&fps=30"), SlowDetector(0.0)) as pipeline:
         result = pipeline.wait_result(0, timeout=15)
     assert result is not None and len(result.detections) == 1
-    on_left_edge = result.image[30, 10].astype(int)  # the box is x 10..50, y 10..50
+    image = render_view(result, ViewFilter(min_score=0.0), SlowDetector.class_names)
+    on_left_edge = image[30, 10].astype(int)  # the box is x 10..50, y 10..50
     assert np.abs(on_left_edge - class_colour(1)).max() < 60, on_left_edge
-    assert not np.array_equal(result.frame.image[30, 10], result.image[30, 10])
-    assert np.array_equal(result.image[60:], result.frame.image[60:])  # below the box and its label: untouched
-    assert np.array_equal(result.image[:, 80:], result.frame.image[:, 80:])
+    assert not np.array_equal(result.frame.image[30, 10], image[30, 10])  # the pipeline's frame is not drawn on
+    assert np.array_equal(image[60:], result.frame.image[60:])  # below the box and its label: untouched
+    assert np.array_equal(image[:, 80:], result.frame.image[:, 80:])
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("detector", [None, "undrawn"])
-def test_without_detector_or_drawing_the_picture_is_the_frame(detector: str | None) -> None:
+@pytest.mark.parametrize("detector", [None, "with model"])
+def test_the_pipeline_hands_over_the_frame_and_detections_and_draws_nothing(detector: str | None) -> None:
     model = SlowDetector(0.0) if detector else None
-    with LivePipeline(open_source("demo:?width=160&height=120&fps=30"), model, draw=False) as pipeline:
+    with LivePipeline(open_source("demo:?width=160&height=120&fps=30"), model) as pipeline:
         result = pipeline.wait_result(0, timeout=15)
-    assert result is not None and np.array_equal(result.image, result.frame.image)
+    assert result is not None and not hasattr(result, "image") and "draw" not in result.timings
     assert (result.detections is None) == (detector is None)
+    if detector is None:  # nothing to draw: a viewer shows the frame itself
+        assert render_view(result, ViewFilter(), SlowDetector.class_names) is result.frame.image
 
 
 @pytest.mark.timeout(60)
@@ -110,7 +115,7 @@ def test_real_detector_gets_per_stage_timings_and_hot_swap_keeps_the_stream(rand
         assert first is not None and first.detections is not None
         wait_until(lambda: pipeline.stats()["frames_processed"] >= 3, 20, "three frames processed")
         stages = pipeline.stats()["stages_ms"]
-        assert {"receive", "decode", "wait", "preprocess", "infer", "postprocess", "draw"} <= set(stages)
+        assert {"receive", "decode", "wait", "preprocess", "infer", "postprocess"} <= set(stages)
         assert stages["infer"]["p50"] > 0 and stages["preprocess"]["p50"] > 0
         replacement = SlowDetector(0.01, name="swapped")
         pipeline.set_detector(replacement)
@@ -124,25 +129,26 @@ def test_real_detector_gets_per_stage_timings_and_hot_swap_keeps_the_stream(rand
 
 
 @pytest.mark.timeout(30)
-def test_drawing_errors_are_counted_logged_once_and_the_stream_goes_on(monkeypatch, caplog) -> None:
+def test_detect_thread_errors_are_counted_logged_once_and_the_stream_goes_on(caplog) -> None:
     failures = [0]
+    pipeline = LivePipeline(open_source("demo:?width=160&height=120&fps=30"), SlowDetector(0.0))
+    swap = pipeline._apply_detector_swap  # runs on the detect thread before each frame, outside the model's guard
 
-    def draw_failing_five_times(image, detections, names):
+    def swap_failing_five_times() -> None:
         if failures[0] < 5:
             failures[0] += 1
-            raise ValueError("cannot draw")
-        return image.copy()
+            raise ValueError("cannot hand over")
+        swap()
 
-    monkeypatch.setattr("core.live.pipeline.draw_detections", draw_failing_five_times)
-    with caplog.at_level(logging.ERROR, logger="core.live.pipeline"), \
-            LivePipeline(open_source("demo:?width=160&height=120&fps=30"), SlowDetector(0.0)) as pipeline:
+    pipeline._apply_detector_swap = swap_failing_five_times
+    with caplog.at_level(logging.ERROR, logger="core.live.pipeline"), pipeline:
         assert wait_for(lambda: pipeline.frames_processed >= 3)
         stats = pipeline.stats()
         assert pipeline.running
     assert stats["thread_errors"] == 5 and stats["restarts"] == 5 and stats["state"] == "running"
     assert stats["failure"] is None
     tracebacks = [record for record in caplog.records if record.exc_info]
-    assert len(tracebacks) == 1 and "cannot draw" in tracebacks[0].getMessage()
+    assert len(tracebacks) == 1 and "cannot hand over" in tracebacks[0].getMessage()
 
 
 class BrokenSource:

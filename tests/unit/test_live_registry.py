@@ -12,6 +12,7 @@ from core.errors import UserError
 from core.live import PipelineRegistry
 from core.stream import open_source
 from core.stream.base import FrameSource
+from core.stream.sources import SourceSpec
 from tests.polling import wait_for
 
 DEMO = "demo:?width=160&height=120&fps=30"
@@ -30,9 +31,9 @@ class CountingOpener:
     def __init__(self) -> None:
         self.opened: list[str] = []
 
-    def __call__(self, uri: str) -> FrameSource:
-        self.opened.append(uri)
-        return open_source(uri)
+    def __call__(self, spec: SourceSpec) -> FrameSource:
+        self.opened.append(spec.uri)
+        return open_source(spec)
 
 
 @pytest.mark.timeout(20)
@@ -136,13 +137,6 @@ def test_at_most_max_pipelines_and_a_refused_acquire_opens_nothing() -> None:
         assert registry.acquire(OTHER_DEMO).running
     finally:
         registry.stop_all()
-
-
-def test_the_shared_registry_reads_its_cap_from_the_settings() -> None:
-    from core.config import load_settings
-    from core.live import registry
-
-    assert registry.max_pipelines == load_settings().max_pipelines
 
 
 @pytest.mark.timeout(30)

@@ -36,10 +36,10 @@ def test_a_stream_that_arrives_or_is_not_rtp_has_no_causes() -> None:
 def _signal_panel_script(port: int) -> None:
     import streamlit as st
 
-    from core.live.viewer import Viewer
+    from dashboard import resources
     from dashboard.components.live_health import signal_panel
 
-    viewer = st.session_state.setdefault("viewer", Viewer())
+    viewer = st.session_state.setdefault("viewer", resources.live().viewer())
     viewer.watch(f"rtp://127.0.0.1:{port}?codec=h265")
     signal_panel(viewer, lambda: None)
 

@@ -8,8 +8,9 @@ import pytest
 
 from core.config import load_settings
 from core.errors import UserError
+from core.stream.sources import parse_source_uri
 from core.stream.video_files import find_video_files, resolve_video_file
-from dashboard.components.sources import checked_stream_uri
+from dashboard.components.sources import checked_stream_source
 
 
 def _touch(path: Path) -> Path:
@@ -45,10 +46,11 @@ def test_a_relative_name_means_the_data_roots_file_whatever_the_servers_folder(
 
 
 def test_rtp_streams_only_on_allowed_ports() -> None:
-    assert checked_stream_uri("rtp://0.0.0.0:5002?codec=auto", (5000, 5002)) == "rtp://0.0.0.0:5002?codec=auto"
-    assert checked_stream_uri("demo:", (5000,)) == "demo:"
+    rtp = checked_stream_source("rtp://0.0.0.0:5002?codec=auto", (5000, 5002))
+    assert (rtp.uri, rtp.kind, rtp.port) == ("rtp://0.0.0.0:5002?codec=auto", "rtp", 5002)
+    assert checked_stream_source("demo:", (5000,)) == parse_source_uri("demo:")
     with pytest.raises(UserError, match="UDP port 6000 is not one this server may bind"):
-        checked_stream_uri("rtp://0.0.0.0:6000?codec=auto", (5000, 5002))
+        checked_stream_source("rtp://0.0.0.0:6000?codec=auto", (5000, 5002))
     for uri in ("rtp://0.0.0.0:22", "rtp://0.0.0.0:notaport", "rtp://0.0.0.0:5000; rm", "rtp://0.0.0.0:5000?codec=mjpeg"):
         with pytest.raises(UserError):
-            checked_stream_uri(uri, (5000,))
+            checked_stream_source(uri, (5000,))

@@ -14,7 +14,7 @@ from core.config import load_settings
 from core.detect.base import Detections
 from core.errors import UserError
 from core.live import PipelineRegistry
-from core.live.monitor import PipelineMonitor, monitor_for
+from core.live.monitor import Monitors, PipelineMonitor
 from core.live.pipeline import LiveResult
 from core.live.snapshot import jpeg_data_uri, snapshot_png
 from core.live.viewer import Cursor, Janitor, ViewFilter, Viewer, render_view, signal_text
@@ -47,7 +47,7 @@ class BoxDetector:
 
 def _result() -> LiveResult:
     image = np.zeros((120, 200, 3), np.uint8)
-    return LiveResult(Frame(image, 0.0, time.monotonic(), 0), image, BoxDetector().detect([image])[0])
+    return LiveResult(Frame(image, 0.0, time.monotonic(), 0), BoxDetector().detect([image])[0])
 
 
 def test_view_filter_draws_only_what_this_viewer_keeps() -> None:
@@ -160,8 +160,9 @@ def test_monitor_counts_detections_per_class_with_a_viewer_filter() -> None:
     viewer = Viewer(registry)
     try:
         pipeline = viewer.watch("demo:?width=160&height=120&fps=30", BoxDetector)
-        monitor = monitor_for(pipeline)
-        assert monitor_for(pipeline) is monitor
+        monitors = Monitors()
+        monitor = monitors.for_pipeline(pipeline)
+        assert monitors.for_pipeline(pipeline) is monitor
         assert wait_for(lambda: monitor.class_counts().get(1, {}).get("frames", 0) >= 10 and monitor.history())
         counts = monitor.class_counts()
         assert set(counts) == {1, 2} and counts[1]["detections"] == counts[1]["frames"] >= 10
@@ -173,6 +174,7 @@ def test_monitor_counts_detections_per_class_with_a_viewer_filter() -> None:
         viewer.close()
     assert wait_for(lambda: not monitor.alive)
     assert monitor.stats() == {"thread_errors": 0, "restarts": 0}
+    assert monitors.for_pipeline(pipeline) is not monitor  # forgotten when its pipeline stopped
 
 
 @pytest.mark.timeout(30)

@@ -10,10 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main
 from core.config import load_settings
-from core.live.registry import registry
 from core.stream.configured import StreamEntry, load_streams, save_streams, streams_file
 from core.stream.listen_report import arrival_row, arrivals_text, failed_row, listen
 from core.stream.rtp_sender import run_sender
+from dashboard import resources
 from dashboard.components.text import plain
 from tests.integration.stream_helpers import free_udp_port
 from tests.polling import wait_for
@@ -101,6 +101,7 @@ def app_for(script) -> AppTest:
     from dashboard import resources
 
     resources.settings.clear()  # the settings of this test's data root and ports
+    resources.live.clear()  # and the live service built from them
     return AppTest.from_function(script, default_timeout=30)
 
 
@@ -116,7 +117,7 @@ def test_listening_section_holds_the_port_only_while_the_page_runs(port) -> None
     app = app_for(listening_page).run()
     try:
         assert not app.exception
-        assert registry.viewers(uri) == 1
+        assert resources.live().registry.viewers(uri) == 1
         assert any(f"Nothing arriving on udp/{port}" in warning.value for warning in app.warning)
         assert plain("rtsp://***@192.0.2.1/live") in app.caption[0].value and "secret" not in app.caption[0].value
         sender, stop = send_demo(port, 20)
@@ -136,6 +137,7 @@ def test_listening_section_holds_the_port_only_while_the_page_runs(port) -> None
         assert not app.warning
     finally:
         close_listeners(app)
+    registry = resources.live().registry
     assert registry.viewers(uri) == 0 and registry.get(uri) is None
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from core.cli import main
 from core.detect import Detections, DetectorSpec, load_detector
-from core.detect.triton_backend import (FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, pad_detections, parse_triton_url,
-                                        server_error, shared_client, unpad_detections)
+from core.detect.remote import RemoteClients
+from core.detect.triton_backend import (FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, connect, pad_detections,
+                                        parse_triton_url, server_error, unpad_detections)
 from core.errors import UserError
 from core.serve.tritonserver import library_path_with_libdir
 
@@ -51,8 +52,11 @@ def test_server_down_is_reported_quickly_and_in_one_line(random_model):
 
 
 def test_one_client_per_server():
-    assert shared_client("127.0.0.1:1") is shared_client("127.0.0.1:1")
-    assert shared_client("127.0.0.1:1") is not shared_client("127.0.0.1:2")
+    clients = RemoteClients()
+    assert clients.client("127.0.0.1:1", connect) is clients.client("127.0.0.1:1", connect)
+    assert clients.client("127.0.0.1:1", connect) is not clients.client("127.0.0.1:2", connect)
+    assert RemoteClients().client("127.0.0.1:1", connect) is not clients.client("127.0.0.1:1", connect)  # per owner
+    clients.close()
 
 
 def test_cli_needs_the_url(random_model, frames, tmp_path, capsys):
