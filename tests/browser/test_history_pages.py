@@ -16,6 +16,7 @@ from core.config import REPO_ROOT
 from core.ledger.comparison import DECISION_COLUMNS
 from tests.browser.conftest import screenshot, start_streamlit
 from tests.history_helpers import markdown_rows
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -62,8 +63,17 @@ def tall_page(browser):
 
 def pick_run(page, run_id: int) -> str:
     """Pick run `run_id` in the detail picker, which names it by id, kind, target (or model) and start; its name."""
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Run detail").click()
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Run detail")
     option = page.get_by_role("option", name=re.compile(rf"^#{run_id} · "))
+
+    def open_with_the_option() -> bool:  # a click while the table's fragment redraws can go unanswered: click again
+        if option.count():
+            return True
+        if picker.locator("input").get_attribute("aria-expanded") != "true":
+            picker.click()
+        return False
+
+    wait_until(open_with_the_option, 30, f"run #{run_id} offered by the detail picker", interval=0.5)
     name = option.inner_text(timeout=30_000)
     option.click()
     return name
@@ -196,8 +206,10 @@ def test_the_runs_page_shows_key_figures_and_opens_a_detail_on_its_metrics(histo
         heading = page.get_by_text("Run #11: optimize")
         heading.wait_for(timeout=30_000)
         assert page.get_by_role("tab", name="Metrics").get_attribute("aria-selected") == "true"
-        heading.evaluate("element => element.scrollIntoView({block: 'start'})")  # the grid names cells in view
-        page.get_by_role("gridcell", name=re.compile(r"^\d+(\.\d+)? MB$")).first.wait_for(timeout=30_000)  # bytes
+        cells = page.locator('[data-testid="stDataFrame"]').nth(1)  # the metrics (the run table is the first)
+        wait_until(lambda: any(re.fullmatch(r"\d+(\.\d+)? MB", text) for text in cells.evaluate(
+            "grid => [...grid.querySelectorAll('[role=gridcell]')].map(cell => cell.textContent)")), 30,
+            "the model's bytes in MB among the metrics")
         page.wait_for_timeout(1000)
         screenshot(page, f"run_detail_{width}x{height}")
     finally:
