@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,16 @@ def save_results(name: str, payload: dict, metrics: Metrics | None = None) -> Pa
             for metric, (value, unit) in metrics.items():
                 run.metric(metric, value, unit=unit)
             run.artifact(path, kind="output", format="json")
+    return path
+
+
+def publish_results(name: str, results: dict, metrics: Metrics | None = None, json_out: Path | None = None) -> Path:
+    """`save_results`, a copy at `json_out` if given, the results printed as JSON and the file's path on stderr."""
+    path = save_results(name, results, metrics)
+    if json_out is not None:
+        json_out.write_text(path.read_text())
+    print(json.dumps(results, indent=2))
+    print(f"written to {path}", file=sys.stderr)
     return path
 
 

@@ -8,7 +8,6 @@ CPU is this process's CPU time over wall time (100 % = one core); the sender run
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import save_results
+from benchmarks.common import publish_results
 from core.detect import DetectorSpec, available_backends, load_detector
 from core.live import LivePipeline
 from core.model import build_mobilenet_v1_ssd
@@ -95,9 +94,7 @@ def main() -> int:
                for r in results["receive"]}
     metrics.update({f"pipeline_{r['backend']}_fps_processed": (r["fps_processed"], "fps")
                     for r in results["pipeline"] if r["status"] == "ok"})
-    path = save_results("stream_receive", results, metrics)
-    print(json.dumps(results, indent=2))
-    print(f"written to {path}", file=sys.stderr)
+    publish_results("stream_receive", results, metrics)
     return 0
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import save_results
+from benchmarks.common import publish_results
 from benchmarks.live_pipeline import CLIP_FRAMES, FPS, replay_command, write_demo_clip
 from benchmarks.rtp_replay import demo_units, write_units
 from core.detect import DetectorSpec
@@ -327,11 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics[f"cameras_{row['cameras']}_fps_processed"] = (row["fps_processed"], "fps")
         if row["latency_ms"]["p95"] is not None:
             metrics[f"cameras_{row['cameras']}_latency_p95_ms"] = (row["latency_ms"]["p95"], "ms")
-    path = save_results("triton_streams", results, metrics)
-    if args.json:
-        args.json.write_text(path.read_text())
-    print(json.dumps(results, indent=2))
-    print(f"written to {path}", file=sys.stderr)
+    publish_results("triton_streams", results, metrics, args.json)
     return 0
 
 

@@ -12,14 +12,13 @@ process's CPU time over wall time (100 % = one core; the sender's process is not
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
 import sys
 import time
 
-from benchmarks.common import save_results
+from benchmarks.common import publish_results
 from core.catalog import models_or_untrained
 from core.config import load_settings
 from core.detect import DetectorSpec, load_detector
@@ -119,9 +118,7 @@ def main() -> int:
     metrics = {f"{phase}_{name}_fps_processed": (stream["fps_processed"], "fps")
                for phase, result in phases.items() for name, stream in result["streams"].items()}
     metrics["both_cpu_percent_of_one_core"] = (phases["both"]["cpu_percent_of_one_core"], "%")
-    path = save_results("two_streams", results, metrics)
-    print(json.dumps(results, indent=2))
-    print(f"written to {path}", file=sys.stderr)
+    publish_results("two_streams", results, metrics)
     return 0
 
 

@@ -6,23 +6,14 @@ from __future__ import annotations
 import pytest
 
 from core.cli import main
-from core.config import DEMO_DIR
-from core.data.synthetic import make_synthetic_dataset
 from core.files import file_sha256
 from core.optimize import formats
 from core.optimize.formats import TARGETS_BY_NAME
 from core.optimize.pipeline import target_device
 from tests.history_helpers import recorded_runs
+from tests.unit.conftest import DEMO_LABELS, DEMO_WEIGHTS
 
 pytestmark = pytest.mark.timeout(240)
-WEIGHTS = DEMO_DIR / "mb1-ssd-demo-fp16.pth"
-LABELS = DEMO_DIR / "labels.txt"
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    """20 synthetic images: 16 train, 2 validation, 2 test."""
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "synth", images=20, seed=1)
 
 
 @pytest.fixture()
@@ -40,7 +31,7 @@ def _runs(url: str) -> dict[str, object]:
 def test_optimize_records_one_chained_run_per_target(tiny_dataset, ledger, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(formats, "cuda_available", lambda: False)
     output = tmp_path / "artifacts"
-    code = main(["optimize", "--weights", str(WEIGHTS), "--labels", str(LABELS), "--data", str(tiny_dataset),
+    code = main(["optimize", "--weights", str(DEMO_WEIGHTS), "--labels", str(DEMO_LABELS), "--data", str(tiny_dataset),
                  "--targets", "ort-int8,torch-fp16", "--calib-images", "50", "--batch-sizes", "1,2",
                  "--repeats", "2", "--output", str(output), "--no-progress"])
     printed = capsys.readouterr().out

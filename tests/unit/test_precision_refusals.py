@@ -5,19 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.cli import main
-from core.config import DEMO_DIR
-from core.data.synthetic import make_synthetic_dataset
 from core.model.onnx_export import export_onnx
+from tests.unit.conftest import DEMO_LABELS, DEMO_WEIGHTS
 
 pytestmark = pytest.mark.timeout(240)
-WEIGHTS = DEMO_DIR / "mb1-ssd-demo-fp16.pth"
-LABELS = DEMO_DIR / "labels.txt"
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    """20 synthetic images: 16 train, 2 validation, 2 test."""
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "synth", images=20, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +61,13 @@ def test_detect_refuses_int8_of_an_fp32_onnx(random_model, fp32_onnx, image, cap
 
 
 def test_evaluate_refuses_int8_of_an_fp32_model(tiny_dataset, fp32_onnx, tmp_path, capsys):
-    _refused(["evaluate", "--weights", str(fp32_onnx), "--labels", str(LABELS), "--data", str(tiny_dataset),
+    _refused(["evaluate", "--weights", str(fp32_onnx), "--labels", str(DEMO_LABELS), "--data", str(tiny_dataset),
               "--backend", "onnxruntime", "--precision", "int8", "--no-progress"], capsys, "runs at fp32")
     assert _recorded_runs(tmp_path, capsys) == ""
 
 
 def test_evaluate_refuses_int8_on_torch(tiny_dataset, tmp_path, capsys):
-    _refused(["evaluate", "--weights", str(WEIGHTS), "--labels", str(LABELS), "--data", str(tiny_dataset),
+    _refused(["evaluate", "--weights", str(DEMO_WEIGHTS), "--labels", str(DEMO_LABELS), "--data", str(tiny_dataset),
               "--precision", "int8"], capsys, "the torch backend cannot run int8")
     assert _recorded_runs(tmp_path, capsys) == ""
 
