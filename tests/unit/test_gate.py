@@ -5,9 +5,7 @@ Streamlit session and fit its allowance; metrics answer nobody; the server's sta
 fingerprint and makes the data root private."""
 from __future__ import annotations
 
-import asyncio
 import stat
-from concurrent.futures import ThreadPoolExecutor
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -18,13 +16,7 @@ from core.config import load_settings
 from core.sessions import COOKIE_NAME, session_table
 from core.tls import ensure_certificate, fingerprint
 from dashboard import gate
-
-
-def _run_alone(coroutine) -> None:
-    """Run the ASGI call on a thread of its own: a session-wide browser fixture (Playwright's sync API) keeps an
-    event loop running on the main thread, where asyncio.run refuses to start."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
+from tests.event_loops import run_alone
 
 
 PASSWORD = "correct horse"
@@ -76,7 +68,7 @@ def http(app, path: str, *, method: str = "GET", body: bytes = b"", headers: dic
     async def send(message: dict) -> None:
         sent.append(message)
 
-    _run_alone(app(scope, receive, send))
+    run_alone(app(scope, receive, send))
     start = next(message for message in sent if message["type"] == "http.response.start")
     return Answer(start["status"], [(k.decode(), v.decode()) for k, v in start.get("headers", [])],
                   b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body"))
@@ -213,7 +205,7 @@ def websocket(app, cookie: str | None, messages: list[dict], between=None) -> li
     async def send(message: dict) -> None:
         sent.append(message)
 
-    _run_alone(app(scope, receive, send))
+    run_alone(app(scope, receive, send))
     return sent
 
 

@@ -18,6 +18,7 @@ from core.live import PipelineRegistry
 from core.live.broadcast import Broadcasts
 from core.live.viewer import Viewer
 from core.live.webrtc import PeerServer
+from tests.event_loops import run_alone
 
 URI = "demo:?width=160&height=120&fps=30"
 FRAMES = 30
@@ -86,7 +87,7 @@ def test_two_viewers_get_the_shared_frames_and_each_frame_s_overlay(monkeypatch)
                 await client.close()
             return watched, broadcast.keyframe_requests - asked
 
-        watched, asked_on_loss = asyncio.run(run())
+        watched, asked_on_loss = run_alone(run())
         assert asked_on_loss >= 1  # a lost picture asks the shared encoder for a keyframe
         broadcast = server.broadcasts.get(pipeline)
         stats = broadcast.stats()
