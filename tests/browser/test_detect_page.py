@@ -53,7 +53,11 @@ def _history_pages_are_populated(page) -> None:
     page.get_by_text(re.compile(r"\d+ runs match")).wait_for(timeout=60_000)
     page.get_by_role("link", name="Training").click()
     page.get_by_text("Training speed").wait_for(timeout=60_000)
-    page.get_by_role("link", name="Dataset").click()
-    page.get_by_text("Boxes per class").first.wait_for(timeout=60_000)  # the demo dataset, with no click
-    assert page.get_by_text("No dataset found").count() == 0
-    screenshot(page, "demo_dataset_page")
+    for width, height in ((1440, 900), (1024, 768)):  # the demo dataset on a first visit, with no click
+        page.set_viewport_size({"width": width, "height": height})
+        page.get_by_role("link", name="Dataset").click()
+        page.get_by_text("Boxes per class").first.wait_for(timeout=60_000)
+        assert page.get_by_text("No dataset found").count() == 0
+        screenshot(page, f"demo_dataset_page_{width}x{height}")
+        page.get_by_role("link", name="Detect").click()
+        page.get_by_role("heading", name="Detect").wait_for(timeout=60_000)
