@@ -8,6 +8,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -164,13 +166,21 @@ def _grid(page) -> dict:
     }""")
 
 
+@contextmanager
+def _page_of_size(browser, width: int, height: int) -> Iterator:
+    """A page in a browser window of `width` x `height`, closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize(("width", "height"), [(1440, 900), (1024, 768)])
 def test_the_decision_columns_are_visible_without_scrolling(history_app, browser, width, height):
     """Compare: target, device, end-to-end time, speed-up, mAP, ΔmAP, COCO, ΔCOCO fit the window, the others wait
     in "More columns"."""
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    try:
+    with _page_of_size(browser, width, height) as page:
         page.goto(f"{history_app}/compare", wait_until="domcontentloaded")
         page.get_by_text("Side by side, against #9 torch-fp32").wait_for(timeout=60_000)
         page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
@@ -181,16 +191,12 @@ def test_the_decision_columns_are_visible_without_scrolling(history_app, browser
         assert grid["scrollWidth"] <= grid["clientWidth"], grid  # no horizontal scrolling inside the table
         assert grid["right"] <= width and grid["top"] + 80 < height, grid  # its header and first row in view
         screenshot(page, f"compare_{width}x{height}")
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize(("width", "height"), [(1440, 900), (1024, 768)])
 def test_the_runs_page_shows_key_figures_and_opens_a_detail_on_its_metrics(history_app, browser, width, height):
     """Runs: the key figures are columns of the table; a run's detail opens on its metrics, bytes in MB."""
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    try:
+    with _page_of_size(browser, width, height) as page:
         page.goto(f"{history_app}/runs", wait_until="domcontentloaded")
         page.get_by_text("11 runs match; showing 1-11").wait_for(timeout=60_000)
         page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
@@ -212,5 +218,3 @@ def test_the_runs_page_shows_key_figures_and_opens_a_detail_on_its_metrics(histo
             "the model's bytes in MB among the metrics")
         page.wait_for_timeout(1000)
         screenshot(page, f"run_detail_{width}x{height}")
-    finally:
-        context.close()

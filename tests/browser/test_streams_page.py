@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from core.config import REPO_ROOT, load_settings
 from core.gst.convert import convert_for_display
@@ -96,11 +97,23 @@ def test_listening_shows_a_sender_arrive_and_stop(streams_app, page) -> None:
 
 
 def pick_example(page, title: str) -> None:
-    """Choose `title` in the Explain section's example picker (the first "Load an example" on the page)."""
+    """Choose `title` in the Explain section's example picker (the first "Load an example" on the page); its menu
+    closes when the page scrolls or redraws under it, and is opened again then."""
     picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Load an example").first
-    picker.evaluate("picker => picker.scrollIntoView({block: 'center'})")  # its menu closes if the page scrolls
-    picker.get_by_role("combobox").click()
-    page.get_by_role("option", name=title, exact=True).click()
+    option = page.get_by_role("option", name=title, exact=True)
+
+    def chosen() -> bool:
+        if option.count():
+            try:
+                option.click(timeout=2_000)
+            except PlaywrightError:  # the menu closed under the click
+                return False
+            return True
+        picker.evaluate("picker => picker.scrollIntoView({block: 'center'})")
+        picker.get_by_role("combobox").click()
+        return False
+
+    wait_until(chosen, 60, f"the example {title!r} chosen", interval=0.5)
 
 
 def show(page, text: str) -> None:
