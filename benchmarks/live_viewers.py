@@ -131,7 +131,7 @@ VIDEO_PLAYING_JS = ("() => { const v = document.querySelector('video');"
                     " return !!v && v.videoWidth > 0 && v.currentTime > 0; }")
 
 
-def playing_video(page, timeout_ms: int = 60_000):
+def playing_video(page, timeout_ms: int = 120_000):  # a limit: several pages starting on 2 loaded cores
     """The page once its live video plays (nobody clicks START: the page starts it), with the frame probe
     installed; what it returns is what `probe`, `webrtc_frames` and `video_state` read."""
     try:

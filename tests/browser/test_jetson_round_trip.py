@@ -96,8 +96,9 @@ def copied_markdown(page) -> str:
             break
         except PlaywrightTimeout:
             continue
-    wait_until(lambda: code.inner_text(timeout=30_000).strip(), 30, "the Markdown block has its table")
-    return code.inner_text(timeout=30_000)
+    # the text as the page holds it (inner text is empty while a click made under load has closed the expander again)
+    wait_until(lambda: (code.text_content(timeout=30_000) or "").strip(), 30, "the Markdown block has its table")
+    return code.text_content(timeout=30_000)
 
 
 def test_the_compare_and_training_pages_show_the_jetson(round_trip: dict, browser) -> None:
