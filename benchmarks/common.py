@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.jsonio import write_json
+from core.files.jsonio import write_json
 from core.ledger.environment import capture_environment
-from core.percentiles import percentile
+from core.timing.percentiles import percentile
 
 if TYPE_CHECKING:
     from core.ledger import History

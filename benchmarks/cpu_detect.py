@@ -19,9 +19,9 @@ import cv2
 
 from core.config import DEMO_DIR, SAMPLES_DIR, load_settings
 from core.detect import DetectorSpec, load_detector
-from core.imageio import read_image
 from core.optimize.formats import CPU_TARGETS, TARGETS_BY_NAME
 from core.optimize.measure import RepeatConfig, measure_detect_call
+from core.pictures.imageio import read_image
 
 log = logging.getLogger(__name__)
 DEMO_WEIGHTS, DEMO_LABELS = DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt"

@@ -19,7 +19,7 @@ from benchmarks.cpu_detect import DEMO_LABELS, DEMO_WEIGHTS
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_SIZE
 from core.model.frozen import freeze_for_cpu
-from core.percentiles import percentile
+from core.timing.percentiles import percentile
 
 
 def _network() -> torch.nn.Module:

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import save_results, time_call
-from core.catalog import models_or_untrained
 from core.config import load_settings
 from core.detect import DetectorSpec, available_backends, load_detector
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
 from core.errors import UserError
+from core.model.catalog import models_or_untrained
 
 
 def frames_640x480(count: int) -> list[np.ndarray]:

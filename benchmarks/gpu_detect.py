@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 
 from benchmarks.common import save_rows_result, time_call
-from core.catalog import models_or_untrained, sample_images
 from core.config import load_settings
 from core.detect import DetectorSpec, load_detector
 from core.detect.registry import GPU_CHUNK_FRAMES
+from core.model.catalog import models_or_untrained, sample_images
 
 NAME = "gpu_detect"
 THROUGHPUT_TARGET = 25_000.0  # img/s

@@ -30,10 +30,10 @@ import numpy as np
 
 from core.detect import DetectorSpec, load_detector
 from core.live import LivePipeline
-from core.percentiles import percentile
 from core.stream import open_source
 from core.stream.demo import draw_demo_frame
 from core.stream.rtp_sender import encoder_options
+from core.timing.percentiles import percentile
 
 START_TIMEOUT_S = 30.0
 WARMUP_S = 3.0

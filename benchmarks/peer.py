@@ -33,7 +33,7 @@ import types
 import urllib.request
 from pathlib import Path
 
-from core.files import file_sha256
+from core.files.digest import file_sha256
 
 PEER_COMMIT = "e7b5af50a157c50d3bab8f55089ce57c2c812f37"  # the commit described in the project's facts about mb1-ssd
 PEER_URL = f"https://github.com/dusty-nv/pytorch-ssd/archive/{PEER_COMMIT}.tar.gz"
@@ -123,7 +123,7 @@ def _measure_here(args: argparse.Namespace) -> dict:
     import torch
 
     from core.optimize.measure import RepeatConfig, benchmark_frame, repeat_timed
-    from core.percentiles import percentiles
+    from core.timing.percentiles import percentiles
 
     torch.set_num_threads(args.threads)
     create_ssd, create_predictor = _import_peer(args.peer_dir)

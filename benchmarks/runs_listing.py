@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.common import configured_history, save_results, time_call
 from benchmarks.history_fill import fill
 from core.ledger import History, RunFilters, RunKind
-from core.ledger.comparison import comparison_table, markdown_table
+from core.optimize.comparison import comparison_table, markdown_table, optimize_runs
 
 GOAL_MS = 100.0
 REPORT_GOAL_MS = 1000.0
@@ -30,7 +30,7 @@ REPORT_GOAL_MS = 1000.0
 def report_optimize(url: str) -> str:
     """What `python -m core report optimize` does once its arguments are read."""
     with History.open(url) as history:
-        return markdown_table(comparison_table(None, history.optimize_runs()))
+        return markdown_table(comparison_table(None, optimize_runs(history)))
 
 
 def measure(url: str, *, runs: int, metrics: int, limit: int) -> dict[str, Any]:

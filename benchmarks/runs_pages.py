@@ -24,7 +24,7 @@ from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit
 from benchmarks.common import save_results, time_call
 from benchmarks.history_fill import fill
 from core.ledger import History, RunFilters, RunKind
-from core.percentiles import percentiles
+from core.timing.percentiles import percentiles
 
 FIRST_PAINT_GOAL_S = 2.0
 PAGE_CHANGE_GOAL_MS = 300.0

@@ -23,10 +23,10 @@ from core.detect import DetectorSpec, available_backends, load_detector
 from core.live import LivePipeline
 from core.model import build_mobilenet_v1_ssd
 from core.model.checkpoint import save_state_dict, write_labels
-from core.percentiles import percentile
 from core.stream import open_source
 from core.stream.pipelines import software_send_pipeline
 from core.stream.rtp_sender import run_sender
+from core.timing.percentiles import percentile
 
 
 def measure_receive(width: int, height: int, seconds: float) -> dict:

@@ -17,9 +17,9 @@ import time
 
 from benchmarks.common import save_results
 from benchmarks.triton_streams import DEMO_LABELS, children, cpu_seconds
+from core.serve.names import FRAME_OUTPUTS, FRAMES_INPUT
 from core.serve.process import ServeProcess
 from core.stream.demo import draw_demo_frame
-from core.triton_names import FRAME_OUTPUTS, FRAMES_INPUT
 
 WARMUP_REQUESTS = 10
 

@@ -19,11 +19,11 @@ import sys
 import time
 
 from benchmarks.common import publish_results
-from core.catalog import models_or_untrained
 from core.config import load_settings
 from core.detect import DetectorSpec, load_detector
 from core.live.pipeline import LivePipeline
 from core.live.registry import PipelineRegistry
+from core.model.catalog import models_or_untrained
 from core.stream.sources import AUTO_CODEC
 
 BACKEND, THREADS, MIN_SCORE = "onnxruntime", 1, 0.5

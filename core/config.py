@@ -1,7 +1,7 @@
 """The program's settings: one typed `Settings` from the environment (`load_settings`: every EDS_* variable is read
 here and nowhere else, and handed on as `Settings`), the parsers that check their values at the start (ports,
 networks, the Triton server's grpc:// URL), and where the repository's bundled assets lie. No I/O at import time; a
-password in `.streamlit/secrets.toml` is the dashboard's to read (see core.auth.configured_password)."""
+password in `.streamlit/secrets.toml` is the dashboard's to read (see core.access.auth.configured_password)."""
 from __future__ import annotations
 
 import os
@@ -12,8 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.errors import UserError
-from core.paths import resolved_under
-from core.triton_names import DEFAULT_GRPC_PORT
+from core.files.paths import resolved_under
+from core.serve.names import DEFAULT_GRPC_PORT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -160,7 +160,7 @@ class Settings:
     - `trusted_proxies`: reverse proxies whose X-Forwarded-For names the client (for the login throttle); empty:
       every client is known by its own address.
     - `max_session_upload_bytes`: uploaded files one login may hold on the server at once.
-    - `password`: the dashboard password the operator set (EDS_PASSWORD; "" for none: see core.auth).
+    - `password`: the dashboard password the operator set (EDS_PASSWORD; "" for none: see core.access.auth).
     - `ice_servers` / `webrtc_host_addresses`: the Live page's WebRTC settings as EDS_ICE_SERVERS and
       EDS_WEBRTC_HOST_ADDRESSES write them (see core.live.webrtc).
     - `open_images_annotations_url` / `open_images_images_url`, `download_timeout_s`, `download_retries`,

@@ -3,9 +3,9 @@
 Before login, a browser gets this module's own login page and nothing of Streamlit: no script, no websocket (so no
 first message naming versions or paths, no upload URLs), no upload, no media; `/_stcore/health` answers "ok" and
 `/_stcore/metrics` does not exist for anyone. The password (or a one-time login URL) is checked here, throttled per
-client address (core.auth); a right one starts a server-held session (core.sessions) whose signed cookie is
-HttpOnly, SameSite=Strict and Secure over TLS. With a live session, every request passes and marks the session used;
-every message a websocket sends is let through only while its session lives, so a logout or a new password (in
+client address (core.access.auth); a right one starts a server-held session (core.access.sessions) whose signed
+cookie is HttpOnly, SameSite=Strict and Secure over TLS. With a live session, every request passes and marks the
+session used; every message a websocket sends is let through only while its session lives, so a logout or a new password (in
 another tab or process) ends an open websocket at its next message, before any callback or fragment runs; the
 messages its user sends (not a fragment refreshing itself) mark the session used. An upload must come from a
 Streamlit session of the same login and fit the login's upload allowance.
@@ -27,13 +27,20 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from streamlit import config as streamlit_config
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from core.auth import (CredentialStore, address_notice, check_guess, client_address, configured_password,
-                       password_matches, startup_notice)
+from core.access.auth import (
+    CredentialStore,
+    address_notice,
+    check_guess,
+    client_address,
+    configured_password,
+    password_matches,
+    startup_notice,
+)
+from core.access.sessions import COOKIE_NAME, Login, SessionTable, session_table
+from core.access.tls import fingerprint, primary_address
 from core.config import Settings, load_settings
 from core.errors import UserError
-from core.private_files import make_private_directory, tighten
-from core.sessions import COOKIE_NAME, Login, SessionTable, session_table
-from core.tls import fingerprint, primary_address
+from core.files.private import make_private_directory, tighten
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Cached objects the pages share: the settings, the run history (the pages' one door to it, opened once per server
-process), the Detect page's detectors and the one live service (`core.live.service.LiveService`), which owns
-everything live: pipelines, their models, monitors, the janitor and the browsers' video."""
+process) and the one live service (`core.live.service.LiveService`), which owns everything live: pipelines, the
+detector pool (the process's one cache of loaded models, which the Detect page borrows from too), monitors, the
+janitor and the browsers' video."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -8,10 +9,11 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.config import Settings, load_settings
-from core.detect import Detector, DetectorSpec, load_detector
+from core.detect import DetectorSpec
 from core.detect.service import warmed_up
 
 if TYPE_CHECKING:
+    from core.detect.pool import LentDetector
     from core.ledger import History
     from core.live.service import LiveService
 
@@ -30,11 +32,12 @@ def history() -> History:
     return History.open(settings().database_url)
 
 
-@st.cache_resource(max_entries=4)
-def detector(spec: DetectorSpec) -> Detector:
-    """One detector per (model, backend, device, precision, threshold): shared by every session, warmed up once so
-    the timings pages show are steady-state ones."""
-    return warmed_up(load_detector(spec))
+def lend_detector(spec: DetectorSpec) -> LentDetector:
+    """A detector of `spec` from the live service's pool, the process's one detector cache (a model the Live page
+    just used is lent here too, and back); warmed up when loaded, so the timings the page shows are steady-state
+    ones. Use it in a `with` block: its end hands the model back."""
+    service = live()
+    return service.detectors.lend(spec, lambda: warmed_up(service.load_detector(spec)))
 
 
 @st.cache_resource

@@ -26,8 +26,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.errors import UserError
-from core.private_files import create_private_file, tighten
-from core.retry import backoff_delay
+from core.files.private import create_private_file, tighten
+from core.timing.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000

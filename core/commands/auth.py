@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from core.auth import CredentialStore, configured_password, login_url, startup_notice
+from core.access.auth import CredentialStore, configured_password, login_url, startup_notice
+from core.access.tls import CERT_FILE, TLS_DIR, ensure_certificate, fingerprint
 from core.config import Settings, load_settings
-from core.tls import CERT_FILE, TLS_DIR, ensure_certificate, fingerprint
 
 DEFAULT_URL = "https://localhost:8501"
 

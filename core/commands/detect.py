@@ -5,10 +5,10 @@ import argparse
 import json
 from pathlib import Path
 
-from core.detect.base import DEFAULT_SCORE_THRESHOLD
 from core.commands.options import add_model_options, runtime_fields
 from core.commands.values import SCORE, output_file
-from core.jsonio import write_json
+from core.detect.base import DEFAULT_SCORE_THRESHOLD
+from core.files.jsonio import write_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.detect import DetectorSpec, load_detector
     from core.detect.overlay import draw_detections
-    from core.imageio import check_image_output, read_image, write_image
+    from core.pictures.imageio import check_image_output, read_image, write_image
 
     if args.output:
         check_image_output(args.output)

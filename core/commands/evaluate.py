@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from core.commands.options import add_model_options, runtime_fields
 from core.commands.values import POSITIVE, output_file
-from core.jsonio import write_json
+from core.files.jsonio import write_json
 from core.optimize.voc_ap import USE_2007_METRIC, voc_metric_name
 
 if TYPE_CHECKING:
@@ -65,9 +65,9 @@ def format_result(result: EvaluationResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.commands.history import open_history
     from core.data.readers import open_split, read_dataset
     from core.detect import load_detector
-    from core.commands.history import open_history
     from core.ledger import RunKind
     from core.ledger.environment import cpu_model
     from core.optimize.evaluate import evaluate, evaluation_spec, record_metrics

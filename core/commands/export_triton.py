@@ -9,8 +9,13 @@ from pathlib import Path
 
 from core.commands.options import add_model_options
 from core.commands.values import NON_NEGATIVE, POSITIVE, output_folder
-from core.triton_names import (DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US, MODEL_PLATFORMS,
-                               TENSORRT_PRECISIONS)
+from core.serve.names import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_QUEUE_DELAY_US,
+    MODEL_PLATFORMS,
+    TENSORRT_PRECISIONS,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _build_plan(weights: Path, labels: Path, plan: Path, *, precision: str, max_batch: int) -> None:
     """A TensorRT plan with a batch profile 1..max_batch, built from a temporary ONNX export."""
-    from core.atomic import atomic_path
+    from core.files.atomic import atomic_path
     from core.model.onnx_export import export_onnx
     from core.optimize.tensorrt_build import build_engine
 
@@ -52,13 +57,12 @@ def _build_plan(weights: Path, labels: Path, plan: Path, *, precision: str, max_
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.atomic import write_text_atomic
-    from core.errors import UserError
     from core.commands.history import open_history
+    from core.errors import UserError
+    from core.files.atomic import write_text_atomic
     from core.ledger import RunKind
     from core.model import read_labels
-    from core.model.triton_repository import (config_path, config_text, export_repository_onnx, model_file,
-                                              serve_command)
+    from core.model.triton_repository import config_path, config_text, export_repository_onnx, model_file, serve_command
 
     if args.format == "onnx" and args.precision != "fp32":
         raise UserError("the onnx format is fp32; --precision fp16 needs --format tensorrt")

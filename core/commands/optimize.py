@@ -11,8 +11,14 @@ from core.commands.values import POSITIVE, output_folder, whole_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from core.optimize.formats import (CALIBRATION_METHODS, CPU_TARGETS, DEFAULT_METHOD, DEFAULT_SCOPE, QUANT_SCOPES,
-                                       describe_targets)
+    from core.optimize.formats import (
+        CALIBRATION_METHODS,
+        CPU_TARGETS,
+        DEFAULT_METHOD,
+        DEFAULT_SCOPE,
+        QUANT_SCOPES,
+        describe_targets,
+    )
 
     parser = subparsers.add_parser(
         "optimize",
@@ -67,9 +73,9 @@ def sigterm_interrupts() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     from core.commands.history import open_history
     from core.config import load_settings
-    from core.ledger.comparison import comparison_table, markdown_table
     from core.model.checkpoint import load_model
     from core.model.onnx_export import check_opset
+    from core.optimize.comparison import comparison_table, markdown_table, optimize_runs
     from core.optimize.formats import parse_targets
     from core.optimize.measure import SpeedConfig
     from core.optimize.pipeline import OptimizeConfig, optimize
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     with open_history(args) as history:
         with sigterm_interrupts():
             optimize_id, outcomes = optimize(config, history)
-        runs = history.optimize_runs(optimize_id=optimize_id)
+        runs = optimize_runs(history, optimize_id=optimize_id)
     skipped = [(outcome.target.name, outcome.skipped) for outcome in outcomes if outcome.skipped]
     print(markdown_table(comparison_table(None, runs, skipped)))
     return 1 if any(outcome.failed for outcome in outcomes) else 0

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from core.detect.registry import BACKENDS
-from core.triton_names import DEFAULT_MODEL_NAME
+from core.serve.names import DEFAULT_MODEL_NAME
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")  # load_detector refuses what a backend cannot run

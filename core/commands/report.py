@@ -1,5 +1,5 @@
 """`python -m core report training|optimize`: Markdown tables of recorded training speed per device, and of the
-optimization targets of one `optimize` invocation (the Compare page's table: core.ledger.comparison)."""
+optimization targets of one `optimize` invocation (the Compare page's table: core.optimize.comparison)."""
 from __future__ import annotations
 
 import argparse
@@ -23,9 +23,9 @@ def run(args: argparse.Namespace) -> int:
 
     with open_history(args) as history:
         if args.subject == "optimize":
-            from core.ledger.comparison import comparison_table, markdown_table
+            from core.optimize.comparison import comparison_table, markdown_table, optimize_runs
 
-            print(markdown_table(comparison_table(None, history.optimize_runs(run_id=args.run))))
+            print(markdown_table(comparison_table(None, optimize_runs(history, run_id=args.run))))
             return 0
         from core.ledger.training_speed import training_table
 

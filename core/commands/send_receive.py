@@ -8,15 +8,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.atomic import write_text_atomic
-from core.detect.base import DEFAULT_SCORE_THRESHOLD
-from core.commands.options import (PRECISION_HELP, PRECISIONS, add_cuda_options, add_triton_options,
-                                   runtime_fields)
+from core.commands.options import PRECISION_HELP, PRECISIONS, add_cuda_options, add_triton_options, runtime_fields
 from core.commands.values import PORT, POSITIVE, SCORE, SECONDS, number, output_file, whole
+from core.detect.base import DEFAULT_SCORE_THRESHOLD
 from core.detect.registry import BACKENDS
 from core.errors import UserError
-from core.gst.jetson_sender import (FPS_RANGE, HEIGHT_RANGE, HOST_PLACEHOLDER, WIDTH_RANGE, preset_options,
-                             sender_command)
+from core.files.atomic import write_text_atomic
+from core.gst.jetson_sender import (
+    FPS_RANGE,
+    HEIGHT_RANGE,
+    HOST_PLACEHOLDER,
+    WIDTH_RANGE,
+    preset_options,
+    sender_command,
+)
 from core.stream.nal import FORMATS
 from core.stream.pipelines import sdp_text
 
@@ -117,7 +122,7 @@ def receive_report(pipeline: LivePipeline, results: list[LiveResult], elapsed: f
     Rates are over the stream's own time (first to last data received): `fps_arrival` counts frames as they
     arrive, `fps_decoded` (also `fps`) the pictures decoded, so a receiver waiting for a keyframe shows a low
     decoded rate (and `frames_skipped_waiting_keyframe`) instead of the sender's rate."""
-    from core.percentiles import percentiles
+    from core.timing.percentiles import percentiles
 
     stats = pipeline.stats()
     latencies = [result.latency_ms for result in results]

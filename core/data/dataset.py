@@ -18,7 +18,7 @@ import pandas as pd
 
 from core.data.table import COORDINATE_COLUMNS
 from core.errors import UserError
-from core.imageio import decode_image
+from core.pictures.imageio import decode_image
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from core.atomic import atomic_path
 from core.config import Settings
 from core.data.fetch import PARTIAL_SUFFIX, FetchError, RetryPolicy, download_file, fetch_bytes
 from core.data.open_images import (
@@ -34,7 +33,8 @@ from core.data.open_images import (
     image_file,
 )
 from core.errors import UserError
-from core.paths import confine
+from core.files.atomic import atomic_path
+from core.files.paths import confine
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-from core.atomic import atomic_path
 from core.errors import UserError
-from core.imageio import decode_image
-from core.retry import backoff_delay, call_with_retries
+from core.files.atomic import atomic_path
+from core.pictures.imageio import decode_image
+from core.timing.retry import backoff_delay, call_with_retries
 
 _T = TypeVar("_T")
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from core.data import open_images, voc
 from core.data.dataset import DetectionDataset
 from core.data.table import DatasetTables
 from core.errors import UserError
-from core.paths import resolved_under
+from core.files.paths import resolved_under
 
 
 def dataset_layout(root: str | Path) -> str | None:

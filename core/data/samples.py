@@ -8,8 +8,8 @@ import numpy as np
 from core.data.dataset import BACKGROUND, CorruptImageError
 from core.data.readers import open_split
 from core.data.table import DatasetTables
-from core.drawing import draw_boxes
 from core.errors import UserError
+from core.pictures.drawing import draw_boxes
 
 
 @dataclass(frozen=True)

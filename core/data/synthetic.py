@@ -3,7 +3,7 @@
 The scenes are hard on purpose, so that what an optimization costs shows in mAP: objects from 4 % to 22 % of the
 shorter side, partly hidden behind each other, in a class colour only half of the time, at varying opacity, among
 distractor shapes that resemble the classes (ellipse, hexagon, pentagon, diamond, crescent; the shapes themselves are
-`core.shapes`) and clutter strokes, with sensor noise, blur and JPEG artefacts.
+`core.pictures.shapes`) and clutter strokes, with sensor noise, blur and JPEG artefacts.
 
 `make_synthetic_dataset(out, images=N)` writes what pytorch-ssd's downloader would (class descriptions, one
 `sub-<split>-annotations-bbox.csv` per split, `<split>/<ImageID>.jpg`) plus a model-style `labels.txt`
@@ -26,9 +26,9 @@ import pandas as pd
 from core.data.dataset import BACKGROUND
 from core.data.open_images import CLASS_DESCRIPTIONS_FILE, SPLITS, SUBSET_COLUMNS, annotation_file
 from core.errors import UserError
-from core.imageio import encode_image
 from core.model.box_ops import box_iou
-from core.shapes import DISTRACTORS, SHAPE_CLASSES, ShapeClass, ShapeDrawer
+from core.pictures.imageio import encode_image
+from core.pictures.shapes import DISTRACTORS, SHAPE_CLASSES, ShapeClass, ShapeDrawer
 
 logger = logging.getLogger(__name__)
 

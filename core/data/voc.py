@@ -15,7 +15,7 @@ import pandas as pd
 from core.data.dataset import BACKGROUND
 from core.data.table import TABLE_COLUMNS, DatasetTables, empty_table
 from core.errors import UserError
-from core.imageio import read_image
+from core.pictures.imageio import read_image
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from core.triton_names import DEFAULT_MODEL_NAME
+from core.serve.names import DEFAULT_MODEL_NAME
 
 DEFAULT_SCORE_THRESHOLD = 0.4
 

@@ -18,24 +18,13 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from core.detect.base import Detections, DetectorSpec
-from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
 from core.detect.execution_providers import CUDA_PROVIDER, execution_providers, import_onnxruntime
 from core.detect.staged import detect_in_stages
 from core.errors import UserError
 from core.model import read_labels
+from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
 from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES, PIXELS_NAME, SCORES_NAME
-
-QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
-                           "MatMulInteger", "DynamicQuantizeLinear"})
-
-
-def model_precision(model: onnx.ModelProto | bytes | str) -> str:
-    """"int8" when the ONNX graph (a loaded model, bytes or a file path) holds quantization nodes, else "fp32"."""
-    if isinstance(model, bytes):
-        model = onnx.load_from_string(model)
-    elif isinstance(model, str):
-        model = onnx.load(model, load_external_data=False)
-    return "int8" if any(node.op_type in QUANTIZED_OPS for node in model.graph.node) else "fp32"
+from core.model.onnx_precision import model_precision
 
 
 def with_pixel_input(model: onnx.ModelProto) -> onnx.ModelProto:

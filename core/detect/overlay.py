@@ -1,4 +1,4 @@
-"""Draw detections on a BGR frame: box, class name and score, one stable colour per class (`core.drawing`)."""
+"""Draw detections on a BGR frame: box, class name and score, one stable colour per class (`core.pictures.drawing`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.detect.base import Detections
-from core.drawing import class_colour, draw_boxes
+from core.pictures.drawing import class_colour, draw_boxes
 
 __all__ = ["class_colour", "draw_detections"]  # class_colour: the colour each class's detections are drawn in
 

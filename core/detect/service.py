@@ -8,8 +8,8 @@ import numpy as np
 
 from core.detect.base import Detector
 from core.detect.overlay import draw_detections
-from core.imageio import decode_image, encode_image
 from core.model.config import IMAGE_SIZE
+from core.pictures.imageio import decode_image, encode_image
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ from core.detect.postprocess import postprocess
 from core.detect.preprocess import check_frame
 from core.detect.registry import GPU_CHUNK_FRAMES
 from core.detect.staged import detect_in_stages
-from core.errors import BackendUnavailable, UserError
+from core.detect.torch_device import bf16_supported, memory_format, resolve_torch_device, select_dtype
+from core.errors import UserError
 from core.model import SSDInference, load_model
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
 from core.model.frozen import freeze_for_cpu
 
 log = logging.getLogger(__name__)
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 WARMUP_CALLS = 3  # eager calls before a capture: cuDNN picks its kernels and the allocator settles
 LANES = 4  # CUDA streams working at once: enough to overlap upload, network and NMS of successive chunks
 CHUNK_FRAMES = GPU_CHUNK_FRAMES["torch"]
@@ -49,33 +49,6 @@ WARMUP_FRAME_SHAPE = (480, 640)  # the frame size warmed up at load (VGA, what c
 _CAPTURE_LOCK = threading.Lock()  # captures and compilations are process-wide operations: one at a time
 
 Outputs = tuple[torch.Tensor, torch.Tensor]
-
-
-def resolve_torch_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailable("device cuda requested but PyTorch sees no CUDA GPU here")
-    if requested not in ("cpu", "cuda"):
-        raise UserError(f"unknown device {requested!r} (use auto, cpu or cuda)")
-    return requested
-
-
-def select_dtype(precision: str, device: str, *, bf16_supported: bool) -> torch.dtype:
-    """The tensor dtype that runs `precision` on `device`, or a one-line refusal."""
-    if precision not in DTYPES:
-        raise UserError(f"the torch backend runs {', '.join(DTYPES)}, not {precision}")
-    if precision != "fp32" and device != "cuda":
-        raise BackendUnavailable(f"{precision} with the torch backend needs a CUDA GPU (a CPU would emulate it, "
-                                 f"slower than fp32)")
-    if precision == "bf16" and not bf16_supported:
-        raise BackendUnavailable("this GPU does not support bf16; use fp16")
-    return DTYPES[precision]
-
-
-def memory_format(device: str) -> torch.memory_format:
-    """Channels-last on CUDA (tensor-core convolutions want NHWC); the default layout on the CPU."""
-    return torch.channels_last if device == "cuda" else torch.contiguous_format
 
 
 def use_cuda_graphs(requested: bool | None, device: str) -> bool:
@@ -92,10 +65,6 @@ def plan_chunks(frames: Sequence[np.ndarray], chunk_size: int) -> list[list[int]
         by_shape.setdefault(frame.shape, []).append(index)
     return [indices[start:start + chunk_size] for indices in by_shape.values()
             for start in range(0, len(indices), chunk_size)]
-
-
-def _bf16_supported(device: str) -> bool:
-    return device == "cuda" and torch.cuda.is_bf16_supported()
 
 
 class PixelsNetwork(torch.nn.Module):
@@ -185,7 +154,7 @@ class TorchDetector:
             raise UserError(f"the torch backend loads pytorch-ssd .pth checkpoints, not {spec.weights.name}")
         self.device = resolve_torch_device(spec.device)
         precision = "fp32" if spec.precision == "auto" else spec.precision
-        self._dtype = select_dtype(precision, self.device, bf16_supported=_bf16_supported(self.device))
+        self._dtype = select_dtype(precision, self.device, bf16_supported=bf16_supported(self.device))
         graphs = use_cuda_graphs(spec.cuda_graph, self.device)
         if spec.compile and self.device != "cuda":
             raise UserError("compiling the network (--compile) needs the cuda device")

@@ -31,14 +31,15 @@ import torch
 
 from core.config import parse_triton_url
 from core.detect.base import Detections, DetectorSpec
+from core.detect.frame_outputs import unpad_detections
 from core.detect.preprocess import check_frame, normalize_numpy
 from core.detect.remote import RemoteClients
 from core.detect.staged import detect_in_stages
 from core.detect.triton_shm import SharedInput, SharedMemoryRefused, missing_region, same_host
 from core.errors import BackendUnavailable, UserError
 from core.model import read_labels
-from core.model.onnx_export import INPUT_NAME, OUTPUT_NAMES
-from core.triton_names import FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, PRECISION_PARAMETER
+from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES
+from core.serve.names import FRAME_OUTPUTS, FRAMES_INPUT, PRECISION_PARAMETER
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 1.0
@@ -88,33 +89,6 @@ def server_error(url: str, error: Exception) -> UserError:
     if status in UNREACHABLE_CODES:
         return UserError(f"inference server unreachable at {url}: {reason}")
     return UserError(f"inference server at {url} failed: {reason}")
-
-
-def pad_detections(detections: Sequence[Detections]) -> dict[str, np.ndarray]:
-    """A batch's detections as the frames model's outputs, padded to the frame with the most detections (at least
-    one row: the Python backend cannot pass an empty tensor)."""
-    longest = max([1, *(len(found) for found in detections)])
-    outputs = {"boxes": np.zeros((len(detections), longest, 4), np.float32),
-               "scores": np.zeros((len(detections), longest), np.float32),
-               "labels": np.full((len(detections), longest), PADDING_LABEL, np.int32),
-               "count": np.array([[len(found)] for found in detections], np.int32).reshape(-1, 1)}
-    for row, found in enumerate(detections):
-        outputs["boxes"][row, :len(found)] = found.boxes
-        outputs["scores"][row, :len(found)] = found.scores
-        outputs["labels"][row, :len(found)] = found.labels
-    return outputs
-
-
-def unpad_detections(outputs: dict[str, np.ndarray]) -> list[Detections]:
-    """The frames model's outputs for a batch as one `Detections` per frame, padding dropped."""
-    boxes, scores, labels, counts = (outputs[name] for name in FRAME_OUTPUTS)
-    if not (len(boxes) == len(scores) == len(labels) == len(counts)) or np.any(counts < 0) \
-            or np.any(counts > scores.shape[1]):
-        raise UserError(f"the frames model answered malformed outputs: counts {counts.ravel().tolist()} for "
-                        f"{scores.shape[1]} rows per frame")
-    return [Detections(boxes[row, :count].astype(np.float32), scores[row, :count].astype(np.float32),
-                       labels[row, :count].astype(np.int64))
-            for row, count in enumerate(int(count) for count in counts[:, 0])]
 
 
 class TritonDetector:

@@ -24,16 +24,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from core.atomic import atomic_path, write_text_atomic
 from core.data.dataset import CorruptImageError, DetectionDataset, Sample
 from core.data.readers import open_split, read_dataset
 from core.detect import load_detector
 from core.detect.preprocess import network_layout, preprocess_batch
 from core.errors import UserError
-from core.imageio import decode_image
+from core.files.atomic import atomic_path, write_text_atomic
+from core.files.digest import file_sha256
 from core.ledger import History, RecordedRun, RunKind
 from core.ledger.environment import cpu_model
-from core.files import file_sha256
 from core.model import read_labels
 from core.model.config import IMAGE_MEAN, IMAGE_SIZE, IMAGE_STD
 from core.model.onnx_export import DEFAULT_OPSET, export_onnx
@@ -42,6 +41,7 @@ from core.optimize.evaluate import evaluate, evaluation_spec, record_metrics
 from core.optimize.export_run import recorded_export
 from core.optimize.formats import TARGETS_BY_NAME, TENSORRT_TARGETS
 from core.optimize.quantize import pick_calibration_images
+from core.pictures.imageio import decode_image
 from jetson_kit.bundle import FORMAT, GROUND_TRUTH, MANIFEST
 from jetson_kit.tensorrt_api import batch_profile
 

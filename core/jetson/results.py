@@ -21,7 +21,7 @@ import numpy as np
 
 from core.detect.postprocess import postprocess
 from core.errors import UserError
-from core.files import file_sha256
+from core.files.digest import file_sha256
 from core.ledger import History
 from core.ledger.transfer import jsonl_text, parse_jsonl, read_jsonl
 from core.optimize.eval_records import RecordsBuilder

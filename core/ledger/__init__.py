@@ -7,6 +7,7 @@ from core.ledger.history import History
 from core.ledger.kinds import COMPARED_KINDS, RunKind
 from core.ledger.recorder import RecordedArtifact, RecordedRun
 from db.queries import (
+    INVOCATION_PARAM,
     SORT_COLUMNS,
     FilterOptions,
     ImportResult,
@@ -21,5 +22,5 @@ from db.queries import (
 
 SORT_KEYS = tuple(SORT_COLUMNS)  # what the listing can be sorted by
 
-__all__ = ["COMPARED_KINDS", "SORT_KEYS", "FilterOptions", "History", "ImportResult", "KeyMetric", "LineageItem",
-           "MetricRow", "RecordedArtifact", "RecordedRun", "RunDetail", "RunFilters", "RunKind", "RunPage", "RunRow"]
+__all__ = ["COMPARED_KINDS", "INVOCATION_PARAM", "SORT_KEYS", "FilterOptions", "History", "ImportResult", "KeyMetric",
+           "LineageItem", "MetricRow", "RecordedArtifact", "RecordedRun", "RunDetail", "RunFilters", "RunKind", "RunPage", "RunRow"]

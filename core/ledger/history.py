@@ -24,16 +24,13 @@ from core.ledger.transfer import read_jsonl, write_csv, write_jsonl
 from db import queries
 from db.engine import make_engine, session_scope
 from db.migrate import upgrade_engine
-from db.queries import FilterOptions, ImportResult, MetricRow, RunDetail, RunFilters, RunPage
+from db.queries import FilterOptions, ImportResult, MetricRow, RunDetail, RunFilters, RunPage, RunRow
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from core.ledger.comparison import ComparedRun
     from core.ledger.training_speed import TrainingRow
 
-COMPARED_RUNS_LIMIT = 500  # the newest measured models the Compare page chooses from
-INVOCATION_RUNS_LIMIT = 1000  # more than any optimize command (and its Jetson's rows) records
 TRAINING_RUNS_LIMIT = 100
 CURVE_METRICS = ("train_loss", "val_loss", "val_map50", "images_per_sec")
 
@@ -159,29 +156,25 @@ class History:
 
     # --- comparison and reports ---
 
-    def compared_runs(self, limit: int = COMPARED_RUNS_LIMIT) -> list[ComparedRun]:
-        """The newest succeeded optimize and evaluation runs with their summary and per-class metrics."""
-        return self._compared(RunFilters(kinds=COMPARED_KINDS, statuses=("succeeded",)), limit=limit)
-
-    def optimize_runs(self, *, run_id: int | None = None, optimize_id: str | None = None) -> list[ComparedRun]:
-        """Every run of one `optimize` command: `optimize_id`'s, else the one that recorded `run_id`, else the
-        newest; found by its parameter in SQL, so the statements do not grow with the history."""
-        if optimize_id is None:
-            with self._session() as session:
-                optimize_id = _invocation_of(session, run_id)
-        filters = RunFilters(kinds=(RunKind.OPTIMIZE,), optimize_id=optimize_id, archived=None)
-        return self._compared(filters, limit=INVOCATION_RUNS_LIMIT, sort="id", descending=False)
-
-    def _compared(self, filters: RunFilters, *, limit: int, sort: str = "started_at",
-                  descending: bool = True) -> list[ComparedRun]:
-        from core.ledger.comparison import compared_run
-
+    def measured_runs(self, *, kinds: Iterable[str] = COMPARED_KINDS, optimize_id: str | None = None,
+                      limit: int, oldest_first: bool = False) -> list[tuple[RunRow, list[MetricRow]]]:
+        """Succeeded runs of `kinds` (or every run of one `optimize` command, whatever its status, where
+        `optimize_id` is given; found by its parameter in SQL), newest first unless `oldest_first`, each with its
+        summary and per-class metrics: two statements, whatever the history's size."""
+        filters = (RunFilters(kinds=tuple(kinds), optimize_id=optimize_id, archived=None) if optimize_id is not None
+                   else RunFilters(kinds=tuple(kinds), statuses=("succeeded",)))
         with self._session() as session:
-            rows = queries.page_runs(session, filters=filters, sort=sort, descending=descending, limit=limit).rows
+            rows = queries.page_runs(session, filters=filters, sort="id" if oldest_first else "started_at",
+                                     descending=not oldest_first, limit=limit).rows
             metrics: dict[int, list[MetricRow]] = {row.id: [] for row in rows}
             for metric in queries.metrics_of_runs(session, run_ids=metrics):
                 metrics[metric.run_id].append(metric)
-        return [compared_run(row, metrics[row.id]) for row in rows]
+        return [(row, metrics[row.id]) for row in rows]
+
+    def optimize_invocation(self, run_id: int | None = None) -> str:
+        """The `optimize` command that recorded run `run_id` (default: the newest optimize run), as its optimize_id."""
+        with self._session() as session:
+            return _invocation_of(session, run_id)
 
     def training_rows(self, limit: int = TRAINING_RUNS_LIMIT) -> list[TrainingRow]:
         """The training-speed rows of the newest `limit` training runs (archived ones left out)."""

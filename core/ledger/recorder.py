@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.errors import UserError
-from core.files import file_sha256
+from core.files.digest import file_sha256
 from core.ledger.environment import capture_environment
 from core.ledger.liveness import is_alive, process_identity, same_machine
 from db import queries

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from core.atomic import atomic_path
 from core.errors import UserError
+from core.files.atomic import atomic_path
 from db.records import MAX_JSON_DEPTH, validate_record
 
 CSV_COLUMNS = ("uuid", "kind", "status", "started_at", "finished_at", "duration_s", "host", "device", "parent_uuid",

@@ -2,7 +2,8 @@
 handed to whoever needs it (the dashboard keeps one per server process; a command or benchmark makes its own).
 
 It holds the pipeline registry (one pipeline per source, capped at `Settings.max_pipelines`, opening sources under
-the settings' `SourcePolicy`), the detector pool (models kept a while after a pipeline stops), the remote
+the settings' `SourcePolicy`), the detector pool (models kept a while after a pipeline stops; the caller may hand in
+the process's one pool, which the Detect page shares), the remote
 detectors' shared server connections, the per-pipeline monitors, the janitor that releases the pipelines of pages
 gone quiet, and the WebRTC peer server (made on first use: only pages with video need aiortc). Nothing of this is
 created at import time, and nothing in it reads the environment: what the settings say is what it runs with.
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.detect import Detector, DetectorSpec, load_detector
+from core.detect.pool import DetectorPool
 from core.detect.remote import RemoteClients
-from core.live.detector_pool import DetectorPool
 from core.live.monitor import Monitors, PipelineMonitor
 from core.live.pipeline import LivePipeline
 from core.live.registry import PipelineRegistry
@@ -30,11 +31,11 @@ if TYPE_CHECKING:
 class LiveService:
     """The live state of one process (see the module docstring); thread-safe. `close()` stops it all."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, detectors: DetectorPool | None = None) -> None:
         self.settings = settings
         self.policy = SourcePolicy.from_settings(settings)
         self.remote_clients = RemoteClients()
-        self.detectors = DetectorPool()
+        self.detectors = detectors if detectors is not None else DetectorPool()
         self.registry = PipelineRegistry(self.open_source, max_pipelines=settings.max_pipelines)
         self.monitors = Monitors()
         self.janitor = Janitor()

@@ -5,8 +5,8 @@ import base64
 
 import numpy as np
 
-from core.imageio import encode_image
 from core.live.viewer import Viewer, placeholder_image, render_view
+from core.pictures.imageio import encode_image
 
 
 def snapshot_png(viewer: Viewer) -> bytes:

@@ -5,7 +5,7 @@ from collections import deque
 
 import numpy as np
 
-from core.percentiles import percentile
+from core.timing.percentiles import percentile
 
 
 class RollingStats:

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from core.retry import backoff_delay
+from core.timing.retry import backoff_delay
 
 LOG_EVERY_S = 60.0
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from core.detect.base import Detections, Detector
 from core.detect.overlay import draw_detections
+from core.detect.pool import DetectorPool
 from core.errors import UserError
-from core.live.detector_pool import DetectorPool
 from core.live.pipeline import LivePipeline, LiveResult
 from core.live.registry import PipelineRegistry, source_key
 from core.live.supervise import SupervisedThread

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from core.atomic import atomic_path, write_text_atomic
 from core.errors import CheckpointError
+from core.files.atomic import atomic_path, write_text_atomic
 from core.model.config import ANCHORS_PER_LOCATION, BACKGROUND
 from core.model.mobilenet_ssd import MobileNetV1SSD, build_mobilenet_v1_ssd
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import onnx
 import torch
 
-from core.atomic import atomic_path
 from core.errors import UserError
+from core.files.atomic import atomic_path
 from core.model.checkpoint import load_model
 from core.model.config import IMAGE_SIZE
 from core.model.mobilenet_ssd import SSDInference

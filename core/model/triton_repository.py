@@ -14,8 +14,13 @@ from core.errors import UserError
 from core.model.config import ANCHORS_PER_LOCATION, IMAGE_SIZE, PRIOR_SPECS
 from core.model.onnx_export import export_onnx
 from core.model.onnx_names import BOXES_NAME, INPUT_NAME, OUTPUT_NAMES, SCORES_NAME
-from core.triton_names import (DEFAULT_MAX_BATCH, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US, MODEL_PLATFORMS,
-                               PRECISION_PARAMETER)
+from core.serve.names import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_QUEUE_DELAY_US,
+    MODEL_PLATFORMS,
+    PRECISION_PARAMETER,
+)
 
 MODEL_VERSION = "1"
 NUM_PRIORS = sum(spec.feature_map_size ** 2 * ANCHORS_PER_LOCATION for spec in PRIOR_SPECS)

@@ -26,9 +26,9 @@ from core.detect.base import Detector
 from core.detect.postprocess import postprocess
 from core.detect.preprocess import preprocess_batch
 from core.detect.staged import network_stage
-from core.imageio import read_image
 from core.model.config import IMAGE_SIZE
-from core.percentiles import percentiles
+from core.pictures.imageio import read_image
+from core.timing.percentiles import percentiles
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from core.atomic import atomic_path
 from core.detect.preprocess import normalize_numpy, preprocess_batch
 from core.errors import UserError
-from core.imageio import decode_image
+from core.files.atomic import atomic_path
 from core.model.onnx_names import INPUT_NAME
 from core.optimize.formats import CALIBRATION_METHODS, DEFAULT_METHOD, DEFAULT_SCOPE, QUANT_SCOPES
+from core.pictures.imageio import decode_image
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.detect.tensorrt_backend import EngineKey, gpu_name, tensorrt_runtime, trt_logger
 from core.errors import UserError
-from core.files import file_sha256
+from core.files.digest import file_sha256
 from core.model.config import IMAGE_SIZE
 from core.model.onnx_names import INPUT_NAME
 from core.optimize.quantize import CalibrationReport, ImageCalibrationReader

@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from core.atomic import atomic_path
 from core.data.dataset import CorruptImageError, DetectionDataset
 from core.data.readers import default_class_names, open_split, read_dataset
 from core.errors import UserError
+from core.files.atomic import atomic_path
 from core.model import build_mobilenet_v1_ssd, read_labels
 from core.model.checkpoint import check_state_dict, read_state_dict, save_state_dict, write_labels
 from core.model.mobilenet_ssd import MobileNetV1SSD

@@ -5,7 +5,7 @@ detector (resize, normalization, network, decoding, NMS and its score threshold)
 batcher puts only requests of one frame size into a batch, so frames of another size are simply batched apart.
 Per frame it answers `boxes` FP32 [-1,4] (pixel x1,y1,x2,y2 of that frame), `scores` FP32 [-1], `labels` INT32 [-1]
 and `count` INT32 [1]: the rows of a batch are padded to the frame with the most detections (zero box and score,
-label -1) and `count` says how many rows of a frame are real (`core.detect.triton_backend.pad_detections` /
+label -1) and `count` says how many rows of a frame are real (`core.detect.frame_outputs.pad_detections` /
 `unpad_detections`). A batch of empty frames, or of frames larger than the live streams' decoded-picture cap
 (EDS_MAX_DECODED_PIXELS, default 3840x2160), fails with a one-line reason.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from core.detect.base import Detector
-from core.detect.triton_backend import pad_detections
+from core.detect.frame_outputs import pad_detections
 from core.errors import UserError
 from core.serve.models import BoundModel
-from core.triton_names import FRAME_OUTPUTS, FRAMES_INPUT
+from core.serve.names import FRAME_OUTPUTS, FRAMES_INPUT
 
 FRAMES_DIMS = (-1, -1, 3)
 FRAME_OUTPUT_TENSORS = tuple(zip(FRAME_OUTPUTS, (np.float32, np.float32, np.int32, np.int32),

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
-from core.triton_names import DEFAULT_INPUT, FRAMES_BACKENDS, INPUT_MODES, NETWORK_BACKENDS
+from core.serve.names import DEFAULT_INPUT, FRAMES_BACKENDS, INPUT_MODES, NETWORK_BACKENDS
 
 log = logging.getLogger(__name__)
 SPEC_FILE = "eds-model.json"  # beside the model's config.pbtxt

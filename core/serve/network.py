@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from core.errors import UserError
-from core.triton_names import NETWORK_BACKENDS
+from core.serve.names import NETWORK_BACKENDS
 
 NetworkCall = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (N,3,300,300) -> (scores, boxes)
 
@@ -30,14 +30,14 @@ class ServedNetwork:
 
 
 def _torch_network(weights: Path, labels: Path, device: str, precision: str, threads: int | None) -> ServedNetwork:
-    from core.detect.torch_backend import memory_format, resolve_torch_device, select_dtype
+    from core.detect.torch_device import bf16_supported, memory_format, resolve_torch_device, select_dtype
     from core.model import SSDInference, load_model
 
     device = resolve_torch_device(device)
     if threads:
         torch.set_num_threads(threads)
     precision = "fp32" if precision == "auto" else precision
-    dtype = select_dtype(precision, device, bf16_supported=device == "cuda" and torch.cuda.is_bf16_supported())
+    dtype = select_dtype(precision, device, bf16_supported=bf16_supported(device))
     layout = memory_format(device)
     loaded = load_model(weights, labels)
     model = SSDInference(loaded.network).to(device, dtype).eval().to(memory_format=layout)
@@ -54,9 +54,10 @@ def _onnxruntime_network(weights: Path, labels: Path, device: str, precision: st
                          threads: int | None) -> ServedNetwork:
     import onnxruntime
 
-    from core.detect.onnxruntime_backend import INPUT_NAME, OUTPUT_NAMES, model_precision
     from core.model import read_labels
     from core.model.onnx_export import export_onnx_bytes
+    from core.model.onnx_names import INPUT_NAME, OUTPUT_NAMES
+    from core.model.onnx_precision import model_precision
 
     if weights.suffix.lower() == ".onnx":
         if not weights.is_file():

@@ -7,6 +7,7 @@ once the process has ended, with the Python backend's shared-memory regions, so 
 behind."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,14 +17,13 @@ import sys
 import tempfile
 import threading
 import time
-import json
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import UserError
+from core.serve.names import DEFAULT_MODEL_NAME
 from core.serve.tritonserver import shm_prefix
-from core.triton_names import DEFAULT_MODEL_NAME
 
 START_TIMEOUT_S = 300.0  # the model loads in `core serve` first, then in every instance (minutes on a loaded 2-core machine)
 STOP_TIMEOUT_S = 20.0

@@ -16,7 +16,7 @@ import numpy as np
 
 from core.model.triton_repository import MODEL_VERSION, check_model_name
 from core.serve.models import SPEC_FILE, BoundModel, ModelSpec, TensorSpec
-from core.triton_names import PRECISION_PARAMETER
+from core.serve.names import PRECISION_PARAMETER
 
 MODEL_SOURCE = Path(__file__).with_name("triton_model.py")
 TRITON_TYPES = {np.dtype(np.uint8): "TYPE_UINT8", np.dtype(np.int32): "TYPE_INT32",

@@ -29,10 +29,17 @@ from pathlib import Path
 from core.errors import UserError
 from core.model.triton_repository import check_model_name
 from core.serve.models import BoundModel, ModelSpec
+from core.serve.names import (
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_INSTANCES,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_QUEUE_DELAY_US,
+)
 from core.serve.repository import python_config_text, write_python_repository
 from core.serve.tritonserver import find_triton, python_backend_folder, server_command, server_environment
-from core.triton_names import (DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_INSTANCES, DEFAULT_MAX_BATCH,
-                               DEFAULT_METRICS_PORT, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US)
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.atomic import write_text_atomic
 from core.config import Settings
 from core.errors import UserError
+from core.files.atomic import write_text_atomic
 from core.stream.base import SourceLimits
 from core.stream.operator_pipelines import operator_pipeline, pipelines_file
 from core.stream.shown_uri import display_uri

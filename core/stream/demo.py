@@ -15,7 +15,7 @@ from datetime import datetime
 import cv2
 import numpy as np
 
-from core.shapes import SHAPE_CLASSES
+from core.pictures.shapes import SHAPE_CLASSES
 from core.stream.base import Clock, SourceLimits, ThreadedSource
 
 DEMO_CLASSES: tuple[str, ...] = ("BACKGROUND", *(shape.name for shape in SHAPE_CLASSES))

@@ -13,9 +13,10 @@ import streamlit as st
 
 from core.errors import UserError
 from core.ledger import FilterOptions, ImportResult, LineageItem, RunFilters, RunPage
-from core.ledger.comparison import ComparedRun
 from core.ledger.training_speed import TrainingRow
 from core.ledger.transfer import csv_text, jsonl_text, parse_jsonl
+from core.optimize import comparison
+from core.optimize.comparison import ComparedRun
 from dashboard import resources
 
 TTL_S = 10
@@ -67,7 +68,7 @@ def detail(run_id: int) -> RunView | None:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def compared_runs() -> list[ComparedRun]:
     """The newest optimize and evaluation runs with their summary and per-class metrics (two statements)."""
-    return resources.history().compared_runs()
+    return comparison.compared_runs(resources.history())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

@@ -8,7 +8,7 @@ import html
 import numpy as np
 import streamlit as st
 
-from core.imageio import encode_image
+from core.pictures.imageio import encode_image
 
 
 def data_uri(data: bytes, mime: str) -> str:

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.catalog import models_or_untrained
 from core.config import Settings, parse_triton_url
 from core.detect import DetectorSpec, available_backends
+from core.model.catalog import models_or_untrained
 from core.model.triton_repository import DEFAULT_MODEL_NAME, check_model_name
 
 PIPELINE_MIN_SCORE = 0.1  # the shared detector keeps everything a viewer's threshold slider can ask for

@@ -16,8 +16,8 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from core.access.sessions import COOKIE_NAME, Login, session_table
 from core.config import Settings
-from core.sessions import COOKIE_NAME, Login, session_table
 from dashboard import resources
 
 _P = ParamSpec("_P")

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.ledger.comparison import (
+from core.optimize.comparison import (
     DECISION_COLUMNS,
     ComparedRun,
     best_cells,
@@ -21,7 +21,7 @@ from core.ledger.comparison import (
     markdown_table,
     sort_key,
 )
-from core.ledger.comparison_charts import (
+from core.optimize.comparison_charts import (
     ACCURACY_KEYS,
     accuracy_label,
     axis_range,

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.catalog import models_or_untrained, sample_images
 from core.detect import DetectorSpec, available_backends
 from core.detect.service import detect_image_bytes
 from core.errors import UserError
-from core.imageio import check_image_pixels
+from core.model.catalog import models_or_untrained, sample_images
+from core.pictures.imageio import check_image_pixels
 from dashboard import resources
 from dashboard.components import inline
 from dashboard.components.text import plain
@@ -41,8 +41,8 @@ with right:
         spec = DetectorSpec(model.weights, model.labels, backend=backend, device="auto", score_threshold=threshold)
         try:
             check_image_pixels(image_bytes, settings.max_upload_pixels, image_name)  # before anything decodes it
-            with st.spinner("Detecting..."):
-                result = detect_image_bytes(resources.detector(spec), image_bytes, image_name)
+            with st.spinner("Detecting..."), resources.lend_detector(spec) as detector:
+                result = detect_image_bytes(detector, image_bytes, image_name)
         except UserError as error:
             st.error(plain(error))
         else:

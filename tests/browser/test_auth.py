@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from core.auth import AUTH_FILE
+from core.access.auth import AUTH_FILE
 from tests.browser.conftest import screenshot, start_streamlit, wait_for_login_url
 from tests.unit.test_imageio import png_header
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.config import REPO_ROOT
-from core.ledger.comparison import DECISION_COLUMNS
+from core.optimize.comparison import DECISION_COLUMNS
 from tests.browser.conftest import screenshot, start_streamlit
 from tests.history_helpers import markdown_rows
 from tests.polling import wait_until

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from core.access.sessions import COOKIE_NAME
 from core.config import REPO_ROOT
-from core.sessions import COOKIE_NAME
 from dashboard.components.text import WORD_JOINER
 from tests.browser.conftest import screenshot, start_streamlit
 

@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from core.ledger import History, RunFilters
+from core.optimize.comparison import optimize_runs
 from db.engine import make_engine
 from db.migrate import current_revision, head_revision, upgrade_engine
 from db.models import Base
@@ -162,5 +163,5 @@ def test_record_and_merge_a_device_history(pg_url: str, tmp_path: Path) -> None:
     for target in ("ort-fp32", "ort-int8"):
         with fleet.record("optimize", {"optimize_id": "invocation-1", "target": target}):
             pass
-    assert [run.target for run in fleet.optimize_runs()] == ["ort-fp32", "ort-int8"]  # a JSON parameter in SQL
+    assert [run.target for run in optimize_runs(fleet)] == ["ort-fp32", "ort-int8"]  # a JSON parameter in SQL
     fleet.close()

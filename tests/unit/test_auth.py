@@ -11,13 +11,23 @@ import threading
 
 import pytest
 
-from core import auth
-from core.auth import (CredentialStore, Throttle, address_notice, check_guess, client_address, configured_password,
-                       hash_password, password_matches, startup_notice, verify_password)
+from core.access import auth
+from core.access.auth import (
+    CredentialStore,
+    Throttle,
+    address_notice,
+    check_guess,
+    client_address,
+    configured_password,
+    hash_password,
+    password_matches,
+    startup_notice,
+    verify_password,
+)
+from core.access.tls import ensure_certificate, fingerprint
 from core.cli import main
 from core.config import load_settings, parse_networks
 from core.errors import UserError
-from core.tls import ensure_certificate, fingerprint
 from tests.polling import wait_for
 
 
@@ -88,7 +98,7 @@ def test_wrong_guesses_back_off_exponentially_per_address_and_are_not_checked_me
         return guess == "right"
 
     waits = []
-    with caplog.at_level(logging.WARNING, logger="core.auth"):
+    with caplog.at_level(logging.WARNING, logger="core.access.auth"):
         for _ in range(8):
             assert check_guess("10.0.0.7", "wrong", verify, throttle=throttle) == "Wrong password."
             waits.append(throttle.wait_s("10.0.0.7"))

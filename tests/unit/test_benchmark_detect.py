@@ -102,7 +102,7 @@ def test_command_prints_one_json_object_and_records_a_run(random_model, backend,
 
 
 def test_command_reads_an_image_and_prints_a_sentence(random_model, tmp_path, capsys):
-    from core.imageio import write_image
+    from core.pictures.imageio import write_image
 
     weights, labels = random_model
     image = write_image(np.full((120, 160, 3), 90, np.uint8), tmp_path / "frame.png")

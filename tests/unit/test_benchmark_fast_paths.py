@@ -60,7 +60,7 @@ def test_file_on_disk_keeps_its_float_input(fp32_onnx):
 
 def test_int8_model_gets_the_same_prologue(fp32_onnx, tmp_path):
     from core.optimize.quantize import ImageCalibrationReader, pick_calibration_images, quantize_onnx
-    from core.imageio import write_image
+    from core.pictures.imageio import write_image
 
     path, labels = fp32_onnx
     images = [write_image(frame, tmp_path / f"{index}.png") for index, frame in enumerate(_frames(4))]

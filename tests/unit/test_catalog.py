@@ -2,8 +2,8 @@
 written only when asked for, and only where nothing else is found."""
 from __future__ import annotations
 
-from core import catalog
 from core.config import load_settings
+from core.model import catalog
 
 
 def _files(root) -> list[str]:

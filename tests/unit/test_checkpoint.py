@@ -9,9 +9,9 @@ import torch
 
 from core.cli import main
 from core.errors import CheckpointError
-from core.imageio import write_image
 from core.model import build_mobilenet_v1_ssd, load_model, read_labels
 from core.model.checkpoint import save_state_dict, write_labels
+from core.pictures.imageio import write_image
 
 
 def test_round_trip_keeps_every_tensor(random_model):

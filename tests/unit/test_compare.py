@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.ledger import MetricRow, RunRow
-from core.ledger.comparison import (
+from core.optimize.comparison import (
     DECISION_COLUMNS,
     ComparedRun,
     best_cells,
@@ -23,7 +23,7 @@ from core.ledger.comparison import (
     speedup,
     target_of,
 )
-from core.ledger.comparison_charts import accuracy_label, axis_range, class_ap_deltas, pareto_front, tradeoff_frame
+from core.optimize.comparison_charts import accuracy_label, axis_range, class_ap_deltas, pareto_front, tradeoff_frame
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

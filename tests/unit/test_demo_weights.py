@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from core.catalog import find_models
 from core.config import DEMO_DIR, load_settings
 from core.data.readers import open_split, read_dataset
 from core.data.synthetic import make_synthetic_dataset
 from core.detect import load_detector
 from core.model import load_model
+from core.model.catalog import find_models
 from core.optimize.evaluate import evaluate, evaluation_spec
 
 pytestmark = pytest.mark.timeout(300)

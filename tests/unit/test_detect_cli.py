@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.config import REPO_ROOT
-from core.imageio import read_image, write_image
+from core.pictures.imageio import read_image, write_image
 
 pytestmark = pytest.mark.timeout(120)
 

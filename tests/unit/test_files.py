@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
-from core.files import file_sha256
+from core.files.digest import file_sha256
 
 
 def test_file_sha256_is_the_digest_of_the_bytes(tmp_path):

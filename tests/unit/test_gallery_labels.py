@@ -9,7 +9,7 @@ from core.data.samples import gallery_page
 from core.data.synthetic import make_synthetic_dataset
 from core.detect.base import Detections
 from core.detect.overlay import draw_detections
-from core.drawing import draw_boxes
+from core.pictures.drawing import draw_boxes
 
 
 def test_gallery_boxes_carry_the_class_name_without_a_score(tmp_path):

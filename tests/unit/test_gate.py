@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from core.auth import CredentialStore
+from core.access.auth import CredentialStore
+from core.access.sessions import COOKIE_NAME, session_table
+from core.access.tls import ensure_certificate, fingerprint
 from core.config import load_settings
-from core.sessions import COOKIE_NAME, session_table
-from core.tls import ensure_certificate, fingerprint
 from dashboard import gate
 from tests.event_loops import run_alone
-
 
 PASSWORD = "correct horse"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.imageio import check_image_output, check_image_pixels, encode_image, image_header_size, write_image
+from core.pictures.imageio import check_image_output, check_image_pixels, encode_image, image_header_size, write_image
 
 LIMIT = 40_000_000
 

@@ -38,7 +38,7 @@ def test_importing_the_live_package_builds_no_live_state() -> None:
               "    raise AssertionError('settings read at import time')\n"
               "core.config.load_settings = refuse\n"
               "import core.live.service, core.live.registry, core.live.viewer, core.live.monitor, "
-              "core.live.detector_pool, core.detect.triton_backend\n"
+              "core.detect.pool, core.detect.triton_backend\n"
               "assert threading.active_count() == 1, threading.enumerate()\n"
               "assert not hasattr(core.live.registry, 'registry') and not hasattr(core.live.viewer, 'janitor')\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)

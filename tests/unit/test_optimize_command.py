@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.cli import main
-from core.files import file_sha256
+from core.files.digest import file_sha256
 from core.optimize import formats
 from core.optimize.formats import TARGETS_BY_NAME
 from core.optimize.pipeline import target_device

@@ -5,7 +5,7 @@ import numpy as np
 
 from core.detect.base import Detections
 from core.detect.overlay import class_colour, draw_detections
-from core.drawing import draw_boxes
+from core.pictures.drawing import draw_boxes
 
 
 def test_colours_are_stable_and_distinct():

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic import write_text_atomic
 from core.errors import UserError
-from core.paths import confine, resolved_under
+from core.files.atomic import write_text_atomic
+from core.files.paths import confine, resolved_under
 
 
 def test_a_path_is_confined_after_resolving_dots_and_symlinks(tmp_path: Path) -> None:

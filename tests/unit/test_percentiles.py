@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.percentiles import percentile, percentiles
+from core.timing.percentiles import percentile, percentiles
 
 
 def test_linear_interpolation_between_closest_ranks():

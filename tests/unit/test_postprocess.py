@@ -130,7 +130,7 @@ def test_numpy_path_equals_torch_path_on_real_outputs(threshold):
     from core.config import DEMO_DIR, SAMPLES_DIR
     from core.detect import DetectorSpec, load_detector
     from core.detect.preprocess import preprocess_batch
-    from core.imageio import read_image
+    from core.pictures.imageio import read_image
 
     detector = load_detector(DetectorSpec(DEMO_DIR / "mb1-ssd-demo-fp16.pth", DEMO_DIR / "labels.txt", device="cpu"))
     frames = [read_image(path) for path in sorted(SAMPLES_DIR.glob("*.jpg"))]

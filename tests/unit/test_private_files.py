@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import stat
 
-from core.private_files import create_private_file, make_private_directory, tighten, write_private
+from core.files.private import create_private_file, make_private_directory, tighten, write_private
 from db.engine import make_engine
 
 

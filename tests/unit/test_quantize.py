@@ -10,14 +10,19 @@ import onnx
 import pytest
 
 from core.detect import DetectorSpec, load_detector
-from core.detect.onnxruntime_backend import model_precision
 from core.detect.preprocess import normalize_numpy
 from core.errors import UserError
 from core.model.onnx_export import export_onnx
 from core.model.onnx_names import PIXELS_NAME
+from core.model.onnx_precision import model_precision
 from core.optimize.formats import TARGETS, TARGETS_BY_NAME, lineage, parse_targets, unavailable_reason
-from core.optimize.quantize import (CalibrationReport, ImageCalibrationReader, pick_calibration_images,
-                                    quantize_onnx, tail_nodes)
+from core.optimize.quantize import (
+    CalibrationReport,
+    ImageCalibrationReader,
+    pick_calibration_images,
+    quantize_onnx,
+    tail_nodes,
+)
 
 pytestmark = pytest.mark.timeout(180)
 

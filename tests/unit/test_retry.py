@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.auth import BACKOFF_FIRST_S, BACKOFF_MAX_S
-from core.retry import backoff_delay, call_with_retries
-from core.stream.rtsp_source import BACKOFF_INITIAL_S, BACKOFF_MAX_S as RTSP_BACKOFF_MAX_S
+from core.access.auth import BACKOFF_FIRST_S, BACKOFF_MAX_S
+from core.stream.rtsp_source import BACKOFF_INITIAL_S
+from core.stream.rtsp_source import BACKOFF_MAX_S as RTSP_BACKOFF_MAX_S
+from core.timing.retry import backoff_delay, call_with_retries
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

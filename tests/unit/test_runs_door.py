@@ -12,7 +12,7 @@ from benchmarks.history_fill import synthetic_records
 from core.cli import main
 from core.config import REPO_ROOT
 from core.ledger import History, RunFilters, RunKind
-from core.ledger.comparison import comparison_table, markdown_table
+from core.optimize.comparison import comparison_table, markdown_table, optimize_runs
 
 PRODUCT_PACKAGES = ("core", "dashboard", "benchmarks")
 
@@ -37,8 +37,8 @@ def test_report_optimize_reads_a_fixed_number_of_statements(tmp_path: Path) -> N
     small, large = (History.open(f"sqlite:///{tmp_path / name}.sqlite") for name in ("small", "large"))
     small.import_records(synthetic_records(80, 6))
     large.import_records(synthetic_records(2000, 6))  # 400 optimize runs in 50 invocations
-    few, few_runs = _statements_of(lambda: small.optimize_runs())
-    many, many_runs = _statements_of(lambda: large.optimize_runs())
+    few, few_runs = _statements_of(lambda: optimize_runs(small))
+    many, many_runs = _statements_of(lambda: optimize_runs(large))
     assert few == many and sum(many.values()) <= 4
     assert len(few_runs) == len(many_runs) == 8  # the newest invocation's runs, all of them
     assert {run.invocation for run in many_runs} == {"invocation-49"}
@@ -54,7 +54,7 @@ def test_report_optimize_of_a_run_finds_its_invocation_and_refuses_other_kinds(t
         history.import_records(synthetic_records(120, 6))
         optimize_ids = [row.id for row in history.page(RunFilters(kinds=(RunKind.OPTIMIZE,)), sort="id",
                                                         descending=False, limit=200).rows]
-        first = history.optimize_runs(run_id=optimize_ids[0])
+        first = optimize_runs(history, run_id=optimize_ids[0])
     assert {run.invocation for run in first} == {"invocation-0"}
     assert main(["report", "--db-url", url, "optimize", "--run", "1"]) == 2
     assert "run 1 is not an optimize run" in capsys.readouterr().err

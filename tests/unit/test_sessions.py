@@ -9,10 +9,10 @@ import stat
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.auth import CredentialStore
+from core.access.auth import CredentialStore
+from core.access.sessions import SECRET_FILE, SessionTable, server_secret, session_table, sign, unsign
 from core.cli import main
 from core.config import REPO_ROOT, load_settings
-from core.sessions import SECRET_FILE, SessionTable, server_secret, session_table, sign, unsign
 
 
 class FakeClock:

@@ -9,7 +9,8 @@ import torch
 
 from core.detect.base import DetectorSpec
 from core.detect.preprocess import preprocess_batch
-from core.detect.torch_backend import TorchDetector, memory_format, select_dtype
+from core.detect.torch_backend import TorchDetector
+from core.detect.torch_device import memory_format, select_dtype
 from core.errors import BackendUnavailable, UserError
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch here")

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from core.cli import main
+from core.config import parse_triton_url
 from core.detect import Detections, DetectorSpec, load_detector
+from core.detect.frame_outputs import pad_detections, unpad_detections
 from core.detect.remote import RemoteClients
-from core.detect.triton_backend import (FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL, connect, pad_detections,
-                                        parse_triton_url, server_error, unpad_detections)
+from core.detect.triton_backend import connect, server_error
 from core.errors import UserError
+from core.serve.names import FRAME_OUTPUTS, FRAMES_INPUT, PADDING_LABEL
 from core.serve.tritonserver import library_path_with_libdir
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,7 +62,7 @@ def test_one_client_per_server():
 
 
 def test_cli_needs_the_url(random_model, frames, tmp_path, capsys):
-    from core.imageio import write_image
+    from core.pictures.imageio import write_image
 
     weights, labels = random_model
     image = write_image(frames[0], tmp_path / "frame.png")

@@ -83,7 +83,8 @@ def test_a_server_that_cannot_map_the_region_gets_the_frames_over_grpc(tmp_path)
     import tritonclient.grpc as grpc_client
 
     from core.detect.base import Detections
-    from core.detect.triton_backend import TritonDetector, pad_detections
+    from core.detect.frame_outputs import pad_detections
+    from core.detect.triton_backend import TritonDetector
 
     class DistantClient(FakeClient):
         def register_system_shared_memory(self, name, key, size, client_timeout=None):

@@ -11,7 +11,7 @@ One definition of each figure (see the README's "Optimize"):
   names (a run's recorded `delta_map50` is against the reference fixed when it was measured; the two agree when the
   base is that reference, since both are evaluated on the same images).
 
-Pure logic over plain values; the history (`core.ledger.History`) reads the runs.
+The runs are read through the history's door (`core.ledger.History`); the rest is pure logic over plain values.
 """
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ from typing import Any
 
 import pandas as pd
 
-from core.ledger.kinds import RunKind
+from core.ledger import INVOCATION_PARAM, History, MetricRow, RunKind, RunRow
 from core.optimize.formats import TARGETS
-from db.queries import INVOCATION_PARAM, MetricRow, RunRow
 
+COMPARED_RUNS_LIMIT = 500  # the newest measured models the Compare page chooses from
+INVOCATION_RUNS_LIMIT = 1000  # more than any optimize command (and its Jetson's rows) records
 BASE_PRECISION = "fp32"
 SUCCEEDED = "succeeded"
 METRIC_NAMES = {  # column key -> metric name in the history (summary metrics unless noted)
@@ -131,6 +132,21 @@ def compared_run(run: RunRow, metrics: Iterable[MetricRow]) -> ComparedRun:
                        run.device, run.host, invocation, run.started_at, summary,
                        per_class[METRIC_NAMES["class_ap50"]], run.status, run.error,
                        per_class[METRIC_NAMES["class_coco_ap"]])
+
+
+def compared_runs(history: History, limit: int = COMPARED_RUNS_LIMIT) -> list[ComparedRun]:
+    """The newest succeeded optimize and evaluation runs with their summary and per-class metrics."""
+    return [compared_run(row, metrics) for row, metrics in history.measured_runs(limit=limit)]
+
+
+def optimize_runs(history: History, *, run_id: int | None = None,
+                  optimize_id: str | None = None) -> list[ComparedRun]:
+    """Every run of one `optimize` command, in the order recorded: `optimize_id`'s, else the one that recorded
+    `run_id`, else the newest."""
+    invocation = optimize_id if optimize_id is not None else history.optimize_invocation(run_id)
+    return [compared_run(row, metrics) for row, metrics in
+            history.measured_runs(kinds=(RunKind.OPTIMIZE,), optimize_id=invocation, limit=INVOCATION_RUNS_LIMIT,
+                                  oldest_first=True)]
 
 
 def sort_key(run: ComparedRun) -> tuple[str, str, int, str, int]:

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from core.atomic import atomic_path
+from core.files.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

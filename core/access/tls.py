@@ -14,9 +14,9 @@ import socket
 import ssl
 from pathlib import Path
 
-from core.atomic import write_bytes_atomic
 from core.errors import UserError
-from core.private_files import write_private
+from core.files.atomic import write_bytes_atomic
+from core.files.private import write_private
 
 log = logging.getLogger(__name__)
 

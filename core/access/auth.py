@@ -4,7 +4,7 @@ The password is, in order: the EDS_PASSWORD environment variable, `password` und
 `.streamlit/secrets.toml`, or one generated on first start whose salted scrypt hash (never the password) is kept in
 DATA_ROOT/auth.json (mode 0600). The same file holds the hashes of one-time login tokens (a login URL printed on the
 server console, as Jupyter does) and the password's epoch: a new password gets a new epoch, and a login made under
-another epoch has ended (core.sessions checks it on every request and script run, so `reset-password`, run in
+another epoch has ended (core.access.sessions checks it on every request and script run, so `reset-password`, run in
 another process, ends every session).
 
 Guesses are throttled per client address with exponential backoff: an attempt is recorded before its password is
@@ -31,8 +31,8 @@ from typing import Any
 
 from core.config import Settings
 from core.errors import UserError
-from core.private_files import write_private
-from core.retry import backoff_delay
+from core.files.private import write_private
+from core.timing.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 

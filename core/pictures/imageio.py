@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.atomic import write_bytes_atomic
 from core.errors import UserError
+from core.files.atomic import write_bytes_atomic
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -3,7 +3,7 @@
 A login creates a random session token; the browser keeps it in an HttpOnly, SameSite=Strict cookie (Secure over
 TLS) signed with HMAC-SHA256 under the server's secret (DATA_ROOT/session-secret, mode 0600), so a reload or a new
 tab stays logged in. The server keeps, per session, when it began, when it was last used and the password epoch it
-was made under (core.auth): a session ends after `idle_s` without use, `max_s` after it began, when its user logs
+was made under (core.access.auth): a session ends after `idle_s` without use, `max_s` after it began, when its user logs
 out, or when the password changes (`python -m core auth reset-password`, in any process). The table lives in the
 server's memory: a restart ends every session.
 
@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.auth import CredentialStore
+from core.access.auth import CredentialStore
 from core.config import Settings
 from core.errors import UserError
-from core.private_files import write_private
+from core.files.private import write_private
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,15 @@
-"""The detector pool: a model a stopped pipeline gives back is lent to the next pipeline asking for it (a source
-switch loads no model), one pipeline per model at a time, idle models closed after a while or when too many wait."""
+"""The detector pool, the one cache of loaded models: a model a stopped pipeline gives back is lent to the next user
+asking for it (a source switch loads no model; the Detect page borrows the Live page's model), one user per model at
+a time, idle models closed after a while or when too many wait."""
 from __future__ import annotations
 
 import pytest
 from test_live_viewer import BoxDetector
 
+from core.config import load_settings
+from core.detect.pool import DetectorPool
 from core.live import PipelineRegistry
-from core.live.detector_pool import DetectorPool
+from core.live.service import LiveService
 from core.live.viewer import Viewer
 from tests.polling import wait_for
 
@@ -35,6 +38,18 @@ def test_a_returned_model_is_lent_again_and_one_pipeline_uses_it_at_a_time() -> 
     assert pool.lend("other model", load).detector is load.made[2]
     for lent in (second, again):
         lent.close()
+
+
+def test_a_model_lent_for_a_with_block_is_given_back_at_its_end_and_lent_to_the_live_service() -> None:
+    pool, load = DetectorPool(keep_s=60), Loads()
+    with pool.lend("model", load) as detector:  # a Detect page's request
+        assert detector.class_names == ["BACKGROUND", "a", "b"] and pool.kept() == 0
+    assert pool.kept() == 1 and not load.made[0].closed
+    service = LiveService(load_settings({}), detectors=pool)
+    try:
+        assert service.detectors.lend("model", load).detector is load.made[0] and len(load.made) == 1
+    finally:
+        service.close()
 
 
 def test_idle_models_are_closed_after_a_while_and_beyond_the_cap() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from core.ledger.comparison import ComparedRun, device_bases, sort_key
+from core.optimize.comparison import ComparedRun, device_bases, sort_key
 
 ACCURACY_KEYS = {"mAP@0.5": "map50", "COCO mAP": "coco_map"}  # chart label -> ComparedRun.value key, in preference
 AXIS_MARGIN = 0.15  # of the data's span, on each side

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.atomic import write_text_atomic
+from core.files.atomic import write_text_atomic
 
 
 def write_json(data: object, path: str | Path) -> Path:

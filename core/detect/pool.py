@@ -1,9 +1,10 @@
-"""Detectors lent to live pipelines and kept for a while after a pipeline stops, so switching source does not load
-the same model again (an ONNX Runtime session takes seconds to build; the switch must show the new source at once).
+"""The one cache of loaded detectors: lent to one user at a time (a live pipeline, a Detect page's request) and kept
+for a while after, so switching source or detecting the next image does not load the same model again (an ONNX
+Runtime session takes seconds to build; a switch must show the new source at once).
 
-A pipeline owns and closes the detector it is given; what it gets from the pool is a `LentDetector` whose `close()`
-hands the model back instead. A model handed back waits `keep_s` seconds for its next pipeline, then is closed.
-Each model serves one pipeline at a time: a second pipeline asking for the same key while the first runs gets a
+A user owns and closes the detector it is lent; what it gets from the pool is a `LentDetector` whose `close()` (or
+the end of its `with` block) hands the model back instead. A model handed back waits `keep_s` seconds for its next
+user, then is closed. Each model serves one user at a time: a second one asking for the same key meanwhile gets a
 model of its own.
 """
 from __future__ import annotations
@@ -29,6 +30,12 @@ class LentDetector:
 
     def __getattr__(self, name: str):
         return getattr(self.detector, name)
+
+    def __enter__(self) -> LentDetector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if not self._returned:
