@@ -44,8 +44,9 @@ from benchmarks.common import publish_results
 from benchmarks.live_pipeline import CLIP_FRAMES, FPS, replay_command, write_demo_clip
 from benchmarks.rtp_replay import demo_units, write_units
 from core.detect import DetectorSpec
-from core.percentiles import percentile
+from core.serve.names import default_queue_delay_us
 from core.serve.process import ServeProcess
+from core.timing.percentiles import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_WEIGHTS = ROOT / "assets/demo/mb1-ssd-demo-fp16.pth"
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, help="receiver processes (default: one per camera, at most the "
                         "core count)")
     parser.add_argument("--max-batch", type=int, default=32)
-    parser.add_argument("--queue-delay-us", type=int, default=2000)
+    parser.add_argument("--queue-delay-us", type=int, help="the batcher's wait (default: core serve's for the device)")
     parser.add_argument("--no-local", action="store_true", help="skip the one-camera local-detector row")
     parser.add_argument("--sender", choices=("auto", "ffmpeg", "python"), default="auto",
                         help="cameras: FFmpeg replays, or our own replayer (auto: FFmpeg where it is installed)")
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     backend = args.backend or ("onnxruntime" if args.device == "cpu" else "torch")
     instances = args.instances or (2 if args.device == "cpu" else 4)
+    queue_delay_us = default_queue_delay_us(args.device) if args.queue_delay_us is None else args.queue_delay_us
     threads = args.threads or (max(1, cores // instances) if args.device == "cpu" else None)
     if args.weights:
         weights = args.weights
@@ -299,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                               threads=cores if args.device == "cpu" else None)
     load_average = [round(value, 2) for value in os.getloadavg()]
     options = ["--input", "frames", "--backend", backend, "--device", args.device, "--precision", args.precision,
-               "--max-batch", str(args.max_batch), "--queue-delay-us", str(args.queue_delay_us),
+               "--max-batch", str(args.max_batch), "--queue-delay-us", str(queue_delay_us),
                "--instances", str(instances), *(["--threads", str(threads)] if threads else [])]
     sender = args.sender if args.sender != "auto" else ("ffmpeg" if shutil.which("ffmpeg") else "python")
     with tempfile.TemporaryDirectory(prefix="eds-triton-streams-") as folder:
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                                     warmup=args.warmup, server=server, sender=sender))
     results = {"server": {"input": "frames", "backend": backend, "device": args.device, "precision": args.precision,
                           "weights": _shown(weights), "instances": instances, "threads_per_instance": threads,
-                          "max_batch": args.max_batch, "queue_delay_us": args.queue_delay_us},
+                          "max_batch": args.max_batch, "queue_delay_us": queue_delay_us},
                "camera": {"width": 640, "height": 480, "fps": FPS, "codec": "h265", "sender": f"{sender} replay"},
                "seconds": args.seconds, "load_average_at_start": load_average,
                "load_average_at_end": [round(value, 2) for value in os.getloadavg()], "local": local, "rows": rows}

@@ -7,15 +7,28 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.commands.options import DEVICES, PRECISION_HELP, PRECISIONS
 from core.commands.values import NON_NEGATIVE, PORT, POSITIVE, SCORE
 from core.detect.base import DEFAULT_SCORE_THRESHOLD
-from core.triton_names import (DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_INPUT, DEFAULT_INSTANCES,
-                               DEFAULT_MAX_BATCH, DEFAULT_METRICS_PORT, DEFAULT_MODEL_NAME, DEFAULT_QUEUE_DELAY_US,
-                               FRAMES_BACKENDS, INPUT_MODES, NETWORK_BACKENDS)
+from core.serve.names import (
+    CPU_QUEUE_DELAY_US,
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_INPUT,
+    DEFAULT_INSTANCES,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_QUEUE_DELAY_US,
+    FRAMES_BACKENDS,
+    INPUT_MODES,
+    NETWORK_BACKENDS,
+    default_queue_delay_us,
+)
 
 if TYPE_CHECKING:
     from core.serve.models import BoundModel, ModelSpec
@@ -54,8 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--metrics-port", type=PORT, default=DEFAULT_METRICS_PORT)
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     parser.add_argument("--max-batch", type=POSITIVE, default=DEFAULT_MAX_BATCH, help="largest batch Triton forms")
-    parser.add_argument("--queue-delay-us", type=NON_NEGATIVE, default=DEFAULT_QUEUE_DELAY_US,
-                        help="how long the dynamic batcher waits to fill a batch, in microseconds (default 2000)")
+    parser.add_argument("--queue-delay-us", type=NON_NEGATIVE,
+                        help=f"how long the dynamic batcher waits to fill a batch, in microseconds (default "
+                        f"{DEFAULT_QUEUE_DELAY_US} on a GPU, {CPU_QUEUE_DELAY_US} on the CPU)")
     parser.add_argument("--instances", type=POSITIVE, default=DEFAULT_INSTANCES,
                         help=f"model instances, each a process of its own running one batch at a time "
                         f"(default {DEFAULT_INSTANCES})")
@@ -121,10 +135,11 @@ def run(args: argparse.Namespace) -> int:
 
     options = ServerOptions(grpc_port=args.grpc_port, http_port=args.http_port, metrics_port=args.metrics_port,
                             address=args.address, model_name=args.model_name, max_batch=args.max_batch,
-                            queue_delay_us=args.queue_delay_us, instances=args.instances,
-                            log_file=_log_file(args.grpc_port)).check()
+                            instances=args.instances, log_file=_log_file(args.grpc_port)).check()
     spec = _model_spec(args)
     model, runtime = _checked_model(spec)
+    options = replace(options, queue_delay_us=default_queue_delay_us(runtime["device"])
+                      if args.queue_delay_us is None else args.queue_delay_us)
     params = {"weights": args.weights, "labels": args.labels, "input": args.input, **runtime,
               "model_name": options.model_name, "max_batch": options.max_batch,
               "queue_delay_us": options.queue_delay_us, "instances": options.instances, "threads": spec.threads,

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 
 from core.errors import UserError
-from core.stream.base import Clock, SourceLimits, ThreadedSource
+from core.stream.base import LIVE_DECODE_THREADS, Clock, SourceLimits, ThreadedSource
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,15 @@ def oversize_reason(container: av.container.InputContainer, limits: SourceLimits
 class DemuxedSource(ThreadedSource):
     """A ThreadedSource that decodes the first video stream of FFmpeg containers (files, cameras, RTSP sessions)."""
 
-    def _play(self, container: av.container.InputContainer, *, paced: bool, thread_type: str) -> None:
+    def _play(self, container: av.container.InputContainer, *, paced: bool, live: bool) -> None:
         """Demux and decode `container` until it ends or the source stops; `paced` holds each picture until its
-        presentation time (a file played like a camera). FFmpeg's read errors propagate to the caller."""
+        presentation time (a file played like a camera); a `live` stream decodes on one thread, a file on FFmpeg's
+        own choice of threads. FFmpeg's read errors propagate to the caller."""
         stream = container.streams.video[0]
-        stream.thread_type = thread_type
+        if live:
+            stream.codec_context.thread_count = LIVE_DECODE_THREADS
+        else:
+            stream.thread_type = "AUTO"
         stream.codec_context.options = {"max_pixels": str(self.limits.max_pixels)}
         time_base = float(stream.time_base) if stream.time_base else 1.0
         started = self.clock()
@@ -112,8 +116,7 @@ class ContainerSource(DemuxedSource):
 
     def _produce(self) -> None:
         while not self._stopping.is_set():
-            self._play(self._container, paced=self.realtime and not self.device,
-                       thread_type="SLICE" if self.device else "AUTO")
+            self._play(self._container, paced=self.realtime and not self.device, live=self.device)
             if not self.loop or self.device or self._stopping.is_set():
                 return
             self._container.close()

@@ -17,7 +17,7 @@ import av
 import numpy as np
 from av.codec.context import Flags, Flags2
 
-from core.stream.base import Clock
+from core.stream.base import LIVE_DECODE_THREADS, Clock
 from core.stream.nal import FORMATS, NalFormat, join_annexb
 from core.stream.payload import MAX_UNIT_BYTES, MAX_UNIT_PACKETS, AccessUnit, AccessUnitAssembler, CodecDetector
 from core.stream.rtp import RtpPacket
@@ -32,7 +32,7 @@ def open_decoder(nal_format: NalFormat, max_pixels: int) -> av.codec.context.Cod
     decoder.options = {"max_pixels": str(max_pixels)}
     decoder.flags |= Flags.low_delay
     decoder.flags2 |= Flags2.show_all
-    decoder.thread_type = "SLICE"
+    decoder.thread_count = LIVE_DECODE_THREADS
     return decoder
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import av
 
-from core.retry import backoff_delay
 from core.stream.base import Clock, SourceHealth, SourceLimits
 from core.stream.container_source import DemuxedSource, oversize_reason
 from core.stream.shown_uri import display_uri
+from core.timing.retry import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class RtspSource(DemuxedSource):
             if refused:
                 health.frames_oversize += 1
                 return f"the camera's {refused}"
-            self._play(container, paced=False, thread_type="SLICE")
+            self._play(container, paced=False, live=True)
             return "the server ended the stream"
         except (av.error.FFmpegError, OSError, ValueError) as error:
             return self._describe(error)
