@@ -1,6 +1,7 @@
-"""`History`: the run history's one door. Recording, listing and paging, a run's detail, comparison and reports,
-archive and delete, import and export all go through one object, opened once per process (the CLI command, the
-dashboard's cached resource, a benchmark) from the database URL its caller read from the settings.
+"""`History`: the run history's one door. Recording, listing and paging, a run's detail, the measured runs the
+comparison is built from (`core.optimize.comparison`), reports, archive and delete, import and export all go through
+one object, opened once per process (the CLI command, the dashboard's cached resource, a benchmark) from the
+database URL its caller read from the settings.
 
 Opening it upgrades the schema and marks the runs of dead processes `interrupted`, once. Every method is one short
 transaction whose statements do not grow with the number of runs in the history (filters, sorting and paging happen
@@ -154,7 +155,7 @@ class History:
         """Merge a JSONL export: every line is checked before anything is written, then all runs go in at once."""
         return self.import_records(read_jsonl(path))
 
-    # --- comparison and reports ---
+    # --- measured runs (for the comparison) and reports ---
 
     def measured_runs(self, *, kinds: Iterable[str] = COMPARED_KINDS, optimize_id: str | None = None,
                       limit: int, oldest_first: bool = False) -> list[tuple[RunRow, list[MetricRow]]]:
