@@ -4,12 +4,13 @@
     (writes benchmarks/results/live_viewers-*.json and records a `benchmark` run)
 
 Three phases on one app: 1 page watching, N pages with the same filter, and the same N pages each with its own
-score threshold. Measures the app's CPU (its process's CPU time over wall time, 100 % = one core), the frames each
-page shows (requestVideoFrameCallback) and, from WebRTC statistics, receives; the video's sharing counters as the
-health panel prints them (frames encoded once, frames sent to all viewers); and the glass-to-browser latency: this
-process draws and sends each demo frame with its number stamped in blocks, remembers when, and the page reads the
-number back from every shown video frame (canvas pixels) and notes the time; both clocks are this machine's wall
-clock. The 1-minute load average is recorded with each phase: on a shared machine it says how much the figures
+score threshold. Measures the app's CPU (its process's CPU time over wall time, 100 % = one core) and the
+browsers' (every chromium process), the frames each page shows (requestVideoFrameCallback) and, from WebRTC
+statistics, receives; the video's sharing counters as the health panel prints them (frames encoded once, frames sent
+to all viewers); and the glass-to-browser latency: this process draws and sends each demo frame with its number
+stamped in blocks, remembers when, and the first page reads the number back from every shown video frame (canvas
+pixels: a software copy of each frame, which the other pages are spared) and notes the time; both clocks are this
+machine's wall clock. The 1-minute load average is recorded with each phase: on a shared machine it says how much the figures
 mean. Speed goals (frames per second shown) live here, not in the tests.
 
 The helpers below (chromium flags, opening the Live page, the in-page frame probe, WebRTC frame counters, the live
@@ -41,9 +42,10 @@ APP_ENV = {"EDS_WEBRTC_HOST_ADDRESSES": "127.0.0.1"}  # a browser on the same ma
 LIVE_VIDEO = ".eds-live"  # the live video element (dashboard/components/live_video.js)
 
 # Installed in the page: for each <video> element (by its position on the page; the component may replace an
-# element, and the probe follows it), counts the frames shown and, for each, reads the demo stamp's 16 blocks;
-# it survives a frame it cannot read. `window.liveProbe` is the first video's.
-FRAME_PROBE_JS = """() => {
+# element, and the probe follows it), counts the frames shown and, where `readStamps`, reads each one's demo stamp
+# (16 blocks) back from canvas pixels; it survives a frame it cannot read. `window.liveProbe` is the first video's.
+# Reading pixels costs the page a software drawImage of every frame, so the benchmark reads stamps on one page only.
+FRAME_PROBE_JS = """readStamps => {
   if (window.liveProbes) return;
   const canvas = document.createElement('canvas');
   const context = canvas.getContext('2d', {willReadFrequently: true});
@@ -68,6 +70,7 @@ FRAME_PROBE_JS = """() => {
     element.requestVideoFrameCallback(onFrame(probe, element));
     const now = Date.now();
     probe.frames += 1;
+    if (!readStamps) return;
     let counter = null;
     try { counter = readCounter(element); } catch (error) { /* a picture not drawable yet: counted, not read */ }
     if (probe.samples.length < 20000) probe.samples.push([now, counter]);
@@ -131,15 +134,16 @@ VIDEO_PLAYING_JS = ("() => { const v = document.querySelector('video');"
                     " return !!v && v.videoWidth > 0 && v.currentTime > 0; }")
 
 
-def playing_video(page, timeout_ms: int = 120_000):  # a limit: several pages starting on 2 loaded cores
+def playing_video(page, timeout_ms: int = 120_000, *, read_stamps: bool = True):  # a limit: several pages starting
     """The page once its live video plays (nobody clicks START: the page starts it), with the frame probe
-    installed; what it returns is what `probe`, `webrtc_frames` and `video_state` read."""
+    installed (reading each frame's stamp where `read_stamps`); what it returns is what `probe`, `webrtc_frames`
+    and `video_state` read."""
     try:
         page.wait_for_function(VIDEO_PLAYING_JS, timeout=timeout_ms)
     except Exception:
         screenshot(page, RESULTS_DIR / "live_page_video_not_playing.png")  # what the page showed instead, for the failure report
         raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s") from None
-    page.evaluate(FRAME_PROBE_JS)
+    page.evaluate(FRAME_PROBE_JS, read_stamps)
     page.wait_for_function("() => !!(window.liveProbes && window.liveProbes[0])", timeout=timeout_ms)
     return page
 
@@ -173,7 +177,8 @@ def set_threshold(page, value: float) -> None:
     slider.get_by_test_id("stSliderThumbValue").get_by_text(f"{value:.2f}", exact=True).wait_for(timeout=30_000)
 
 
-def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | None = None, requests=None):
+def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | None = None, requests=None,
+              read_stamps: bool = True):
     """A new page on the Live page (the stream `stream`, else the first: the demo stream) with its video playing;
     every URL the page requests is appended to `requests` when given."""
     context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
@@ -185,7 +190,7 @@ def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | 
     page.get_by_role("heading", name="Live").wait_for(timeout=60_000)
     if stream is not None:
         choose_stream(page, stream)
-    return page, playing_video(page)
+    return page, playing_video(page, read_stamps=read_stamps)
 
 
 def probe(page, index: int = 0) -> dict:
@@ -201,6 +206,18 @@ def webrtc_frames(page) -> dict[str, int]:
 def process_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browser_cpu_seconds() -> float:
+    """CPU seconds of every chromium process alive now (the browser, its GPU and network services, the pages)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and "chromium" in (entry / "comm").read_text():
+                total += process_cpu_seconds(int(entry.name))
+        except (OSError, ValueError):
+            continue  # a process that ended meanwhile
+    return total
 
 
 class DemoSender:
@@ -243,19 +260,22 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def measure(pid: int, pages: list, seconds: float) -> dict:
-    """App CPU and frames shown per page over `seconds`; latency samples from every page's probe; the video's
-    sharing counters over the same time (from the first page's health panel); the 1-minute load average."""
+    """App and browser CPU and frames shown per page over `seconds`; latency samples from the pages that read
+    stamps; the video's sharing counters over the same time (from the first page's health panel); the 1-minute load
+    average."""
     before = [probe(page)["frames"] for page in pages]
     received_before = [webrtc_frames(page)["received"] for page in pages]
     sharing_before = video_sharing(pages[0])
-    cpu, wall = process_cpu_seconds(pid), time.monotonic()
+    cpu, browsers, wall = process_cpu_seconds(pid), browser_cpu_seconds(), time.monotonic()
     time.sleep(seconds)
-    cpu, wall = process_cpu_seconds(pid) - cpu, time.monotonic() - wall
+    cpu, browsers = process_cpu_seconds(pid) - cpu, browser_cpu_seconds() - browsers
+    wall = time.monotonic() - wall
     after = [probe(page) for page in pages]
     received = [webrtc_frames(page)["received"] - b for page, b in zip(pages, received_before)]
     sharing = video_sharing(pages[0])
     encoded, sent = sharing["encoded"] - sharing_before["encoded"], sharing["sent"] - sharing_before["sent"]
     return {"viewers": len(pages), "seconds": round(wall, 2), "app_cpu_percent": round(100 * cpu / wall, 1),
+            "browsers_cpu_percent": round(100 * browsers / wall, 1),
             "fps_shown": [round((a["frames"] - b) / wall, 1) for a, b in zip(after, before)],
             "fps_received": [round(count / wall, 1) for count in received],
             "frames_encoded": encoded, "frames_sent": sent, "webrtc_viewers": sharing["viewers"],
@@ -301,7 +321,7 @@ def main() -> int:
             pages = [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]]
             time.sleep(3)
             rows = [{"phase": "1 viewer", **measure(process.pid, pages, args.seconds)}]
-            pages += [open_live(browser, url, stream=RTP_STREAM, viewport=small)[1]
+            pages += [open_live(browser, url, stream=RTP_STREAM, viewport=small, read_stamps=False)[1]
                       for _ in range(args.viewers - 1)]
             time.sleep(3)
             rows.append({"phase": f"{args.viewers} viewers, one filter", **measure(process.pid, pages, args.seconds)})
@@ -317,7 +337,8 @@ def main() -> int:
             process.wait(timeout=20)
     for row in rows:
         row["glass_to_browser_ms"] = latency_ms(row.pop("samples"), sender.sent_at)
-        print(f"{row['phase']}: app CPU {row['app_cpu_percent']} % of one core, fps received {row['fps_received']}, "
+        print(f"{row['phase']}: app CPU {row['app_cpu_percent']} % of one core, browsers' CPU "
+              f"{row['browsers_cpu_percent']} %, fps received {row['fps_received']}, "
               f"fps shown {row['fps_shown']}, frames encoded {row['frames_encoded']} and sent {row['frames_sent']}, "
               f"glass-to-browser {row['glass_to_browser_ms']}, load average {row['load_average_1min']}")
     ratios = {"same_filter": cpu_ratio(rows, rows[1]["phase"]), "own_thresholds": cpu_ratio(rows, rows[2]["phase"])}
