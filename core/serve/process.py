@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ from core.serve.tritonserver import shm_prefix
 
 START_TIMEOUT_S = 300.0  # the model loads in `core serve` first, then in every instance (minutes on a loaded 2-core machine)
 STOP_TIMEOUT_S = 20.0
+STDERR_LINES_KEPT = 1000
 STAGES = ("queue", "compute_input", "compute_infer", "compute_output")  # per request, in Triton's statistics
 READY_PREFIX = '{"serving"'  # the one JSON line `core serve` prints once the model is loaded
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `python -m core` runs from
@@ -67,6 +69,7 @@ class ServeProcess:
         self.grpc_port, self.http_port, self.metrics_port = ports or free_ports(3)
         self.url = f"grpc://127.0.0.1:{self.grpc_port}"
         self.process: subprocess.Popen | None = None
+        self.stderr_lines: deque[str] = deque(maxlen=STDERR_LINES_KEPT)  # the newest lines it wrote to stderr
         self._workspace: str | None = None
 
     def command(self) -> list[str]:
@@ -81,7 +84,7 @@ class ServeProcess:
                                         cwd=PROJECT_ROOT, start_new_session=True,
                                         env={**os.environ, "TMPDIR": self._workspace})
         ready = threading.Event()
-        errors: list[str] = []
+        errors = self.stderr_lines
 
         def drain(stream, on_line) -> None:  # read until the process ends, so a full pipe never blocks it
             for line in stream:

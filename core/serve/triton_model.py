@@ -6,13 +6,16 @@ sharing a GIL, and tritonserver hands them requests directly (no proxy in betwee
 
 Tensors cross between the stub and NumPy through DLPack: the stub's `as_numpy()` / `Tensor(name, array)` are built
 against NumPy 1 and read and write wrong under the project's NumPy 2 (`as_numpy()` returned all ones for [1..8];
-outputs of 0 bytes), while `numpy.from_dlpack` / `Tensor.from_dlpack` do not go through that binding.
+outputs of 0 bytes), while `numpy.from_dlpack` / `Tensor.from_dlpack` do not go through that binding. Outputs are
+handed over as torch tensors sharing the arrays' memory: a NumPy 2 array's own DLPack capsule made the stub print a
+ValueError traceback for every output tensor (four a request, on the server's stderr and its CPU).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import torch
 import triton_python_backend_utils as pb_utils  # the stub provides it
 
 from core.serve.models import SPEC_FILE, ModelSpec, load_bound_model, run_requests
@@ -33,5 +36,6 @@ class TritonPythonModel:
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(answer))))
             else:
                 responses.append(pb_utils.InferenceResponse(output_tensors=[
-                    pb_utils.Tensor.from_dlpack(name, np.ascontiguousarray(value)) for name, value in answer.items()]))
+                    pb_utils.Tensor.from_dlpack(name, torch.from_numpy(np.ascontiguousarray(value)))
+                    for name, value in answer.items()]))
         return responses

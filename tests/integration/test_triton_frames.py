@@ -155,3 +155,11 @@ def test_the_serve_run_records_its_input_mode(server):
     params = run.params
     assert params["input"] == "frames" and params["backend"] == "torch" and params["device"] == "cpu"
     assert params["score_threshold"] == 0.4 and params["precision"] == "fp32"
+
+
+def test_answering_writes_no_traceback_to_the_servers_stderr(server):
+    serve, _ = server
+    frames = [draw_demo_frame(index, 640, 480)[0] for index in range(4)]
+    assert any(remote_detector(serve.url).detect(frames))  # outputs of every type (boxes, scores, labels, count)
+    printed = [line for line in serve.stderr_lines if "Traceback" in line or "PyCapsule" in line]
+    assert printed == [], printed[:5]  # it was a ValueError of the DLPack hand-over, 4 tracebacks a request
