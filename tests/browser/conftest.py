@@ -81,6 +81,13 @@ def browser():
         instance.close()
 
 
+def close_pages(instance) -> None:
+    """Close every page `instance` (a chromium) still holds: a test's pages end with the test, passed or failed, so
+    no video it started keeps playing on the cores the next test needs."""
+    for context in list(instance.contexts):
+        context.close()
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, ignore_https_errors=True)

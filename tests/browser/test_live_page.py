@@ -34,7 +34,7 @@ from core.serve.process import ServeProcess
 from core.model import read_labels
 from core.stream.configured import StreamEntry
 from dashboard.components.text import plain
-from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
+from tests.browser.conftest import CHROMIUM, close_pages, free_port, screenshot, start_streamlit
 from tests.integration.rtsp_helpers import RtspServer
 from tests.polling import wait_until
 
@@ -82,13 +82,20 @@ def live_url(tmp_path_factory, rtp_ports, rtsp_port):
 
 
 @pytest.fixture(scope="module")
-def webrtc_browser(browser):
+def webrtc_chromium(browser):
     """The session's chromium is launched without WebRTC flags; this one (same Playwright) has them, but keeps
     chromium's default autoplay policy (muted video may play without a click), as a user's browser has it."""
     arguments = [argument for argument in CHROMIUM_WEBRTC_ARGS if not argument.startswith("--autoplay-policy")]
     instance = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=arguments)
     yield instance
     instance.close()
+
+
+@pytest.fixture
+def webrtc_browser(webrtc_chromium):
+    """The WebRTC chromium for one test, whose pages are closed when the test ends, even when it fails."""
+    yield webrtc_chromium
+    close_pages(webrtc_chromium)
 
 
 def shown(text: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from benchmarks.live_viewers import APP_ENV, CHROMIUM_WEBRTC_ARGS, PEER_RECORDER_JS, configure_streams
 from benchmarks.live_wall import tiles
 from core.stream.configured import StreamEntry
-from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
+from tests.browser.conftest import CHROMIUM, close_pages, free_port, screenshot, start_streamlit
 from tests.polling import wait_until
 
 pytestmark = [pytest.mark.browser]
@@ -42,6 +42,12 @@ def wall(tmp_path_factory, browser):
     webrtc.close()
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(autouse=True)
+def _pages_closed_after_each_test(wall):
+    yield
+    close_pages(wall[2])  # even when a test fails: no wall keeps playing on the next test's cores
 
 
 def _open(webrtc, url: str, viewport: dict):
