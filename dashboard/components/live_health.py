@@ -94,7 +94,7 @@ def _request_failed(error: str | None, retry: Callable[[], None], running: str |
 def signal_panel(viewer: Viewer, retry: Callable[[], None]) -> None:
     """Above the video: what is starting or switching, the state, and why nothing arrives (see the module
     docstring); `retry` asks for the page's source and model again."""
-    check_webrtc_connection()
+    check_webrtc_connection(viewer)
     viewer.touch()
     pipeline, error = viewer.pipeline, viewer.request_error
     running = _running(pipeline)

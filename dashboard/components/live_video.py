@@ -101,13 +101,16 @@ def show_video(viewer: Viewer, names: list[str]) -> None:
               help="For networks or browsers where WebRTC cannot connect; uses more CPU.")
 
 
-def check_webrtc_connection() -> None:
+def check_webrtc_connection(viewer: Viewer) -> None:
     """Switch this session to the compatibility view if WebRTC has been connecting for too long since the browser's
-    offer was answered (called ~1/s)."""
+    offer was answered while the stream had pictures to send (called ~1/s). A model still loading or a source still
+    opening is not a connection failure: the wait counts from the stream's first picture."""
     if st.session_state.get("live_compatibility") or st.session_state.get(_FAILED):
         return
     state = st.session_state.get(WEBRTC_KEY) or {}
-    if state.get("playing") or WEBRTC_KEY not in st.session_state.get(_ANSWERS, {}):
+    pipeline = viewer.pipeline
+    has_pictures = not viewer.starting and pipeline is not None and pipeline.latest() is not None
+    if state.get("playing") or WEBRTC_KEY not in st.session_state.get(_ANSWERS, {}) or not has_pictures:
         st.session_state.pop(_SIGNALLING_SINCE, None)
         return
     since = st.session_state.setdefault(_SIGNALLING_SINCE, time.monotonic())
