@@ -108,15 +108,19 @@ def check_webrtc_connection(viewer: Viewer) -> None:
     if st.session_state.get("live_compatibility") or st.session_state.get(_FAILED):
         return
     state = st.session_state.get(WEBRTC_KEY) or {}
-    pipeline = viewer.pipeline
-    has_pictures = not viewer.starting and pipeline is not None and pipeline.latest() is not None
-    if state.get("playing") or WEBRTC_KEY not in st.session_state.get(_ANSWERS, {}) or not has_pictures:
+    if state.get("playing") or WEBRTC_KEY not in st.session_state.get(_ANSWERS, {}) or not _has_pictures(viewer):
         st.session_state.pop(_SIGNALLING_SINCE, None)
         return
     since = st.session_state.setdefault(_SIGNALLING_SINCE, time.monotonic())
     if time.monotonic() - since > WEBRTC_CONNECT_TIMEOUT_S:
         st.session_state[_FAILED] = True
         st.rerun(scope="app")
+
+
+def _has_pictures(viewer: Viewer) -> bool:
+    """Whether the viewer's stream has a picture to send (its request carried out, a first result made)."""
+    pipeline = viewer.pipeline
+    return not viewer.starting and pipeline is not None and pipeline.latest() is not None
 
 
 @login.fragment(run_every=IMAGE_PERIOD_S)
