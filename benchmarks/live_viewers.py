@@ -132,6 +132,16 @@ def choose_stream(page, name: str) -> None:
 
 VIDEO_PLAYING_JS = ("() => { const v = document.querySelector('video');"
                     " return !!v && v.videoWidth > 0 && v.currentTime > 0; }")
+# What a page whose video does not play shows instead, for the failure report: the live video element's counters,
+# the <video> element's state, each peer's connection states, the page's messages and health lines.
+VIDEO_DIAGNOSIS_JS = """() => ({
+  live: [...document.querySelectorAll('.eds-live')].map(element => ({...element.liveVideo})),
+  videos: [...document.querySelectorAll('video')].map(v => ({width: v.videoWidth, time: v.currentTime,
+    paused: v.paused, ready: v.readyState, source: !!v.srcObject})),
+  peers: (window.livePeers || []).map(p => [p.connectionState, p.iceConnectionState, p.signalingState]),
+  messages: [...document.querySelectorAll('[data-testid="stAlert"]')].map(a => a.innerText.slice(0, 200)),
+  health: document.body.innerText.split('\\n').filter(line => /VP8 encoding|frames in \\d|^source /.test(line)),
+})"""
 
 
 def playing_video(page, timeout_ms: int = 120_000, *, read_stamps: bool = True):  # a limit: several pages starting
@@ -142,7 +152,8 @@ def playing_video(page, timeout_ms: int = 120_000, *, read_stamps: bool = True):
         page.wait_for_function(VIDEO_PLAYING_JS, timeout=timeout_ms)
     except Exception:
         screenshot(page, RESULTS_DIR / "live_page_video_not_playing.png")  # what the page showed instead, for the failure report
-        raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s") from None
+        raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s; the page: "
+                             f"{page.evaluate(VIDEO_DIAGNOSIS_JS)}") from None
     page.evaluate(FRAME_PROBE_JS, read_stamps)
     page.wait_for_function("() => !!(window.liveProbes && window.liveProbes[0])", timeout=timeout_ms)
     return page
