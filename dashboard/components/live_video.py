@@ -18,7 +18,7 @@ import streamlit as st
 from core.errors import UserError
 from core.live.broadcast import overlay_colours
 from core.live.snapshot import jpeg_data_uri
-from core.live.viewer import Cursor, ViewFilter, Viewer
+from core.live.viewer import Cursor, Viewer, ViewFilter
 from core.live.webrtc import PeerServer
 from dashboard import resources
 from dashboard.components import login
@@ -86,8 +86,9 @@ def show_video(viewer: Viewer, names: list[str]) -> None:
     """The Live page's video with `names` for its boxes, and the compatibility view's switch below it."""
     failed = st.session_state.get(_FAILED, False)
     compatibility = st.session_state.get("live_compatibility", False)
+    notice = st.container()  # in every run, so the video's place never moves (the page's fragments rely on it)
     if failed and not compatibility:
-        left, right = st.columns([4, 1])
+        left, right = notice.columns([4, 1])
         left.warning(f"WebRTC did not connect within {WEBRTC_CONNECT_TIMEOUT_S:.0f} s: showing the compatibility view.")
         if right.button("Retry WebRTC"):
             st.session_state.pop(_FAILED, None)
@@ -96,9 +97,18 @@ def show_video(viewer: Viewer, names: list[str]) -> None:
     if compatibility or failed:
         _image_view(viewer)
     else:
-        webrtc_video(viewer, key=WEBRTC_KEY, view=viewer.filter, names=names)
+        _page_video(viewer, names)
     st.toggle("Compatibility view (refreshed image instead of WebRTC)", key="live_compatibility",
               help="For networks or browsers where WebRTC cannot connect; uses more CPU.")
+
+
+@login.fragment
+def _page_video(viewer: Viewer, names: list[str]) -> None:
+    """The Live page's WebRTC video in a fragment of its own: the browser's offer and its "playing" rerun only this,
+    not the whole page. A whole-page rerun asked for while the page was still being drawn, with the panels'
+    fragments refreshing beside it, could leave the browser's page tree out of step with the server's and blank
+    the page (Streamlit's "Bad delta path index"; seen with three viewers starting on a loaded machine)."""
+    webrtc_video(viewer, key=WEBRTC_KEY, view=viewer.filter, names=names)
 
 
 def check_webrtc_connection(viewer: Viewer) -> None:

@@ -93,16 +93,20 @@ def view_filter(names: list[str]) -> ViewFilter:
     shown = classes_column.multiselect("Classes (this view; empty = all)", names[1:], default=kept,
                                        key="live_classes")
     st.session_state[_KEPT_THRESHOLD], st.session_state[_KEPT_CLASSES] = threshold, shown
+    saved = st.container()  # in every run (see the layout below), holding the snapshot's link when there is one
     if snapshot_column.button(":material/photo_camera:", key="live_snapshot",
                               help="Snapshot: the frame on screen as this view shows it (PNG)"):
-        inline.download_link("Save the snapshot (PNG)", snapshot_png(viewer),
-                             f"live-{time.strftime('%Y%m%d-%H%M%S')}.png", "image/png")
+        with saved:
+            inline.download_link("Save the snapshot (PNG)", snapshot_png(viewer),
+                                 f"live-{time.strftime('%Y%m%d-%H%M%S')}.png", "image/png")
     return ViewFilter(threshold, frozenset(names.index(name) for name in shown) if shown else None)
 
 
 request_stream()
 class_names = viewer.class_names() or read_labels(spec.labels)  # the chosen model's, until the pipeline has one
 viewer.filter = view_filter(class_names)
+# Every run draws the same elements in the same places (slots that may stay empty), so the panels' fragments,
+# refreshed every second, always find their place; the video reruns only itself (see show_video).
 signal_panel(viewer, retry=request_stream)
 show_video(viewer, class_names)
 health_panel(viewer)

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from benchmarks.live_viewers import (APP_ENV, CHROMIUM_WEBRTC_ARGS, LIVE_VIDEO, choose, choose_stream,
                                      configure_streams, open_live, probe, set_threshold, video_sharing, video_state,
@@ -401,9 +402,22 @@ def test_a_silent_port_says_why_nothing_arrives_with_the_sender_command(live_url
     for metric in ("fps in", "fps shown"):  # not a rate over a placeholder
         tile = page.locator('[data-testid="stMetric"]', has_text=metric).first
         wait_until(lambda: tile.inner_text().endswith("no signal"), 15, f"{metric} says no signal")
-    page.get_by_text(f"Sender command for the Jetson (to udp/{rtp_ports[0]}").first.click()  # (a redraw may show two)
-    command = page.locator("code", has_text="gst-launch-1.0").first
-    command.wait_for(timeout=10_000)
+    # the panel is redrawn every second: a click can land on the expander a redraw is replacing (a redraw may
+    # show two), so click the newest one until its command is shown
+    expander = page.get_by_text(f"Sender command for the Jetson (to udp/{rtp_ports[0]}")
+    command = page.locator("code", has_text="gst-launch-1.0").filter(visible=True).first
+
+    def command_shown() -> bool:
+        if command.is_visible():
+            return True
+        expander.last.click()
+        try:
+            command.wait_for(timeout=5_000)  # opening takes a moment: not clicked again (closed) meanwhile
+        except PlaywrightTimeoutError:
+            return False
+        return True
+
+    wait_until(command_shown, 30, "the sender command shown after a click on its expander")
     assert f"port={rtp_ports[0]}" in command.inner_text()
     wait_until(lambda: video_state(page)["signal"] == "waiting", 15,  # the video says so too ("WAITING FOR STREAM")
                "the video saying it waits for the stream")
