@@ -21,7 +21,7 @@ with st.spinner("Loading the wall..."):
     from core.detect import DetectorSpec
     from core.errors import UserError
     from core.live.signal import signal_status
-    from core.live.viewer import ViewFilter, Viewer
+    from core.live.viewer import Viewer, ViewFilter
     from core.model import read_labels
     from core.stream.configured import StreamEntry, load_streams
     from core.stream.sources import SourceSpec
@@ -92,9 +92,7 @@ def _tile_caption(viewer: Viewer) -> str:
 def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> None:
     """The tiles, refreshed once a second (their status; the video and its boxes go on in the browser)."""
     if _OPEN in st.session_state:
-        name = st.session_state.pop(_OPEN)
-        st.session_state["live_source"], st.session_state["live_stream"] = "Stream", name
-        st.switch_page(LIVE_PAGE)
+        st.rerun(scope="app")  # the page is switched by the whole-page run (below), not by this fragment's run
     sources: dict[str, SourceSpec | UserError] = {}
     for stream in streams:
         try:
@@ -120,6 +118,9 @@ def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> N
             st.caption(plain(_tile_caption(viewer)))
 
 
+if _OPEN in st.session_state:  # a tile was clicked: its stream on the Live page
+    st.session_state["live_source"], st.session_state["live_stream"] = "Stream", st.session_state.pop(_OPEN)
+    st.switch_page(LIVE_PAGE)
 streams = load_streams(settings)
 if not streams:
     st.info("No stream is configured: add them on the Streams page.")
