@@ -96,4 +96,5 @@ def test_a_click_on_a_tile_opens_its_stream_on_the_live_page(wall) -> None:
     page.wait_for_url(re.compile(r"/live$"), timeout=30_000)
     page.get_by_text(re.compile(rf"^source {re.escape(_demo_uri(3))}")).first.wait_for(timeout=120_000)
     playing_video(page, read_stamps=False)  # its video plays (or the failure says what the page shows instead)
+    page.wait_for_function("() => document.querySelector('.eds-live')?.liveVideo.frames > 0", timeout=120_000)
     page.context.close()
