@@ -98,6 +98,18 @@ PEER_RECORDER_JS = """(() => {
     constructor(...args) { super(...args); window.livePeers.push(this); }
   };
 })();"""
+# The page's first distinct console errors (Streamlit's frontend reports a broken page tree there, before the
+# repeated errors of a page cut off from the server), for failure reports.
+ERROR_RECORDER_JS = """(() => {
+  if (window.pageErrors) return;
+  window.pageErrors = [];
+  const original = console.error.bind(console);
+  console.error = (...args) => {
+    const text = args.map(String).join(' ').slice(0, 300);
+    if (window.pageErrors.length < 10 && !window.pageErrors.includes(text)) window.pageErrors.push(text);
+    original(...args);
+  };
+})();"""
 
 # Frames of the received video track(s): delivered by the server (framesReceived) and decoded by the browser.
 PEER_COUNTS_JS = """async () => {
@@ -132,15 +144,17 @@ def choose_stream(page, name: str) -> None:
 
 VIDEO_PLAYING_JS = ("() => { const v = document.querySelector('video');"
                     " return !!v && v.videoWidth > 0 && v.currentTime > 0; }")
-# What a page whose video does not play shows instead, for the failure report: the live video element's counters,
-# the <video> element's state, each peer's connection states, the page's messages and health lines.
-VIDEO_DIAGNOSIS_JS = """() => ({
+# What a page shows, for failure reports: the live video element's counters, the <video> element's state, each
+# peer's connection states, the page's messages and health lines, its select boxes' values and console errors.
+PAGE_REPORT_JS = """() => ({
   live: [...document.querySelectorAll('.eds-live')].map(element => ({...element.liveVideo})),
   videos: [...document.querySelectorAll('video')].map(v => ({width: v.videoWidth, time: v.currentTime,
     paused: v.paused, ready: v.readyState, source: !!v.srcObject})),
   peers: (window.livePeers || []).map(p => [p.connectionState, p.iceConnectionState, p.signalingState]),
   messages: [...document.querySelectorAll('[data-testid="stAlert"]')].map(a => a.innerText.slice(0, 200)),
   health: document.body.innerText.split('\\n').filter(line => /VP8 encoding|frames in \\d|^source /.test(line)),
+  choices: [...document.querySelectorAll('[data-testid="stSelectbox"]')].map(box => box.innerText.replace(/\\n/g, ': ')),
+  errors: window.pageErrors || [],
 })"""
 
 
@@ -151,18 +165,27 @@ def playing_video(page, timeout_ms: int = 120_000, *, read_stamps: bool = True):
     try:
         page.wait_for_function(VIDEO_PLAYING_JS, timeout=timeout_ms)
     except Exception:
-        screenshot(page, RESULTS_DIR / "live_page_video_not_playing.png")  # what the page showed instead, for the failure report
-        raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s; the page: "
-                             f"{page.evaluate(VIDEO_DIAGNOSIS_JS)}") from None
+        raise AssertionError(f"no WebRTC video played on the Live page within {timeout_ms / 1000:g} s; "
+                             f"{page_report(page, 'live_page_video_not_playing')}") from None
     page.evaluate(FRAME_PROBE_JS, read_stamps)
     page.wait_for_function("() => !!(window.liveProbes && window.liveProbes[0])", timeout=timeout_ms)
     return page
 
 
+def page_report(page, name: str) -> str:
+    """What `page` shows (PAGE_REPORT_JS), for a failure report, with its screenshot saved as `name`.png."""
+    screenshot(page, RESULTS_DIR / f"{name}.png")
+    return f"the page: {page.evaluate(PAGE_REPORT_JS)}"
+
+
 def video_state(page, index: int = 0) -> dict:
     """The live video element's own counters (`index`-th on the page): connection state, frames shown, boxes and
     class ids drawn on the frame on screen, its signal, and ms from connected to the first frame."""
-    return page.evaluate("i => ({...document.querySelectorAll('.eds-live')[i].liveVideo})", index)
+    state = page.evaluate("i => { const element = document.querySelectorAll('.eds-live')[i];"
+                          " return element ? {...element.liveVideo} : null; }", index)
+    if state is None:
+        raise AssertionError(f"the page has no live video {index}; {page_report(page, 'live_page_video_gone')}")
+    return state
 
 
 SHARING = re.compile(r"video: one VP8 encoding for (\d+) WebRTC viewer\(s\) · frames encoded (\d+) · sent (\d+) · "
@@ -194,6 +217,7 @@ def open_live(browser, url: str, *, stream: str | None = None, viewport: dict | 
     every URL the page requests is appended to `requests` when given."""
     context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
     context.add_init_script(PEER_RECORDER_JS)
+    context.add_init_script(ERROR_RECORDER_JS)
     page = context.new_page()
     if requests is not None:
         page.on("request", lambda request: requests.append(request.url))
