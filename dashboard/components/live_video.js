@@ -9,6 +9,9 @@ const REPORT_EVERY_MS = 1000;
 const OVERLAYS_KEPT = 120;
 const RECONNECT_AFTER_MS = 3000;
 const RETRY_REFUSED_MS = 10000;
+// Streamlit may lose a state change of this element (a rerun of its fragment overtaken by a whole-page run, say):
+// a value the server's data has not acknowledged after this long is sent again.
+const RESEND_AFTER_MS = 4000;
 
 function newId() {
   return Math.random().toString(36).slice(2) + Date.now().toString(36);
@@ -30,7 +33,8 @@ class LiveVideo {
     this.root.className = "eds-live";
     this.root.dataset.testid = "edsLiveVideo";
     // what the element shows, for tests and benchmarks: a plain object, not DOM attributes (no style work a frame)
-    this.root.liveVideo = this.shown = { title: "", state: "connecting", frames: 0, boxes: 0, labels: [], signal: "starting" };
+    this.root.liveVideo = this.shown = { title: "", state: "connecting", frames: 0, boxes: 0, labels: [], signal: "starting",
+      resent: 0 };
     this.root.innerHTML = `
       <video muted autoplay playsinline></video>
       <canvas class="eds-live-boxes"></canvas>
@@ -69,6 +73,7 @@ class LiveVideo {
     this.shown.title = data.title || "";
     this.fullscreen.hidden = !data.fullscreen;
     this.filter = { minScore: data.min_score, classes: data.classes ? new Set(data.classes) : null };
+    this.shown.playingAcknowledged = !!data.playing;
     if (!this.peer) this.connect();
     const answer = data.answer;
     if (answer && this.peer && answer.id === this.offerId && !this.answered) {
@@ -107,7 +112,24 @@ class LiveVideo {
     await peer.setLocalDescription(await peer.createOffer());
     await waitForIceGathering(peer, 3000);
     if (peer !== this.peer || this.closed) return;
-    this.setStateValue("offer", { id: this.offerId, sdp: peer.localDescription.sdp });
+    this.offer = { id: this.offerId, sdp: peer.localDescription.sdp };
+    this.send("offer", this.offer);
+  }
+
+  send(name, value) {
+    this.sentAt = performance.now();
+    this.setStateValue(name, value);
+  }
+
+  resendUnacknowledged() {
+    if (performance.now() - this.sentAt < RESEND_AFTER_MS) return;
+    if (this.peer && this.offer && this.offer.id === this.offerId && !this.answered) {
+      this.shown.resent += 1;
+      this.send("offer", { ...this.offer, sent: this.shown.resent });  // a changed value, so that it goes out
+    } else if (this.firstFrameAt && !this.data.playing) {
+      this.shown.resent += 1;
+      this.send("playing", this.shown.resent);  // as true as `true`, and a changed value
+    }
   }
 
   reconnect() {
@@ -134,7 +156,7 @@ class LiveVideo {
       if (!this.firstFrameAt) {
         this.firstFrameAt = performance.now();
         this.shown.firstFrameMs = Math.round(this.firstFrameAt - (this.connectedAt || this.firstFrameAt));
-        this.setStateValue("playing", true);
+        this.send("playing", true);
       }
       // a browser that does not report the frame's RTP timestamp gets the newest overlay (near, not exact)
       this.current = metadata.rtpTimestamp ?? this.newest;
@@ -151,6 +173,7 @@ class LiveVideo {
     if (this.channel && this.channel.readyState === "open") {
       this.channel.send(JSON.stringify({ frames: this.frames, t: now }));
     }
+    this.resendUnacknowledged();
     this.showText();
   }
 

@@ -5,6 +5,9 @@ toggle or automatically when WebRTC does not connect in time. The wall shows the
 
 Signalling goes through the component: the browser's offer arrives as the component's state, the callback answers
 it (`PeerServer`, in `core.live.webrtc`) before the script reruns, and the answer goes back in the component's data.
+The browser sends its offer, and that its video plays, again until the data acknowledges them (the answer, `playing`):
+under load a state change can be lost between the page's runs, and a lost offer (or "playing") left the video
+unconnected until the compatibility view replaced it.
 """
 from __future__ import annotations
 
@@ -74,7 +77,8 @@ def webrtc_video(viewer: Viewer, *, key: str, view: ViewFilter, names: list[str]
     picture) over the video, and calls `on_open` when clicked."""
     peers = resources.live().peers()
     answer = st.session_state.get(_ANSWERS, {}).get(key)
-    data = {"mode": mode, "answer": answer, "ice": peers.ice, "names": names,
+    playing = bool((st.session_state.get(key) or {}).get("playing"))  # acknowledged: the browser stops sending it
+    data = {"mode": mode, "answer": answer, "playing": playing, "ice": peers.ice, "names": names,
             "colours": overlay_colours(len(names)), "min_score": view.min_score,
             "classes": sorted(view.classes) if view.classes is not None else None, "title": title,
             "status": status, "status_level": status_level, "fullscreen": mode == "page"}

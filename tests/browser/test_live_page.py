@@ -27,12 +27,25 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from benchmarks.live_viewers import (APP_ENV, CHROMIUM_WEBRTC_ARGS, LIVE_VIDEO, choose, choose_stream,
-                                     configure_streams, open_live, probe, set_threshold, video_sharing, video_state,
-                                     webrtc_frames)
+from benchmarks.live_viewers import (
+    APP_ENV,
+    CHROMIUM_WEBRTC_ARGS,
+    LIVE_VIDEO,
+    choose,
+    choose_stream,
+    configure_streams,
+    open_live,
+    page_report,
+    playing_video,
+    probe,
+    set_threshold,
+    video_sharing,
+    video_state,
+    webrtc_frames,
+)
 from core.config import DEFAULT_TRITON_URL, DEMO_DIR, REPO_ROOT
-from core.serve.process import ServeProcess
 from core.model import read_labels
+from core.serve.process import ServeProcess
 from core.stream.configured import StreamEntry
 from dashboard.components.text import plain
 from tests.browser.conftest import CHROMIUM, close_pages, free_port, screenshot, start_streamlit
@@ -42,6 +55,9 @@ from tests.polling import wait_until
 pytestmark = [pytest.mark.browser]
 
 MIN_FRAMES_DELIVERED = 30  # about 1 s of the demo stream; a loaded machine still delivers it well within the bound
+# a hang guard for a test that opens the Live page: beyond the page's own bounds (60 s for the page, 120 s for its
+# video), so that a page that does not play is reported with what it shows
+PAGE_TEST_LIMIT_S = 240
 SWITCH_BOUND_S = 2.0  # the issue's bound: the new source's frames within 2 s of the switch
 WRONG_CODEC_BOUND_S = 3.0  # the issue's bound: an H.265 stream on an H.264 setting plays within 3 s
 SMALL_DEMO = "Demo 320x240"
@@ -105,8 +121,14 @@ def shown(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", plain(text))
 
 
-def source_caption(page, uri_start: str):
-    return page.get_by_text(re.compile(rf"^source {re.escape(shown(uri_start))}"))
+def wait_for_source(page, uri_start: str) -> None:
+    """Wait until the page's health panel names the source whose URI starts with `uri_start` (the page acknowledged
+    a switch), reporting what the page shows when it does not."""
+    try:
+        page.get_by_text(re.compile(rf"^source {re.escape(shown(uri_start))}")).wait_for(timeout=60_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"the page did not name the source {uri_start} within 60 s; "
+                             f"{page_report(page, 'live_page_source_not_shown')}") from None
 
 
 @contextmanager
@@ -125,7 +147,7 @@ def _counters(page) -> dict[str, int]:
     return {key: int(value) for key, value in re.findall(r"(frames in|inferences|skipped|detector errors) (\d+)", text)}
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_webrtc_starts_without_a_click_and_shows_the_demo_stream_with_detections(live_url, webrtc_browser) -> None:
     page, video = open_live(webrtc_browser, live_url)
     assert page.get_by_role("button", name="Start").count() == 0
@@ -148,7 +170,38 @@ def test_webrtc_starts_without_a_click_and_shows_the_demo_stream_with_detections
     page.context.close()
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
+@pytest.mark.parametrize("lost", [b'"offer"', b'"playing"'])
+def test_a_state_change_the_server_never_got_is_sent_again(live_url, webrtc_browser, lost: bytes) -> None:
+    """The browser's first message carrying its WebRTC offer, or that its video plays, is dropped on the way (as
+    Streamlit may lose a state change): the element sends it again until the server acknowledges it, and the video
+    plays on, never replaced by the compatibility view (which a lost offer, or a lost "playing", brought after 25 s)."""
+    dropped = []
+
+    def drop_first(socket) -> None:
+        server = socket.connect_to_server()
+
+        def from_page(message) -> None:
+            if not dropped and isinstance(message, bytes) and lost in message:
+                dropped.append(len(message))
+                return
+            server.send(message)
+
+        socket.on_message(from_page)
+
+    context = webrtc_browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.route_web_socket(re.compile(r"/_stcore/stream$"), drop_first)
+    page = context.new_page()
+    page.goto(f"{live_url}/live", wait_until="domcontentloaded")
+    playing_video(page)
+    wait_until(lambda: video_state(page)["playingAcknowledged"], 60, "the server acknowledging the video plays")
+    assert dropped, f"no message with {lost} went out"
+    assert video_state(page)["resent"] >= 1
+    assert page.get_by_text("showing the compatibility view").count() == 0
+    context.close()
+
+
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_switching_source_while_playing_shows_the_new_source(live_url, webrtc_browser) -> None:
     page, video = open_live(webrtc_browser, live_url)
     wait_until(lambda: video.evaluate(VIDEO_WIDTH_JS) == 640, 60, "the demo stream (640 wide) playing")
@@ -156,7 +209,7 @@ def test_switching_source_while_playing_shows_the_new_source(live_url, webrtc_br
     for name, uri, width in ((SMALL_DEMO, "demo:?width=320", 320), ("Demo stream", "demo: ·", 640)):
         chosen = time.monotonic()
         choose_stream(page, name)
-        source_caption(page, uri).wait_for(timeout=60_000)
+        wait_for_source(page, uri)
         acknowledged = time.monotonic()
         wait_until(lambda: video.evaluate(VIDEO_WIDTH_JS) == width, 30, f"{name}'s frames in the video")
         shown = time.monotonic()
@@ -180,12 +233,12 @@ def test_switching_source_while_playing_shows_the_new_source(live_url, webrtc_br
     page.context.close()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_an_rtsp_camera_configured_as_a_stream_plays(live_url, rtsp_port, webrtc_browser) -> None:
     camera = RtspServer(rtsp_port, "h264").start()  # 320x240 at 15 fps
     try:
         page, video = open_live(webrtc_browser, live_url, stream=RTSP_STREAM)
-        source_caption(page, f"rtsp://127.0.0.1:{rtsp_port}/cam").wait_for(timeout=60_000)
+        wait_for_source(page, f"rtsp://127.0.0.1:{rtsp_port}/cam")
         wait_until(lambda: video.evaluate(VIDEO_WIDTH_JS) == 320, 30, "the camera's frames (320 wide) in the video")
         delivered, shown, frames_in = webrtc_frames(video)["received"], probe(video)["frames"], _counters(page)
         wait_until(lambda: webrtc_frames(video)["received"] >= delivered + 30, 60, "30 more frames delivered")
@@ -205,14 +258,14 @@ def _start_sender(port: int, codec: str, *, width: int = 480, height: int = 360)
                             cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_an_h265_stream_on_a_stream_set_to_h264_plays(live_url, rtp_ports, webrtc_browser) -> None:
     sender = _start_sender(rtp_ports[1], "h265")
     try:
         page, video = open_live(webrtc_browser, live_url)
         chosen = time.monotonic()
         choose_stream(page, RTP_AS_H264)
-        source_caption(page, f"rtp://127.0.0.1:{rtp_ports[1]}").wait_for(timeout=60_000)
+        wait_for_source(page, f"rtp://127.0.0.1:{rtp_ports[1]}")
         acknowledged = time.monotonic()
         wait_until(lambda: video.evaluate(VIDEO_WIDTH_JS) == 480, 30, "the H.265 stream's frames in the video")
         shown = time.monotonic()
@@ -228,7 +281,7 @@ def test_an_h265_stream_on_a_stream_set_to_h264_plays(live_url, rtp_ports, webrt
         sender.wait(timeout=10)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_packets_that_do_not_decode_are_explained_on_the_page(live_url, rtp_ports, webrtc_browser) -> None:
     garbage = subprocess.Popen([sys.executable, "-c", (
         "import socket, time\n"
@@ -357,7 +410,7 @@ def test_viewers_with_their_own_filters_see_their_own_boxes_from_one_encoding(we
             page.context.close()
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_the_filter_survives_toggling_to_video_files_and_back(live_url, webrtc_browser) -> None:
     page, _ = open_live(webrtc_browser, live_url)
     set_threshold(page, 0.7)
@@ -391,7 +444,7 @@ def test_a_viewer_joining_late_gets_a_keyframe_at_once(webrtc_browser, tmp_path)
         late.context.close()
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 @pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, {"width": 1024, "height": 768}],
                          ids=["1440x900", "1024x768"])
 def test_a_silent_port_says_why_nothing_arrives_with_the_sender_command(live_url, rtp_ports, webrtc_browser,
@@ -449,7 +502,7 @@ def test_a_backend_switch_names_what_runs_until_the_new_one_does(webrtc_browser,
         page.context.close()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_the_video_uses_the_page_width_and_goes_fullscreen(live_url, webrtc_browser) -> None:
     page, _ = open_live(webrtc_browser, live_url, viewport={"width": 1440, "height": 900})
     widths = page.evaluate("() => [document.querySelector('.eds-live video').clientWidth,"
@@ -461,7 +514,7 @@ def test_the_video_uses_the_page_width_and_goes_fullscreen(live_url, webrtc_brow
     page.context.close()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_no_signal_when_the_sender_stops_and_recovery_when_it_restarts(live_url, rtp_ports, webrtc_browser) -> None:
     command = [sys.executable, "-m", "core", "send", "--port", str(rtp_ports[0]), "--duration", "90"]
     sender = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
