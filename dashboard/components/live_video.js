@@ -9,8 +9,8 @@ const REPORT_EVERY_MS = 1000;
 const OVERLAYS_KEPT = 120;
 const RECONNECT_AFTER_MS = 3000;
 const RETRY_REFUSED_MS = 10000;
-// Streamlit may lose a state change of this element (a rerun of its fragment overtaken by a whole-page run, say):
-// a value the server's data has not acknowledged after this long is sent again.
+// Under load a state change of this element can be lost between the page's runs: a value the server's data has not
+// acknowledged after this long is sent again.
 const RESEND_AFTER_MS = 4000;
 
 function newId() {
