@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     from core.live.service import LiveService
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def settings() -> Settings:
     return load_settings()
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def history() -> History:
     """The run history, the pages' one door to it: opened once per server process (schema upgraded, runs of dead
     processes marked interrupted) and shared by every session."""
@@ -40,7 +40,7 @@ def lend_detector(spec: DetectorSpec) -> LentDetector:
     return service.detectors.lend(spec, lambda: warmed_up(service.load_detector(spec)))
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def live() -> LiveService:
     """The live state of this server process, built once from the settings (imported here, not at the top: only
     the live pages need it)."""

@@ -39,7 +39,7 @@ _SESSION_ID = "live_video_session"
 _HERE = Path(__file__).parent
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def _component() -> Callable:
     """The browser side (JavaScript and CSS beside this module), registered once per server."""
     return st.components.v2.component("eds_live_video", js=(_HERE / "live_video.js").read_text(),

@@ -20,21 +20,24 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 st.title("Live")  # drawn before the imports below, which take seconds on a server's first visit (WebRTC, pipeline)
-with st.spinner("Loading the live view..."):
-    from core.errors import UserError
-    from core.live.snapshot import snapshot_png
-    from core.live.viewer import ViewFilter
-    from core.model import read_labels
-    from core.stream.configured import load_streams
-    from core.stream.sources import SourceSpec, parse_source_uri
-    from core.stream.video_files import VIDEO_SUFFIXES, find_video_files, resolve_video_file
-    from dashboard import resources
-    from dashboard.components import inline
-    from dashboard.components.live_health import health_panel, signal_panel
-    from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
-    from dashboard.components.live_video import session_viewer, show_video
-    from dashboard.components.sources import checked_stream_source
-    from dashboard.components.text import plain
+loading = st.empty()  # a plain slot, not a spinner: no transient element before the panels the page's fragments refresh
+loading.caption("Loading the live view...")
+from core.errors import UserError
+from core.live.snapshot import snapshot_png
+from core.live.viewer import ViewFilter
+from core.model import read_labels
+from core.stream.configured import load_streams
+from core.stream.sources import SourceSpec, parse_source_uri
+from core.stream.video_files import VIDEO_SUFFIXES, find_video_files, resolve_video_file
+from dashboard import resources
+from dashboard.components import inline
+from dashboard.components.live_health import health_panel, signal_panel
+from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
+from dashboard.components.live_video import session_viewer, show_video
+from dashboard.components.sources import checked_stream_source
+from dashboard.components.text import plain
+
+loading.empty()
 
 SOURCES = ("Stream", "Video file")
 VIDEO_LIST_TTL_S = 30

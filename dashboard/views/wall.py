@@ -17,20 +17,23 @@ from pathlib import Path
 import streamlit as st
 
 st.title("Wall")  # drawn before the imports below, which take seconds on a server's first visit (WebRTC, pipeline)
-with st.spinner("Loading the wall..."):
-    from core.detect import DetectorSpec
-    from core.errors import UserError
-    from core.live.signal import signal_status
-    from core.live.viewer import Viewer, ViewFilter
-    from core.model import read_labels
-    from core.stream.configured import StreamEntry, load_streams
-    from core.stream.sources import SourceSpec
-    from dashboard import resources
-    from dashboard.components import login
-    from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
-    from dashboard.components.live_video import webrtc_video
-    from dashboard.components.sources import checked_stream_source
-    from dashboard.components.text import plain
+loading = st.empty()  # a plain slot, not a spinner: no transient element before the panels the page's fragments refresh
+loading.caption("Loading the wall...")
+from core.detect import DetectorSpec
+from core.errors import UserError
+from core.live.signal import signal_status
+from core.live.viewer import Viewer, ViewFilter
+from core.model import read_labels
+from core.stream.configured import StreamEntry, load_streams
+from core.stream.sources import SourceSpec
+from dashboard import resources
+from dashboard.components import login
+from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
+from dashboard.components.live_video import webrtc_video
+from dashboard.components.sources import checked_stream_source
+from dashboard.components.text import plain
+
+loading.empty()
 
 TILE_PERIOD_S = 1.0
 RETRY_EVERY_S = 5.0  # a stream that did not start is asked for again this often
