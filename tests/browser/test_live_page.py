@@ -1,11 +1,11 @@
 """The Live page in headless chromium: WebRTC video that starts without a click, the demo stream with detections,
-the compatibility view, three viewers sharing one pipeline, viewers with their own filters drawing their own boxes
-over one shared encoding, a late viewer's keyframe on joining, a silent port explained in place with the sender
-command, the video as wide as the page with a fullscreen button, "no signal" when the RTP sender stops and recovery
-when it restarts, switching source while playing, an H.265 stream on a stream configured as H.264, an RTSP camera
-(a real RTSP server on 127.0.0.1) configured as a stream, nothing fetched from outside the app, README command 1
-leaving udp/5000 free, and the "Triton server" model choice (a real `core serve` on 127.0.0.1: down at first, then up,
-then killed).
+the compatibility view, an offer or "playing" lost on the way and sent again, three viewers sharing one pipeline,
+viewers with their own filters drawing their own boxes over one shared encoding, a late viewer's keyframe on
+joining, a silent port explained in place with the sender command, the video as wide as the page with a fullscreen
+button, "no signal" when the RTP sender stops and recovery when it restarts, switching source while playing, an
+H.265 stream on a stream configured as H.264, an RTSP camera (a real RTSP server on 127.0.0.1) configured as a
+stream, nothing fetched from outside the app, README command 1 leaving udp/5000 free, and the "Triton server" model
+choice (a real `core serve` on 127.0.0.1: down at first, then up, then killed).
 
 Every check counts what the product controls (frames the server delivered to a page's track, frames the browser
 decoded and showed, pipeline counters) and waits for it with a generous bound, never a rate of this machine's
