@@ -292,8 +292,12 @@ def test_packets_that_do_not_decode_are_explained_on_the_page(live_url, rtp_port
         "    time.sleep(0.02)\n")])
     try:
         page, _ = open_live(webrtc_browser, live_url, stream=RTP_STREAM)
-        page.get_by_text(re.compile("Packets arrive but nothing decodes: the packets carry RTP payload type 100"))\
-            .wait_for(timeout=30_000)
+        try:
+            page.get_by_text(re.compile("Packets arrive but nothing decodes: the packets carry RTP payload type 100"))\
+                .wait_for(timeout=30_000)
+        except PlaywrightTimeoutError:
+            raise AssertionError("the page did not explain the packets within 30 s; "
+                                 f"{page_report(page, 'live_page_packets_not_explained')}") from None
         screenshot(page, "live_page_not_decoding")
         page.context.close()
     finally:
