@@ -50,7 +50,10 @@ class LiveVideo {
     this.status = this.root.querySelector(".eds-live-status");
     this.fullscreen = this.root.querySelector(".eds-live-fullscreen");
     this.fullscreen.addEventListener("click", (event) => { event.stopPropagation(); this.toggleFullscreen(); });
-    this.root.addEventListener("click", () => { if (this.data.mode === "tile") this.setTriggerValue("open", newId()); });
+    // a tile's click loads its page anew (a new session), not a page switch inside this one (see live_link.py)
+    this.root.addEventListener("click", () => {
+      if (this.data.mode === "tile" && this.data.link) window.location.assign(new URL(this.data.link, window.location.href));
+    });
     this.overlays = new Map();
     this.frames = 0;
     this.current = null;  // the RTP timestamp of the frame on screen
@@ -65,10 +68,9 @@ class LiveVideo {
     this.watchFrames();
   }
 
-  update(data, setStateValue, setTriggerValue) {
+  update(data, setStateValue) {
     this.data = data;
     this.setStateValue = setStateValue;
-    this.setTriggerValue = setTriggerValue;
     this.root.classList.toggle("eds-live-tile", data.mode === "tile");
     this.shown.title = data.title || "";
     this.fullscreen.hidden = !data.fullscreen;
@@ -265,13 +267,13 @@ class LiveVideo {
 }
 
 export default function (component) {
-  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  const { data, parentElement, setStateValue } = component;
   let view = parentElement.edsLiveVideo;
   if (!view) {
     view = new LiveVideo(parentElement);
     parentElement.edsLiveVideo = view;
   }
-  view.update(data || {}, setStateValue, setTriggerValue);
+  view.update(data || {}, setStateValue);
   return () => {
     view.close();
     delete parentElement.edsLiveVideo;

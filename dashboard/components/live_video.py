@@ -70,20 +70,19 @@ def _answer_offer(peers: PeerServer, viewer: Viewer, key: str) -> None:
 
 
 def webrtc_video(viewer: Viewer, *, key: str, view: ViewFilter, names: list[str], mode: str = "page",
-                 title: str = "", status: str = "", status_level: str = "info",
-                 on_open: Callable[[], None] | None = None):
-    """The WebRTC video of `viewer` (the component's result: `playing`, `open`). `view` and `names` decide the
-    boxes drawn; a tile (`mode="tile"`) shows `title`, its fps and detections, and `status` (why there is no
-    picture) over the video, and calls `on_open` when clicked."""
+                 title: str = "", status: str = "", status_level: str = "info", link: str | None = None):
+    """The WebRTC video of `viewer` (the component's result: `playing`). `view` and `names` decide the boxes
+    drawn; a tile (`mode="tile"`) shows `title`, its fps and detections, and `status` (why there is no picture)
+    over the video, and a click on it loads the page `link` (relative to this page)."""
     peers = resources.live().peers()
     answer = st.session_state.get(_ANSWERS, {}).get(key)
     playing = bool((st.session_state.get(key) or {}).get("playing"))  # acknowledged: the browser stops sending it
     data = {"mode": mode, "answer": answer, "playing": playing, "ice": peers.ice, "names": names,
             "colours": overlay_colours(len(names)), "min_score": view.min_score,
             "classes": sorted(view.classes) if view.classes is not None else None, "title": title,
-            "status": status, "status_level": status_level, "fullscreen": mode == "page"}
+            "status": status, "status_level": status_level, "fullscreen": mode == "page", "link": link}
     return _component()(key=key, data=data, on_offer_change=lambda: _answer_offer(peers, viewer, key),
-                        on_playing_change=lambda: None, on_open_change=on_open or (lambda: None), width="stretch")
+                        on_playing_change=lambda: None, width="stretch")
 
 
 def show_video(viewer: Viewer, names: list[str]) -> None:

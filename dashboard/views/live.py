@@ -22,6 +22,7 @@ from streamlit.delta_generator import DeltaGenerator
 st.title("Live")  # drawn before the imports below, which take seconds on a server's first visit (WebRTC, pipeline)
 loading = st.empty()  # a plain slot, not a spinner: no transient element before the panels the page's fragments refresh
 loading.caption("Loading the live view...")
+from core.detect import DetectorSpec
 from core.errors import UserError
 from core.live.snapshot import snapshot_png
 from core.live.viewer import ViewFilter
@@ -32,6 +33,7 @@ from core.stream.video_files import VIDEO_SUFFIXES, find_video_files, resolve_vi
 from dashboard import resources
 from dashboard.components import inline
 from dashboard.components.live_health import health_panel, signal_panel
+from dashboard.components.live_link import linked_stream
 from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
 from dashboard.components.live_video import session_viewer, show_video
 from dashboard.components.sources import checked_stream_source
@@ -43,7 +45,7 @@ SOURCES = ("Stream", "Video file")
 VIDEO_LIST_TTL_S = 30
 DEFAULT_THRESHOLD = 0.5
 # this viewer's filter, kept apart from its widgets: a widget that is not drawn in one run (a source without
-# video files stops the page early) loses its value, and the filter must survive that
+# video files ends the page early) loses its value, and the filter must survive that
 _KEPT_THRESHOLD, _KEPT_CLASSES = "live_kept_threshold", "live_kept_classes"
 
 settings = resources.settings()
@@ -55,33 +57,49 @@ def _video_names() -> list[str]:
     return [file.name for file in find_video_files(settings)]
 
 
-def _source(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> SourceSpec:
-    """The chosen stream or video file, parsed here once (the spec travels to the pipeline)."""
+def _follow_link(names: list[str]) -> None:
+    """Choose the stream this page was opened for (a wall tile's link), once; say so if none is named that."""
+    linked = linked_stream()
+    if linked is None:
+        return
+    if linked in names:
+        st.session_state["live_source"], st.session_state["live_stream"] = SOURCES[0], linked
+    else:  # in the loading message's slot: a message of its own would move the places the fragments refresh
+        loading.warning(f"No configured stream is named {plain(linked)} (Streams page).")
+
+
+def _source(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> SourceSpec | None:
+    """The chosen stream or video file, parsed here once (the spec travels to the pipeline); None when there is
+    no video file to choose (said in `source_area`)."""
+    streams = load_streams(settings)
+    names = [stream.name for stream in streams]
+    _follow_link(names)
     kind = kind_area.radio("Source", SOURCES, key="live_source")
     if kind == "Video file":
         names = _video_names()
         if not names:
             source_area.info(f"No video files ({', '.join(sorted(VIDEO_SUFFIXES))}) under the data root "
                              f"{plain(settings.data_root)}.")
-            st.stop()
+            return None
         name = source_area.selectbox("Video file (under the data root)", names, key="live_file")
         return parse_source_uri(f"{resolve_video_file(settings, name)}?loop=1")
-    streams = load_streams(settings)
-    names = [stream.name for stream in streams]
     name = source_area.selectbox("Stream", names, key="live_stream",
                                  help="the configured streams (Streams page); every stream at once: the Wall page")
     return checked_stream_source(streams[names.index(name)].uri, settings.rtp_ports)
 
 
-try:
-    source = _source(*st.columns([1, 3]))
-    spec = detector_spec(settings, "live", st.columns([3, 2]))
-except UserError as error:
-    st.error(plain(error))
-    st.stop()
+def _choices() -> tuple[SourceSpec, DetectorSpec] | None:
+    """The source and model chosen; None when the page said why there is none to show."""
+    source_columns, model_columns = st.columns([1, 3]), st.columns([3, 2])
+    try:
+        source = _source(*source_columns)
+        return None if source is None else (source, detector_spec(settings, "live", model_columns))
+    except UserError as error:
+        st.error(plain(error))
+        return None
 
 
-def request_stream() -> None:
+def request_stream(source: SourceSpec, spec: DetectorSpec) -> None:
     """Ask for this source and model (again, after a failure); returns at once, the panels follow."""
     viewer.request(source, partial(resources.live().load_detector, spec), spec)
 
@@ -105,11 +123,20 @@ def view_filter(names: list[str]) -> ViewFilter:
     return ViewFilter(threshold, frozenset(names.index(name) for name in shown) if shown else None)
 
 
-request_stream()
-class_names = viewer.class_names() or read_labels(spec.labels)  # the chosen model's, until the pipeline has one
-viewer.filter = view_filter(class_names)
-# Every run draws the same elements in the same places (slots that may stay empty), so the panels' fragments,
-# refreshed every second, always find their place; the video reruns only itself (see show_video).
-signal_panel(viewer, retry=request_stream)
-show_video(viewer, class_names)
-health_panel(viewer)
+def show_stream(source: SourceSpec, spec: DetectorSpec) -> None:
+    """The stream's filter, panels and video. Every run draws the same elements in the same places (slots that may
+    stay empty), so the panels' fragments, refreshed every second, always find their place; the video reruns only
+    itself (see show_video)."""
+    request_stream(source, spec)
+    class_names = viewer.class_names() or read_labels(spec.labels)  # the chosen model's, until the pipeline has one
+    viewer.filter = view_filter(class_names)
+    signal_panel(viewer, retry=partial(request_stream, source, spec))
+    show_video(viewer, class_names)
+    health_panel(viewer)
+
+
+# No st.stop() on this page: a run stopped early leaves its fragments registered on the server while the browser
+# removes what the run did not draw, so a fragment refresh already on its way would address a place that is gone.
+choices = _choices()
+if choices is not None:
+    show_stream(*choices)

@@ -1,6 +1,7 @@
 """Wall: every configured stream at once, as tiles of live video with detections, each with its name, the fps its
 browser shows, its detections and its signal; a tile with no picture says why (for an RTP port where nothing
-arrives, the likely causes), and a click opens the stream on the Live page.
+arrives, the likely causes), and a click opens the stream on the Live page (a new page load, see
+dashboard/components/live_link.py).
 
 Each tile holds its stream's shared pipeline like a Live viewer does (one decode, one inference and one video
 encoding per frame, whoever watches), so the wall costs what the streams cost, not what its viewers cost. A stream
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from pathlib import Path
 
 import streamlit as st
 
@@ -28,6 +28,7 @@ from core.stream.configured import StreamEntry, load_streams
 from core.stream.sources import SourceSpec
 from dashboard import resources
 from dashboard.components import login
+from dashboard.components.live_link import live_stream_link
 from dashboard.components.live_model import PIPELINE_MIN_SCORE, detector_spec
 from dashboard.components.live_video import webrtc_video
 from dashboard.components.sources import checked_stream_source
@@ -39,8 +40,6 @@ TILE_PERIOD_S = 1.0
 RETRY_EVERY_S = 5.0  # a stream that did not start is asked for again this often
 _VIEWERS = "wall_viewers"
 _RETRY_AT = "wall_retry_at"
-_OPEN = "wall_open"
-LIVE_PAGE = Path(__file__).parent / "live.py"
 
 settings = resources.settings()
 
@@ -54,11 +53,6 @@ def _tile_viewers(uris: list[str]) -> dict[str, Viewer]:
         if uri not in viewers:
             viewers[uri] = resources.live().viewer()
     return viewers
-
-
-def _open_on_live(name: str) -> None:
-    """A tile was clicked: show its stream on the Live page."""
-    st.session_state[_OPEN] = name
 
 
 def _ask(viewer: Viewer, source: SourceSpec, spec: DetectorSpec) -> None:
@@ -94,8 +88,6 @@ def _tile_caption(viewer: Viewer) -> str:
 @login.fragment(run_every=TILE_PERIOD_S)
 def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> None:
     """The tiles, refreshed once a second (their status; the video and its boxes go on in the browser)."""
-    if _OPEN in st.session_state:
-        st.rerun(scope="app")  # the page is switched by the whole-page run (below), not by this fragment's run
     sources: dict[str, SourceSpec | UserError] = {}
     for stream in streams:
         try:
@@ -117,25 +109,29 @@ def _wall(streams: list[StreamEntry], spec: DetectorSpec, view: ViewFilter) -> N
             text, level = _tile_status(viewer)
             webrtc_video(viewer, key=f"wall_tile_{number}", view=view, names=viewer.class_names() or names,
                          mode="tile", title=stream.name, status=text, status_level=level,
-                         on_open=partial(_open_on_live, stream.name))
+                         link=live_stream_link(stream.name))
             st.caption(plain(_tile_caption(viewer)))
 
 
-if _OPEN in st.session_state:  # a tile was clicked: its stream on the Live page
-    st.session_state["live_source"], st.session_state["live_stream"] = "Stream", st.session_state.pop(_OPEN)
-    st.switch_page(LIVE_PAGE)
+def _model_and_view() -> tuple[DetectorSpec, ViewFilter] | None:
+    """The wall's model and this browser's threshold; None when the model cannot be used (said in place)."""
+    with st.expander("Model and view"):
+        try:
+            spec = detector_spec(settings, "wall")
+        except UserError as error:
+            st.error(plain(error))
+            return None
+        threshold = st.slider("Score threshold (this wall)", PIPELINE_MIN_SCORE, 0.95, 0.5, 0.05,
+                              key="wall_threshold")
+        st.caption("The model runs every stream on the wall (shared: the Live page shows the same); a stream "
+                   "already running when the wall opens keeps its model until one is chosen here. The threshold "
+                   "applies to this browser's tiles only.")
+    return spec, ViewFilter(threshold)
+
+
+# No st.stop() on this page (see the Live page's end): a run ends early by drawing nothing more.
 streams = load_streams(settings)
 if not streams:
     st.info("No stream is configured: add them on the Streams page.")
-    st.stop()
-with st.expander("Model and view"):
-    try:
-        spec = detector_spec(settings, "wall")
-    except UserError as error:
-        st.error(plain(error))
-        st.stop()
-    threshold = st.slider("Score threshold (this wall)", PIPELINE_MIN_SCORE, 0.95, 0.5, 0.05, key="wall_threshold")
-    st.caption("The model runs every stream on the wall (shared: the Live page shows the same); a stream already "
-               "running when the wall opens keeps its model until one is chosen here. The threshold applies to this "
-               "browser's tiles only.")
-_wall(streams, spec, ViewFilter(threshold))
+elif (chosen := _model_and_view()) is not None:
+    _wall(streams, *chosen)

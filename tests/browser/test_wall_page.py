@@ -1,6 +1,6 @@
 """The Wall page in headless chromium: every configured stream as a tile at once (four demo streams playing with
 their boxes, a silent RTP port saying why nothing arrives), each tile's name, fps and detections on it, and a click
-that opens the stream on the Live page.
+that opens the stream on the Live page (its address: a new page load).
 
 Checks count what the product controls (frames each tile's video showed, boxes it drew, the tile's signal) with
 generous bounds; speed is measured by benchmarks/live_wall.py.
@@ -10,8 +10,17 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from benchmarks.live_viewers import APP_ENV, CHROMIUM_WEBRTC_ARGS, PEER_RECORDER_JS, configure_streams, playing_video
+from benchmarks.live_viewers import (
+    APP_ENV,
+    CHROMIUM_WEBRTC_ARGS,
+    ERROR_RECORDER_JS,
+    PEER_RECORDER_JS,
+    configure_streams,
+    page_report,
+    playing_video,
+)
 from benchmarks.live_wall import tiles
 from core.stream.configured import StreamEntry
 from tests.browser.conftest import CHROMIUM, free_port, screenshot, start_streamlit
@@ -47,6 +56,7 @@ def wall(tmp_path_factory, browser):
 def _open(webrtc, url: str, viewport: dict):
     context = webrtc.new_context(viewport=viewport)
     context.add_init_script(PEER_RECORDER_JS)
+    context.add_init_script(ERROR_RECORDER_JS)
     page = context.new_page()
     page.goto(f"{url}/wall", wait_until="domcontentloaded")
     page.get_by_role("heading", name="Wall").wait_for(timeout=60_000)
@@ -92,9 +102,24 @@ def test_a_click_on_a_tile_opens_its_stream_on_the_live_page(wall) -> None:
     page = _open(webrtc, url, {"width": 1440, "height": 900})
     tile = page.locator(".eds-live", has_text=PLAYING[2])
     wait_until(lambda: _by_title(page).get(PLAYING[2], {}).get("frames", 0) > 0, 120, f"{PLAYING[2]} playing")
-    tile.click()
-    page.wait_for_url(re.compile(r"/live$"), timeout=30_000)
-    page.get_by_text(re.compile(rf"^source {re.escape(_demo_uri(3))}")).first.wait_for(timeout=120_000)
+    with page.expect_navigation(url=re.compile(r"/live\?stream=Demo(\+|%20)3$"), timeout=30_000):
+        tile.click()  # a new page load of the Live page's address for this stream
+    page.wait_for_url(re.compile(r"/live$"), timeout=30_000)  # which the page reads once, leaving the address
+    try:
+        page.get_by_text(re.compile(rf"^source {re.escape(_demo_uri(3))}")).first.wait_for(timeout=120_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"the Live page did not name the tile's stream within 120 s; "
+                             f"{page_report(page, 'wall_click_source_not_shown')}") from None
     playing_video(page, read_stamps=False)  # its video plays (or the failure says what the page shows instead)
     page.wait_for_function("() => document.querySelector('.eds-live')?.liveVideo.frames > 0", timeout=120_000)
+    page.context.close()
+
+
+@pytest.mark.timeout(240)
+def test_a_live_page_address_naming_no_configured_stream_says_so(wall) -> None:
+    url, _, webrtc = wall
+    page = _open(webrtc, url, {"width": 1440, "height": 900})
+    page.goto(f"{url}/live?stream=Nowhere%20%3Cb%3E", wait_until="domcontentloaded")
+    page.get_by_text("No configured stream is named Nowhere <b> (Streams page).").wait_for(timeout=120_000)
+    page.wait_for_url(re.compile(r"/live$"), timeout=30_000)
     page.context.close()
