@@ -253,8 +253,9 @@ def test_an_rtsp_camera_configured_as_a_stream_plays(live_url, rtsp_port, webrtc
 
 
 def _start_sender(port: int, codec: str, *, width: int = 480, height: int = 360) -> subprocess.Popen:
+    """A sender that outlasts the test that starts it (which stops it), however slowly the page opens."""
     return subprocess.Popen([sys.executable, "-m", "core", "send", "--port", str(port), "--codec", codec,
-                             "--width", str(width), "--height", str(height), "--duration", "90"],
+                             "--width", str(width), "--height", str(height), "--duration", str(PAGE_TEST_LIMIT_S)],
                             cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -286,7 +287,7 @@ def test_packets_that_do_not_decode_are_explained_on_the_page(live_url, rtp_port
     garbage = subprocess.Popen([sys.executable, "-c", (
         "import socket, time\n"
         "sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-        "for number in range(3000):\n"
+        f"for number in range({50 * PAGE_TEST_LIMIT_S}):\n"  # 50 a second for as long as the test may run
         "    header = bytes([0x80, 100]) + number.to_bytes(2, 'big') + (number * 3000).to_bytes(4, 'big')\n"
         f"    sock.sendto(header + bytes(4) + bytes(100), ('127.0.0.1', {rtp_ports[0]}))\n"
         "    time.sleep(0.02)\n")])
@@ -520,7 +521,8 @@ def test_the_video_uses_the_page_width_and_goes_fullscreen(live_url, webrtc_brow
 
 @pytest.mark.timeout(PAGE_TEST_LIMIT_S)
 def test_no_signal_when_the_sender_stops_and_recovery_when_it_restarts(live_url, rtp_ports, webrtc_browser) -> None:
-    command = [sys.executable, "-m", "core", "send", "--port", str(rtp_ports[0]), "--duration", "90"]
+    command = [sys.executable, "-m", "core", "send", "--port", str(rtp_ports[0]), "--duration",
+               str(PAGE_TEST_LIMIT_S)]  # outlasts the test, which stops it
     sender = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         page, video = open_live(webrtc_browser, live_url, stream=RTP_STREAM)
