@@ -108,9 +108,8 @@ def show_video(viewer: Viewer, names: list[str]) -> None:
 @login.fragment
 def _page_video(viewer: Viewer, names: list[str]) -> None:
     """The Live page's WebRTC video in a fragment of its own: the browser's offer and its "playing" rerun only this,
-    not the whole page. With whole-page reruns three viewers starting on a loaded machine blanked the page
-    (Streamlit's "Bad delta path index") in 4 of about 16 tries, with this in 0 of 12; the blank page is rarer, not
-    gone (its cause in Streamlit's frontend is not known)."""
+    not the whole page (whole-page runs the browser asks for while the page is being drawn, beside the panels'
+    refreshes, made the blank page of `login.fragment`'s docstring far more likely)."""
     webrtc_video(viewer, key=WEBRTC_KEY, view=viewer.filter, names=names)
 
 

@@ -3,9 +3,10 @@
 The login itself happens at the HTTP gate (dashboard.gate), which lets no websocket open without a live session.
 A websocket outlives a logout, an idle or absolute expiry, or a new password, so the script checks again on every
 run: `require_session` at the top of the app, and `fragment` (use it instead of `st.fragment`) before each fragment
-run, which reruns without the app's top. A run whose login no longer holds draws nothing and sends the browser to
-the login page. Each Streamlit session is tied to the login that first ran it, so another login presenting its
-session id does not take it over. The sidebar's logout button ends the login on the server (every tab of it).
+run, which reruns without the app's top; `fragment` also gives each fragment a slot of its own (see there). A run
+whose login no longer holds draws nothing and sends the browser to the login page. Each Streamlit session is tied
+to the login that first ran it, so another login presenting its session id does not take it over. The sidebar's
+logout button ends the login on the server (every tab of it).
 """
 from __future__ import annotations
 
@@ -55,7 +56,15 @@ def require_session(settings: Settings) -> None:
 
 
 def fragment(body: Callable[_P, _R] | None = None, *, run_every: float | None = None) -> Any:
-    """`st.fragment` whose every run first checks the login (as `require_session` does for the whole app)."""
+    """`st.fragment` whose every run first checks the login (as `require_session` does for the whole app), drawn in
+    a slot of its own.
+
+    The slot is a plain container that the page's run draws around the fragment. Streamlit drops the page run's
+    unsent drawing of a fragment when a run of that fragment starts right after it (a refresh that came in meanwhile,
+    on a busy server), yet the page run still tells the browser to remove what it did not draw: without the slot,
+    the fragment's place vanished, every later place moved up one, and the next refresh addressed a place past the
+    end (Streamlit's "Bad delta path index", a blank page). With it, only the slot's content goes, and the
+    fragment's run draws it again at once, in a place that did not move."""
 
     def checked_fragment(function: Callable[_P, _R]) -> Callable[_P, _R | None]:
         @functools.wraps(function)
@@ -65,6 +74,13 @@ def fragment(body: Callable[_P, _R] | None = None, *, run_every: float | None = 
                 _leave()
             return function(*args, **kwargs)
 
-        return st.fragment(checked, run_every=run_every)
+        running = st.fragment(checked, run_every=run_every)
+
+        @functools.wraps(function)
+        def in_its_slot(*args: _P.args, **kwargs: _P.kwargs) -> _R | None:
+            with st.container():
+                return running(*args, **kwargs)
+
+        return in_its_slot
 
     return checked_fragment if body is None else checked_fragment(body)
