@@ -175,7 +175,9 @@ def test_webrtc_starts_without_a_click_and_shows_the_demo_stream_with_detections
 def test_a_state_change_the_server_never_got_is_sent_again(live_url, webrtc_browser, lost: bytes) -> None:
     """The browser's first message carrying its WebRTC offer, or that its video plays, is dropped on the way (as
     Streamlit may lose a state change): the element sends it again until the server acknowledges it, and the video
-    plays on, never replaced by the compatibility view (which a lost offer, or a lost "playing", brought after 25 s)."""
+    plays on, never replaced by the compatibility view (which a lost offer, or a lost "playing", brought after 25 s).
+    How many times it was sent again is not asserted: a panel's refresh carries every widget's state too, and on a
+    loaded machine one may carry it to the server before the element's own resend is due."""
     dropped = []
 
     def drop_first(socket) -> None:
@@ -196,7 +198,6 @@ def test_a_state_change_the_server_never_got_is_sent_again(live_url, webrtc_brow
     playing_video(page)
     wait_until(lambda: video_state(page)["playingAcknowledged"], 60, "the server acknowledging the video plays")
     assert dropped, f"no message with {lost} went out"
-    assert video_state(page)["resent"] >= 1
     assert page.get_by_text("showing the compatibility view").count() == 0
     context.close()
 
