@@ -57,12 +57,12 @@ def _video_names() -> list[str]:
     return [file.name for file in find_video_files(settings)]
 
 
-def _follow_link(names: list[str]) -> None:
+def _follow_link() -> None:
     """Choose the stream this page was opened for (a wall tile's link), once; say so if none is named that."""
     linked = linked_stream()
     if linked is None:
         return
-    if linked in names:
+    if linked in [stream.name for stream in load_streams(settings)]:
         st.session_state["live_source"], st.session_state["live_stream"] = SOURCES[0], linked
     else:  # in the loading message's slot: a message of its own would move the places the fragments refresh
         loading.warning(f"No configured stream is named {plain(linked)} (Streams page).")
@@ -71,9 +71,7 @@ def _follow_link(names: list[str]) -> None:
 def _source(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> SourceSpec | None:
     """The chosen stream or video file, parsed here once (the spec travels to the pipeline); None when there is
     no video file to choose (said in `source_area`)."""
-    streams = load_streams(settings)
-    names = [stream.name for stream in streams]
-    _follow_link(names)
+    _follow_link()
     kind = kind_area.radio("Source", SOURCES, key="live_source")
     if kind == "Video file":
         names = _video_names()
@@ -83,6 +81,8 @@ def _source(kind_area: DeltaGenerator, source_area: DeltaGenerator) -> SourceSpe
             return None
         name = source_area.selectbox("Video file (under the data root)", names, key="live_file")
         return parse_source_uri(f"{resolve_video_file(settings, name)}?loop=1")
+    streams = load_streams(settings)
+    names = [stream.name for stream in streams]
     name = source_area.selectbox("Stream", names, key="live_stream",
                                  help="the configured streams (Streams page); every stream at once: the Wall page")
     return checked_stream_source(streams[names.index(name)].uri, settings.rtp_ports)
