@@ -169,7 +169,9 @@ class PipelineRegistry:
             del self._entries[uri]
 
     def release(self, source: str | SourceSpec) -> None:
-        """One viewer fewer; the last one stops the pipeline (source closed, detector closed)."""
+        """One viewer fewer; the last one stops the pipeline (source closed, detector closed). Until it has stopped,
+        its entry stays, marked as starting: a viewer arriving meanwhile waits, then starts the URI anew on a port
+        that is free again."""
         uri = source_key(source)
         with self._lock:
             if uri not in self._entries:
@@ -180,8 +182,13 @@ class PipelineRegistry:
             entry.viewers -= 1
             if entry.viewers > 0 or entry.pipeline is None:
                 return
-            del self._entries[uri]
-        entry.pipeline.stop()
+            stopping, entry.pipeline, entry.ready = entry.pipeline, None, threading.Event()
+        try:
+            stopping.stop()
+        finally:
+            with self._lock:
+                self._forget(uri, entry)
+            entry.ready.set()
 
     def get(self, source: str | SourceSpec) -> LivePipeline | None:
         """The pipeline of `source` (None if there is none, or while it is starting); never waits for a start."""

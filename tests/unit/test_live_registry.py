@@ -186,3 +186,39 @@ def test_new_settings_on_a_bound_port_rebuild_its_receiver_in_place() -> None:
             probe.bind(("127.0.0.1", port))  # nothing holds the port any more
     finally:
         registry.stop_all()
+
+
+@pytest.mark.timeout(30)
+def test_a_viewer_arriving_while_the_last_one_leaves_gets_the_port_once_it_is_free(monkeypatch) -> None:
+    """The last viewer's release stops the pipeline outside the lock (closing its socket takes a moment): a viewer
+    of the same URI arriving meanwhile waits for the stop instead of failing with "Address already in use"."""
+    from core.live.pipeline import LivePipeline
+
+    uri = f"rtp://127.0.0.1:{free_udp_port()}?codec=h265"
+    registry = PipelineRegistry()
+    first = registry.acquire(uri)
+    stopping, may_close = threading.Event(), threading.Event()
+    original_stop = LivePipeline.stop
+
+    def slow_stop(pipeline: LivePipeline) -> None:
+        if pipeline is first:
+            stopping.set()
+            may_close.wait(10)
+        original_stop(pipeline)
+
+    monkeypatch.setattr(LivePipeline, "stop", slow_stop)
+    leaving = threading.Thread(target=registry.release, args=(uri,))
+    leaving.start()
+    assert stopping.wait(10)
+    arrived: list = []
+    arriving = threading.Thread(target=lambda: arrived.append(registry.acquire(uri)))
+    arriving.start()
+    arriving.join(0.5)
+    assert arriving.is_alive() and registry.get(uri) is None  # waiting for the old pipeline to stop
+    may_close.set()
+    leaving.join(10)
+    arriving.join(10)
+    try:
+        assert len(arrived) == 1 and arrived[0] is not first and arrived[0].running and registry.viewers(uri) == 1
+    finally:
+        registry.stop_all()
