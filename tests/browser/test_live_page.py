@@ -456,7 +456,11 @@ def test_a_viewer_joining_late_gets_a_keyframe_at_once(webrtc_browser, tmp_path)
 def test_a_silent_port_says_why_nothing_arrives_with_the_sender_command(live_url, rtp_ports, webrtc_browser,
                                                                         viewport) -> None:
     page, _ = open_live(webrtc_browser, live_url, stream=RTP_STREAM, viewport=viewport)  # nobody sends to it
-    page.get_by_text(f"Nothing arriving on udp/{rtp_ports[0]}").wait_for(timeout=30_000)
+    try:
+        page.get_by_text(f"Nothing arriving on udp/{rtp_ports[0]}").wait_for(timeout=30_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError("the page did not say that nothing arrives within 30 s; "
+                             f"{page_report(page, 'live_page_silent_port_not_said')}") from None
     page.get_by_text("Likely causes").first.wait_for()
     for metric in ("fps in", "fps shown"):  # not a rate over a placeholder
         tile = page.locator('[data-testid="stMetric"]', has_text=metric).first
