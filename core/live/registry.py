@@ -34,8 +34,8 @@ def source_key(source: str | SourceSpec) -> str:
 
 @dataclass
 class _Entry:
-    """A URI's pipeline (None while it is being started), how many viewers hold it and the UDP port its source
-    binds (an rtp:// source's fixed port; None for port 0, any free port, and other sources)."""
+    """A URI's pipeline (None while it is being started or stopped), how many viewers hold it and the UDP port its
+    source binds (an rtp:// source's fixed port; None for port 0, any free port, and other sources)."""
 
     pipeline: LivePipeline | None = None
     viewers: int = 0
