@@ -312,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             local = measure(local_spec, 1, processes=1, clip=clip, seconds=args.seconds, warmup=args.warmup,
                             server=None, sender=sender)
         rows = []
+        starting = time.monotonic()
         with ServeProcess(weights, DEMO_LABELS, options=options) as server:
+            ready_s = round(time.monotonic() - starting, 1)  # the instances' load and warm-up included
             remote = replace(local_spec, backend="triton", triton_url=server.url, threads=None)
             for cameras in counts:
                 processes = min(cameras, args.processes or cores)
@@ -320,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                                     warmup=args.warmup, server=server, sender=sender))
     results = {"server": {"input": "frames", "backend": backend, "device": args.device, "precision": args.precision,
                           "weights": _shown(weights), "instances": instances, "threads_per_instance": threads,
-                          "max_batch": args.max_batch, "queue_delay_us": queue_delay_us},
+                          "max_batch": args.max_batch, "queue_delay_us": queue_delay_us, "ready_s": ready_s},
                "camera": {"width": 640, "height": 480, "fps": FPS, "codec": "h265", "sender": f"{sender} replay"},
                "seconds": args.seconds, "load_average_at_start": load_average,
                "load_average_at_end": [round(value, 2) for value in os.getloadavg()], "local": local, "rows": rows}

@@ -254,6 +254,19 @@ def test_the_model_spec_round_trips_and_is_checked():
             ModelSpec("w", "l", **bad).check()
 
 
+@pytest.mark.parametrize("max_batch", [1, 32, 48])
+def test_a_torch_server_warms_up_every_batch_size_its_batcher_can_form(max_batch):
+    from core.cli import build_parser
+    from core.commands.serve import _model_spec
+
+    def spec(backend: str):
+        return _model_spec(build_parser().parse_args(["serve", "--weights", "w", "--labels", "l", "--backend", backend,
+                                                      "--max-batch", str(max_batch)]))
+
+    assert spec("torch").warmup_batch_sizes == tuple(range(1, max_batch + 1))  # none is first met while serving
+    assert spec("onnxruntime").warmup_batch_sizes == (1,)
+
+
 def test_the_server_command_names_every_port_and_its_own_shared_memory(tmp_path):
     from core.serve.tritonserver import PROJECT_ROOT, TritonInstall, server_command, server_environment, shm_prefix
 
