@@ -102,9 +102,10 @@ def _model_spec(args: argparse.Namespace) -> ModelSpec:
     warmup = (1,)
     if args.backend == "torch":
         # On CUDA every batch size the batcher can form runs once at load, not first while serving: sizes up to
-        # core.detect.torch_backend.MAX_GRAPHS are captured as CUDA graphs, and a larger one (run eagerly) builds its
-        # cuDNN plans there too. Met first while serving, each such size held its batch 1.3 s (one H100), and as
-        # cameras were added and batches grew, processed frames fell (assets/benchmarks/triton/profile.md).
+        # core.detect.torch_backend.MAX_GRAPHS are captured as CUDA graphs, and a larger one (run eagerly) pays a new
+        # shape's one-time costs (cuDNN plans, lazily loaded kernels) there too. Met first while serving, each such
+        # size held its batch 1.3 s (one H100), and as cameras were added and batches grew, processed frames fell
+        # (assets/benchmarks/triton/profile.md).
         warmup = tuple(range(1, args.max_batch + 1))
     return ModelSpec(str(args.weights), str(args.labels), input=args.input, backend=args.backend, device=args.device,
                      precision=args.precision, score_threshold=args.threshold if args.input == "frames" else None,
