@@ -18,7 +18,8 @@ latency from a frame's first RTP packet to its detections, decode milliseconds p
 Triton's own statistics (requests, executions = batches, mean batch, queue and compute time per request), and where
 the cores went (CPU seconds per second of the receivers, senders, tritonserver, the model instances, and everything
 else on the machine; and per processed frame, which a busy machine shifts far less than fps), with the load average.
-Writes JSON (benchmarks/results/, and --json OUT) and records a `benchmark` run.
+Once: the seconds the server took to be ready (its instances' load and warm-up). Writes JSON (benchmarks/results/,
+and --json OUT) and records a `benchmark` run.
 
 On a GPU machine (CUDA torch, no internet):
     python -m benchmarks.triton_streams --device cuda --precision fp16 --cameras 1,4,8,16,32,64 --json OUT
