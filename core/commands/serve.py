@@ -66,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--http-port", type=PORT, default=DEFAULT_HTTP_PORT)
     parser.add_argument("--metrics-port", type=PORT, default=DEFAULT_METRICS_PORT)
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
-    parser.add_argument("--max-batch", type=POSITIVE, default=DEFAULT_MAX_BATCH, help="largest batch Triton forms")
+    parser.add_argument("--max-batch", type=POSITIVE, default=DEFAULT_MAX_BATCH,
+                        help="largest batch Triton forms (a torch model runs every size up to it once at load)")
     parser.add_argument("--queue-delay-us", type=NON_NEGATIVE,
                         help=f"how long the dynamic batcher waits to fill a batch, in microseconds (default "
                         f"{DEFAULT_QUEUE_DELAY_US} on a GPU, {CPU_QUEUE_DELAY_US} on the CPU)")

@@ -1,6 +1,6 @@
 """The triton detector backend without a server: URL validation at the boundary, a one-line error when the server
-is down, one shared gRPC client per server, the frames mode's padding contract, the server's frame checks, and the
-reason a PyTriton traceback gives."""
+is down, one shared gRPC client per server, the frames mode's padding contract, the server's frame checks, the batch
+sizes a served torch model warms up, and the reason a PyTriton traceback gives."""
 from __future__ import annotations
 
 import socket
