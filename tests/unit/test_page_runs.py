@@ -1,8 +1,8 @@
-"""Pages end their runs normally, and every fragment sits in a slot of its own. Streamlit keeps a page's fragments registered after a run stopped early
-(`st.stop()`) or switched away by the server (`st.switch_page()`), while the browser drops what that run did not
-draw; a fragment refresh already on its way then runs against the old page and the browser's page goes blank
-("Bad delta path index"). So no page or component stops or switches: it draws nothing more, or links (the only
-exception is the login check, which sends the browser away from the app).
+"""Pages end their runs normally, and every fragment sits in a slot of its own. Streamlit keeps a page's fragments
+registered after a run stopped early (`st.stop()`) or switched away by the server (`st.switch_page()`), while the
+browser drops what that run did not draw; a fragment refresh already on its way then runs against the old page and
+the browser's page goes blank ("Bad delta path index"). So no page or component stops or switches: it draws nothing
+more, or links (the only exception is the login check, which sends the browser away from the app).
 
 Streamlit also drops a page run's unsent drawing of a fragment when that fragment's own run starts right after it,
 while the page run still has the browser remove what it did not draw; `login.fragment` puts each fragment in a
